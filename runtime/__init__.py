@@ -1,0 +1,1 @@
+"""StreamGate runtime: the gateway service and the libraries it is built from."""

@@ -1,0 +1,55 @@
+"""Shared fixtures: real servers on free loopback ports, fake AWS credentials for moto."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import MotoServer, RedisServer, moto_server, redis_server
+
+# boto3 needs credentials and a region even against moto; never real ones.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+)
+for _var in ("AWS_PROFILE", "AWS_CA_BUNDLE"):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """One moto server per test session (S3, KMS, Route 53, ...); reset it yourself if you need a clean slate."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server shared by the session; tests use `redis` below, which flushes it."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_session: RedisServer) -> RedisServer:
+    """The shared redis-server, flushed before the test."""
+    import redis as redis_lib
+
+    if redis_session.proc is None:  # a test killed it: bring it back
+        redis_session.start()
+    client = redis_lib.Redis(host="127.0.0.1", port=redis_session.port)
+    client.flushall()
+    client.close()
+    return redis_session
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server for tests that kill or restart it."""
+    with redis_server(tmp_path / "redis") as server:
+        yield server
