@@ -19,7 +19,9 @@ system-packages:  ## install the Debian packages the tests and local platform ru
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q uv  # uv resolves this tree in seconds where pip backtracks for minutes
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	# --compile-bytecode: the environment may set PYTHONDONTWRITEBYTECODE, and without .pyc files
+	# importing pulumi_aws alone takes ~5 s on every plan.
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[dev]'
 	touch $@
 
 setup: system-packages $(VENV)/.installed  ## Debian packages + the Python environment in .venv
@@ -42,7 +44,7 @@ bench: setup  ## every benchmark, full size
 bench-quick: setup  ## every benchmark, --quick
 	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
 
-plan: setup  ## offline plan of STACK (default prod)
+plan: $(VENV)/.installed  ## offline plan of STACK (default prod)
 	$(VENV)/bin/streamgate plan $(STACK)
 
 clean:  ## remove caches (keeps .venv and .streamgate)

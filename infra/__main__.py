@@ -1,0 +1,10 @@
+"""Pulumi entry point (`main: infra/`): load the stack model, build the platform, export its outputs."""
+
+import pulumi
+
+from infra.config import load_stack
+from infra.platform import build_platform
+
+platform = build_platform(load_stack(pulumi.get_stack()))
+for key, value in platform.outputs.items():
+    pulumi.export(key, value)

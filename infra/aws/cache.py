@@ -1,0 +1,95 @@
+"""Redis per region (ElastiCache replication groups) joined into one Global Datastore on multi-region stacks."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.aws.base import child
+from infra.aws.network import Network
+from infra.config import RegionConfig, StackConfig
+
+REDIS_PORT = 6379
+
+
+class RegionalRedis(pulumi.ComponentResource):
+    group: aws.elasticache.ReplicationGroup
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        region: RegionConfig,
+        network: Network,
+        key: aws.kms.Key,
+        auth_token: pulumi.Input[str],
+        global_group_id: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("streamgate:aws:RegionalRedis", name, None, opts)
+        subnets = aws.elasticache.SubnetGroup(
+            f"{name}-subnets", subnet_ids=network.private_subnet_ids, opts=child(self)
+        )
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-redis",
+            vpc_id=network.vpc.id,
+            description="Redis from inside the VPC only",
+            ingress=[
+                {
+                    "protocol": "tcp",
+                    "from_port": REDIS_PORT,
+                    "to_port": REDIS_PORT,
+                    "cidr_blocks": [region.vpc_cidr],
+                }
+            ],
+            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [region.vpc_cidr]}],
+            opts=child(self),
+        )
+        redis = cfg.redis
+        # Secondaries of a Global Datastore inherit engine, version and node type from the primary.
+        primary = global_group_id is None
+        self.group = aws.elasticache.ReplicationGroup(
+            f"{name}-redis",
+            description=f"StreamGate {cfg.stack} {region.name} cache",
+            global_replication_group_id=global_group_id,
+            num_cache_clusters=1 + redis.replicas,
+            automatic_failover_enabled=redis.replicas > 0,
+            multi_az_enabled=redis.replicas > 0,
+            at_rest_encryption_enabled=True,
+            transit_encryption_enabled=True,
+            kms_key_id=key.arn,
+            auth_token=auth_token,
+            auth_token_update_strategy="ROTATE",
+            port=REDIS_PORT,
+            subnet_group_name=subnets.name,
+            security_group_ids=[sg.id],
+            snapshot_retention_limit=redis.snapshot_retention_days,
+            snapshot_window="03:00-05:00",
+            maintenance_window="sun:05:30-sun:06:30",
+            apply_immediately=False,
+            engine="redis" if primary else None,
+            engine_version=redis.engine_version if primary else None,
+            node_type=redis.node_type if primary else None,
+            opts=child(self),
+        )
+        self.register_outputs({"primaryEndpoint": self.group.primary_endpoint_address})
+
+
+class GlobalDatastore(pulumi.ComponentResource):
+    """The cross-region replication group; the primary region's group is its primary member."""
+
+    group: aws.elasticache.GlobalReplicationGroup
+
+    def __init__(
+        self, name: str, cfg: StackConfig, primary: RegionalRedis, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("streamgate:aws:GlobalDatastore", name, None, opts)
+        self.group = aws.elasticache.GlobalReplicationGroup(
+            f"{name}-global",
+            global_replication_group_id_suffix=f"streamgate-{cfg.stack}",
+            global_replication_group_description=f"StreamGate {cfg.stack} cross-region cache",
+            primary_replication_group_id=primary.group.id,
+            automatic_failover_enabled=True,
+            opts=child(self),
+        )
+        self.register_outputs({"id": self.group.global_replication_group_id})

@@ -1,0 +1,230 @@
+"""CloudFront in front of the regional origins, with origin failover, per-content-type caching and WAF."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.aws.base import child
+from infra.aws.dns import origin_name
+from infra.aws.storage import secure_bucket
+from infra.config import StackConfig
+
+# AWS-managed policies (stable ids published by CloudFront).
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+FAILOVER_STATUS_CODES = [500, 502, 503, 504]
+SEGMENTS = "/v1/content/*/segments/*"
+MANIFESTS = "/v1/content/*/manifest"
+
+
+def cdn_name(cfg: StackConfig) -> str:
+    return f"cdn.{cfg.domain}"
+
+
+class Waf(pulumi.ComponentResource):
+    """A CLOUDFRONT-scope web ACL (it must live in us-east-1): per-IP rate limit plus AWS's common rules."""
+
+    acl: aws.wafv2.WebAcl
+
+    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("streamgate:aws:Waf", name, None, opts)
+
+        def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
+            return {
+                "cloudwatch_metrics_enabled": True,
+                "metric_name": metric,
+                "sampled_requests_enabled": True,
+            }
+
+        self.acl = aws.wafv2.WebAcl(
+            f"{name}-acl",
+            scope="CLOUDFRONT",
+            default_action={"allow": {}},
+            rules=[
+                {
+                    "name": "rate-per-ip",
+                    "priority": 0,
+                    "action": {"block": {}},
+                    "statement": {
+                        "rate_based_statement": {
+                            "limit": cfg.waf.rate_per_five_minutes,
+                            "aggregate_key_type": "IP",
+                            "evaluation_window_sec": 300,
+                        }
+                    },
+                    "visibility_config": visibility("rate-per-ip"),
+                },
+                {
+                    "name": "aws-common",
+                    "priority": 1,
+                    "override_action": {"none": {}},
+                    "statement": {
+                        "managed_rule_group_statement": {
+                            "vendor_name": "AWS",
+                            "name": "AWSManagedRulesCommonRuleSet",
+                        }
+                    },
+                    "visibility_config": visibility("aws-common"),
+                },
+            ],
+            visibility_config=visibility(f"streamgate-{cfg.stack}"),
+            opts=child(self),
+        )
+        self.register_outputs({"aclArn": self.acl.arn})
+
+
+class Cdn(pulumi.ComponentResource):
+    distribution: aws.cloudfront.Distribution
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        regions: Sequence[str],
+        zone: aws.route53.Zone,
+        waf: Waf,
+        log_key: aws.kms.Key,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("streamgate:aws:Cdn", name, None, opts)
+        ttl = cfg.cdn
+        cert = aws.acm.Certificate(
+            f"{name}-cert", domain_name=cdn_name(cfg), validation_method="DNS", opts=child(self)
+        )
+        validation = aws.route53.Record(
+            f"{name}-cert-validation",
+            zone_id=zone.zone_id,
+            ttl=60,
+            allow_overwrite=True,
+            name=cert.domain_validation_options.apply(lambda o: o[0].resource_record_name or ""),
+            type=cert.domain_validation_options.apply(lambda o: o[0].resource_record_type or "CNAME"),
+            records=[cert.domain_validation_options.apply(lambda o: o[0].resource_record_value or "")],
+            opts=child(self),
+        )
+        validated = aws.acm.CertificateValidation(
+            f"{name}-cert",
+            certificate_arn=cert.arn,
+            validation_record_fqdns=[validation.fqdn],
+            opts=child(self),
+        )
+        logs = secure_bucket(
+            self, f"{name}-logs", log_key, acls=True
+        )  # CloudFront logs are written with ACLs
+
+        def cache_policy(kind: str, seconds: int) -> aws.cloudfront.CachePolicy:
+            return aws.cloudfront.CachePolicy(
+                f"{name}-{kind}",
+                comment=f"StreamGate {kind}",
+                min_ttl=0,
+                default_ttl=seconds,
+                max_ttl=max(seconds, 1),
+                parameters_in_cache_key_and_forwarded_to_origin={
+                    "cookies_config": {"cookie_behavior": "none"},
+                    "headers_config": {"header_behavior": "none"},
+                    "query_strings_config": {"query_string_behavior": "none"},
+                    "enable_accept_encoding_gzip": True,
+                    "enable_accept_encoding_brotli": True,
+                },
+                opts=child(self),
+            )
+
+        segment_policy = cache_policy("segments", ttl.segment_ttl_seconds)
+        manifest_policy = cache_policy("manifests", ttl.manifest_ttl_seconds)
+        origins: list[aws.cloudfront.DistributionOriginArgsDict] = [
+            {
+                "origin_id": region,
+                "domain_name": origin_name(cfg, region),
+                "custom_origin_config": {
+                    "http_port": 80,
+                    "https_port": 443,
+                    "origin_protocol_policy": "https-only",
+                    "origin_ssl_protocols": ["TLSv1.2"],
+                    "origin_read_timeout": 30,
+                },
+                "custom_headers": [{"name": "X-StreamGate-Edge", "value": "cloudfront"}],
+            }
+            for region in regions
+        ]
+        # An origin group has exactly two members: the primary region first, then the next region.
+        groups: list[aws.cloudfront.DistributionOriginGroupArgsDict] = (
+            [
+                {
+                    "origin_id": "regional-failover",
+                    "failover_criteria": {"status_codes": FAILOVER_STATUS_CODES},
+                    "members": [{"origin_id": regions[0]}, {"origin_id": regions[1]}],
+                }
+            ]
+            if len(regions) > 1
+            else []
+        )
+        read_target = "regional-failover" if groups else regions[0]
+
+        def behavior(
+            path: str, policy: aws.cloudfront.CachePolicy
+        ) -> aws.cloudfront.DistributionOrderedCacheBehaviorArgsDict:
+            return {
+                "path_pattern": path,
+                "target_origin_id": read_target,
+                "cache_policy_id": policy.id,
+                "viewer_protocol_policy": "https-only",
+                "allowed_methods": ["GET", "HEAD", "OPTIONS"],
+                "cached_methods": ["GET", "HEAD"],
+                "compress": True,
+            }
+
+        self.distribution = aws.cloudfront.Distribution(
+            f"{name}-distribution",
+            enabled=True,
+            is_ipv6_enabled=True,
+            http_version="http2and3",
+            price_class=ttl.price_class,
+            comment=f"StreamGate {cfg.stack}",
+            aliases=[cdn_name(cfg)],
+            web_acl_id=waf.acl.arn,
+            origins=origins,
+            origin_groups=groups,
+            ordered_cache_behaviors=[
+                behavior(SEGMENTS, segment_policy),
+                behavior(MANIFESTS, manifest_policy),
+            ],
+            # Writes and events cannot go through an origin group (GET/HEAD/OPTIONS only): primary origin.
+            default_cache_behavior={
+                "target_origin_id": regions[0],
+                "viewer_protocol_policy": "https-only",
+                "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
+                "cached_methods": ["GET", "HEAD"],
+                "cache_policy_id": CACHING_DISABLED,
+                "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST,
+                "compress": True,
+            },
+            viewer_certificate={
+                "acm_certificate_arn": validated.certificate_arn,
+                "ssl_support_method": "sni-only",
+                "minimum_protocol_version": ttl.minimum_tls,
+            },
+            restrictions={"geo_restriction": {"restriction_type": "none"}},
+            logging_config={
+                "bucket": logs.bucket.bucket_domain_name,
+                "prefix": "cloudfront/",
+                "include_cookies": False,
+            },
+            opts=child(self),
+        )
+        aws.route53.Record(
+            f"{name}-alias",
+            zone_id=zone.zone_id,
+            name=cdn_name(cfg),
+            type="A",
+            aliases=[
+                {
+                    "name": self.distribution.domain_name,
+                    "zone_id": self.distribution.hosted_zone_id,
+                    "evaluate_target_health": False,
+                }
+            ],
+            opts=child(self),
+        )
+        self.register_outputs({"domainName": self.distribution.domain_name})

@@ -1,0 +1,101 @@
+"""The `streamgate` command. Exit codes: 0 ok, 1 failed, 2 bad input or config, 3 aborted or rolled back."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.config import available_stacks, load_stack
+from infra.errors import StreamgateError
+
+app = typer.Typer(
+    name="streamgate",
+    help="StreamGate Platform: offline plans, the local platform, rollouts, failover and backups.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err_console = Console(stderr=True)
+
+StackArg = Annotated[str, typer.Argument(help="Stack name: a stacks/Pulumi.<stack>.yaml file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+@app.command()
+def stacks(as_json: JsonOpt = False) -> None:
+    """List the stacks and whether each stack file is valid."""
+    rows: list[dict[str, Any]] = []
+    for name in available_stacks():
+        row: dict[str, Any] = {"stack": name, "valid": True, "environment": None, "regions": [], "error": None}
+        try:
+            cfg = load_stack(name)
+            row.update(environment=cfg.environment.value, regions=[r.name for r in cfg.regions])
+        except StreamgateError as exc:
+            row.update(valid=False, error=str(exc))
+        rows.append(row)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("stack", "environment", "regions", "status")
+    for row in rows:
+        status = "ok" if row["valid"] else f"[red]{row['error']}[/red]"
+        table.add_row(row["stack"], row["environment"] or "-", ", ".join(row["regions"]), status)
+    console.print(table)
+    if not all(r["valid"] for r in rows):
+        raise typer.Exit(2)
+
+
+@app.command()
+def plan(
+    stack: StackArg,
+    as_json: JsonOpt = False,
+) -> None:
+    """Offline plan of STACK: run the Pulumi program under Pulumi's mocks (no cloud, no credentials, no
+    Pulumi CLI) and list what it would declare, grouped by region and component."""
+    from infra.plan import run_plan, summarize
+
+    cfg = load_stack(stack)
+    started = time.perf_counter()
+    with err_console.status(f"planning {stack} under mocks…", spinner="dots"):
+        result = run_plan(cfg)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        emit_json([r.to_json() for r in result.resources])
+        return
+    table = Table("region", "component", "type", "count", title=f"offline plan of {stack}")
+    last_region = None
+    for region, component, typ, count in summarize(result):
+        table.add_row(region if region != last_region else "", component, typ, str(count))
+        last_region = region
+    console.print(table)
+    custom = sum(1 for r in result.resources if r.custom)
+    console.print(
+        f"{custom} resources in {len(result.regions)} region(s) "
+        f"({', '.join(result.regions)}) + global; planned in {elapsed:.1f}s"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except StreamgateError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

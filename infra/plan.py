@@ -1,0 +1,339 @@
+"""The offline plan: run the Pulumi program under Pulumi's own mocks and record every resource it declares.
+
+No cloud, no credentials and no Pulumi CLI are needed. The mocks echo inputs back as outputs and add the
+computed outputs the program reads (ARNs, endpoints, OIDC issuers...), so every resource is registered
+with the inputs a real `pulumi preview` would send to the provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+
+from infra.config import SECRET_KEYS, StackConfig
+from infra.platform import GLOBAL_PROVIDER
+
+PROJECT = "streamgate"
+ACCOUNT = "123456789012"
+PLACEHOLDER_SECRET = "offline-plan-placeholder-secret"
+
+
+@dataclass
+class PlanResource:
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    parent: str | None
+    provider: str | None
+    region: str | None
+    inputs: dict[str, Any]
+    id: str | None = None
+    arn: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    stack: str
+    resources: list[PlanResource]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_token: str) -> list[PlanResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, region: str | None = None) -> PlanResource:
+        found = [r for r in self.of_type(type_token) if region is None or r.region == region]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_token} in {region or 'the plan'}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> PlanResource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def referenced(self, ref: str) -> PlanResource:
+        """The resource whose id or ARN an input holds (inputs carry references as resolved strings)."""
+        return next(r for r in self.resources if ref in (r.id, r.arn))
+
+    def children(self, parent: PlanResource) -> list[PlanResource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted({r.region for r in self.resources if r.region is not None})
+
+
+def _short(name: str) -> str:
+    return hashlib.sha1(name.encode()).hexdigest()[:7]
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    """Answers the engine's calls the way AWS would, closely enough for the program to finish."""
+
+    def __init__(self) -> None:
+        self.provider_regions: dict[str, str | None] = {}
+
+    def region_of(self, provider_ref: str | None) -> str | None:
+        if not provider_ref:
+            return None
+        return self.provider_regions.get(provider_ref.rsplit("::", 1)[0])
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        region = self.region_of(args.provider) or "us-east-1"
+        physical = f"{name}-{_short(name)}"
+        state: dict[str, Any] = {
+            "arn": f"arn:aws:{typ.split(':')[1].split('/')[0]}:{region}:{ACCOUNT}:{physical}"
+        }
+        state.setdefault("name", physical)
+        state.update(inputs)
+        state.update(computed_outputs(typ, name, physical, region, inputs))
+        return f"{physical}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        region = self.region_of(args.provider) or "us-east-1"
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {
+                "names": [f"{region}{z}" for z in "abc"],
+                "zoneIds": [f"{region}-az{i}" for i in (1, 2, 3)],
+            }
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/plan", "userId": "plan"}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": region, "region": region}
+        return {}
+
+
+def computed_outputs(
+    typ: str, name: str, physical: str, region: str, inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """Outputs AWS computes that the program reads back."""
+    if typ == "aws:eks/cluster:Cluster":
+        return {
+            "endpoint": f"https://{_short(name).upper()}.gr7.{region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": "TU9DSy1DQQ=="},
+            "identities": [
+                {"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{_short(name)}"}]}
+            ],
+        }
+    if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+        return {
+            "primaryEndpointAddress": f"master.{physical}.cache.amazonaws.com",
+            "readerEndpointAddress": f"replica.{physical}.cache.amazonaws.com",
+        }
+    if typ == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
+        return {"globalReplicationGroupId": f"ldgnf-{inputs.get('globalReplicationGroupIdSuffix', name)}"}
+    if typ == "aws:s3/bucket:Bucket":
+        return {"bucket": physical, "bucketDomainName": f"{physical}.s3.amazonaws.com"}
+    if typ == "aws:kms/key:Key":
+        return {"keyId": _short(name)}
+    if typ == "aws:acm/certificate:Certificate":
+        domain = inputs.get("domainName", "")
+        return {
+            "domainValidationOptions": [
+                {
+                    "domainName": domain,
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordName": f"_{_short(name)}.{domain}.",
+                    "resourceRecordValue": f"_{_short(domain)}.acm-validations.aws.",
+                }
+            ]
+        }
+    if typ == "aws:cloudfront/distribution:Distribution":
+        return {"domainName": f"d{_short(name)}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2"}
+    if typ == "aws:route53/zone:Zone":
+        return {"zoneId": f"Z{_short(name).upper()}"}
+    if typ == "aws:route53/record:Record":
+        return {"fqdn": inputs.get("name", physical)}
+    return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping each registration's parent and provider (mocks alone don't see them)."""
+
+    def __init__(self, mocks: PlanMocks) -> None:
+        super().__init__(mocks)
+        self.plan_mocks = mocks
+        self.order: list[tuple[str, str, str, str, bool, str, dict[str, Any]]] = []
+        self.ids: dict[str, tuple[str | None, str | None]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        registered = self.resources.get(response.urn)
+        if registered is not None:
+            self.ids[response.urn] = (registered.id or None, registered.state.get("arn"))
+        if request.type.startswith("pulumi:providers:"):
+            region = (
+                request.object.fields["region"].string_value if "region" in request.object.fields else None
+            )
+            # The provider for global services (CloudFront, Route 53, WAF) is pinned to us-east-1 but
+            # what it manages has no region.
+            self.plan_mocks.provider_regions[response.urn] = (
+                None if request.name == GLOBAL_PROVIDER else region
+            )
+        raw = pulumi.runtime.rpc.deserialize_properties(request.object) if request.object else {}
+        self.order.append(
+            (
+                response.urn,
+                request.type,
+                request.name,
+                request.parent,
+                bool(request.custom),
+                request.provider,
+                dict(raw),
+            )
+        )
+        return response
+
+
+def run_plan(cfg: StackConfig, program: Callable[[StackConfig], dict[str, Any]] | None = None) -> Plan:
+    """Run `program` (default: the real Pulumi program) for `cfg` under mocks and return what it declared."""
+    if program is None:
+        from infra.platform import build_platform
+
+        def program(c: StackConfig) -> dict[str, Any]:
+            return build_platform(c).outputs
+
+    mocks = PlanMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.reset_options(project=PROJECT, stack=cfg.stack, preview=True)
+    pulumi.runtime.set_all_config(
+        {f"{PROJECT}:{key}": PLACEHOLDER_SECRET for key in SECRET_KEYS},
+        secret_keys=[f"{PROJECT}:{key}" for key in SECRET_KEYS],
+    )
+    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=cfg.stack, preview=True, monitor=monitor)
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output[None]:
+        outputs.update(program(cfg))
+        return pulumi.Output.from_input(None)
+
+    run()
+    return Plan(stack=cfg.stack, resources=_resolve(monitor), outputs=outputs)
+
+
+def _resolve(monitor: RecordingMonitor) -> list[PlanResource]:
+    rows = {
+        urn: (typ, name, parent, custom, provider, inputs)
+        for urn, typ, name, parent, custom, provider, inputs in monitor.order
+    }
+    regions = monitor.plan_mocks.provider_regions
+
+    def provider_region(ref: str | None) -> str | None:
+        if not ref:
+            return None
+        urn = ref.rsplit("::", 1)[0]
+        if regions.get(urn):
+            return regions[urn]
+        return region_via_parents(rows[urn][2]) if urn in rows else None
+
+    def region_via_parents(urn: str | None) -> str | None:
+        # A provider with no region of its own (a Kubernetes cluster's) belongs to the region it sits in.
+        while urn and urn in rows:
+            if regions.get(urn):
+                return regions[urn]
+            region = provider_region(rows[urn][4])
+            if region:
+                return region
+            urn = rows[urn][2]
+        return None
+
+    resources = []
+    for urn, (typ, name, parent, custom, provider, inputs) in rows.items():
+        if typ.startswith("pulumi:providers:"):
+            region = regions.get(urn) or region_via_parents(parent)
+        else:
+            region = provider_region(provider)
+        resources.append(
+            PlanResource(
+                type=typ,
+                name=name,
+                urn=urn,
+                custom=custom,
+                parent=parent or None,
+                provider=provider.rsplit("::", 1)[0] if provider else None,
+                region=region,
+                inputs=_plain(inputs),
+                id=monitor.ids.get(urn, (None, None))[0] if custom else None,
+                arn=monitor.ids.get(urn, (None, None))[1] if custom else None,
+            )
+        )
+    _assign_component_regions(resources)
+    # Registration order depends on async scheduling; sort so that two plans of one stack diff cleanly.
+    return sorted(resources, key=lambda r: r.urn)
+
+
+def _assign_component_regions(resources: list[PlanResource]) -> None:
+    """A component is in a region when everything under it is; otherwise (or if empty) it is global."""
+    by_parent: dict[str, list[PlanResource]] = {}
+    for r in resources:
+        if r.parent:
+            by_parent.setdefault(r.parent, []).append(r)
+
+    def leaf_regions(r: PlanResource) -> set[str | None]:
+        kids = by_parent.get(r.urn, [])
+        if r.custom or not kids:
+            return {r.region}
+        return set().union(*(leaf_regions(k) for k in kids))
+
+    for r in resources:
+        if not r.custom:
+            found = leaf_regions(r)
+            r.region = found.pop() if len(found) == 1 else None
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as JSON-able values (resource references become their URNs; unknowns become None)."""
+    if isinstance(value, dict):
+        if pulumi.runtime.rpc._special_sig_key in value:  # a secret: never shown, not even the placeholder
+            return "[secret]"
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, pulumi.Resource):
+        return f"<resource {type(value).__name__}>"
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def summarize(plan: Plan) -> list[tuple[str, str, str, int]]:
+    """(region, component, type, count) rows, for the human-readable plan."""
+    by_urn = {r.urn: r for r in plan.resources}
+    counts: dict[tuple[str, str, str], int] = {}
+    for r in plan.resources:
+        if not r.custom:
+            continue
+        component = by_urn[r.parent].type if r.parent in by_urn else "-"
+        key = (r.region or "global", component, r.type)
+        counts[key] = counts.get(key, 0) + 1
+    return [(*k, n) for k, n in sorted(counts.items(), key=_region_order(plan))]
+
+
+def _region_order(plan: Plan) -> Callable[[tuple[tuple[str, str, str], int]], tuple[int, str, str, str]]:
+    order = {name: i for i, name in enumerate(_first_seen_regions(plan.resources))}
+
+    def key(item: tuple[tuple[str, str, str], int]) -> tuple[int, str, str, str]:
+        (region, component, typ), _ = item
+        return (order.get(region, len(order)), region, component, typ)
+
+    return key
+
+
+def _first_seen_regions(resources: Iterable[PlanResource]) -> list[str]:
+    seen: list[str] = []
+    for r in resources:
+        if r.region and r.region not in seen:
+            seen.append(r.region)
+    return seen
