@@ -15,7 +15,7 @@ def redis_client(
 ) -> aioredis.Redis:
     """An asyncio Redis client on a *blocking* pool: when all connections are busy a caller waits up to
     `pool_timeout` instead of failing at once (redis-py's default pool raises "Too many connections")."""
-    pool = aioredis.BlockingConnectionPool.from_url(
+    pool: aioredis.BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
         timeout=pool_timeout,
