@@ -1,0 +1,71 @@
+"""Values of the rate limiter: what is checked (key, scopes) and what was decided (with headers)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    GLOBAL = "global"
+    SERVICE = "service"
+    USER = "user"
+    IP = "ip"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitKey:
+    """Who a request counts against; a scope whose field is None (or has no limit configured) is skipped."""
+
+    service: str | None = None
+    user: str | None = None
+    ip: str | None = None
+
+
+@dataclass(slots=True)
+class ScopeLimit:
+    """One scope of one request, in the integer microseconds the Lua script works in. Treat as immutable
+    (not frozen only because it is built per request on the hot path, where frozen init costs 3x)."""
+
+    scope: Scope
+    key: str
+    interval_us: int  # emission interval: period / requests
+    tolerance_us: int  # interval * burst: how far ahead of now the TAT may run
+    limit: int  # the capacity reported in RateLimit-Limit
+
+    @property
+    def spec(self) -> str:
+        """The limit as the script reads it."""
+        return f"{self.interval_us} {self.tolerance_us}"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitDecision:
+    """`scope` is the denying scope, or (when allowed) the scope with the least remaining. `retry_after`
+    and `reset` are seconds. `degraded` means Redis was not consulted (local fallback or fail-closed)."""
+
+    allowed: bool
+    scope: Scope | None
+    retry_after: float
+    remaining: int
+    reset: float
+    limit: int
+    degraded: bool = False
+
+    def headers(self) -> dict[str, str]:
+        """`RateLimit-Limit/Remaining/Reset` (IETF httpapi draft; delta seconds) and, when denied,
+        `Retry-After`. Seconds are rounded up so a client that waits them is not refused again."""
+        if self.limit <= 0 and self.allowed:
+            return {}
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(math.ceil(self.reset)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        return headers
+
+
+UNLIMITED = RateLimitDecision(allowed=True, scope=None, retry_after=0.0, remaining=0, reset=0.0, limit=0)

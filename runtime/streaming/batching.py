@@ -1,0 +1,107 @@
+"""Generic asyncio micro-batcher.
+
+Concurrent `submit()` calls made in the same event-loop tick are flushed together as one call of the batch
+function (e.g. one Redis MGET for many requests' GETs). A lone caller pays no fixed delay: the flush runs as
+soon as the loop gets back to it. Optionally a batch waits up to `max_delay` seconds to collect more items,
+and is flushed early once `max_items` are queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+BatchFn = Callable[[Sequence[K]], Awaitable[Sequence[V]]]
+
+
+class BatchError(RuntimeError):
+    """The batch function broke its contract (returned a different number of results than items)."""
+
+
+class _Batch(Generic[K, V]):
+    __slots__ = ("full", "futures", "items")
+
+    def __init__(self) -> None:
+        self.items: list[K] = []
+        self.futures: list[asyncio.Future[V]] = []
+        self.full: asyncio.Event | None = None
+
+
+class MicroBatcher(Generic[K, V]):
+    """Coalesce concurrent single-item calls into batch calls.
+
+    `flush(items)` must return one result per item, in order. If it raises, every caller of that batch gets
+    the exception. A caller cancelled while waiting does not affect the others.
+    """
+
+    def __init__(self, flush: BatchFn[K, V], *, max_items: int = 256, max_delay: float = 0.0) -> None:
+        if max_items < 1:
+            raise ValueError("max_items must be >= 1")
+        if max_delay < 0:
+            raise ValueError("max_delay must be >= 0")
+        self._flush = flush
+        self._max_items = max_items
+        self._max_delay = max_delay
+        self._open: _Batch[K, V] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.batches = 0  # flush calls so far (for tests and metrics)
+        self.items = 0  # items flushed so far
+
+    async def submit(self, item: K) -> V:
+        """Queue `item` for the current batch and wait for its result."""
+        loop = asyncio.get_running_loop()
+        batch = self._open
+        if batch is None:
+            batch = self._open = _Batch()
+            if self._max_delay > 0:
+                batch.full = asyncio.Event()
+            # A task's first step runs on the loop's next iteration: everything submitted before then (this
+            # tick) joins the batch, and a lone caller waits for one loop hop only.
+            task = loop.create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        future: asyncio.Future[V] = loop.create_future()
+        batch.items.append(item)
+        batch.futures.append(future)
+        if len(batch.items) >= self._max_items:
+            self._open = None  # later submitters start a new batch
+            if batch.full is not None:
+                batch.full.set()
+        return await future
+
+    async def _run(self, batch: _Batch[K, V]) -> None:
+        if batch.full is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(batch.full.wait(), self._max_delay)
+        if self._open is batch:
+            self._open = None
+        self.batches += 1
+        self.items += len(batch.items)
+        try:
+            results = await self._flush(batch.items)
+            if len(results) != len(batch.items):
+                raise BatchError(
+                    f"batch function returned {len(results)} results for {len(batch.items)} items"
+                )
+        except asyncio.CancelledError:
+            for future in batch.futures:
+                future.cancel()
+            raise
+        except Exception as exc:  # every waiter of this batch hears about it
+            for future in batch.futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, result in zip(batch.futures, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def aclose(self) -> None:
+        """Wait for batches already queued to finish."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
