@@ -167,9 +167,48 @@ def _memory_only() -> list[VpaResource]:
     return ["memory"]
 
 
+# A Kubernetes resource quantity ("500m", "2", "512Mi", "1.5Gi"), as the API server accepts it.
+QUANTITY = re.compile(r"^(\d+(\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_QUANTITY_FACTORS = {
+    "": 1.0,
+    "m": 1e-3,
+    **{p: 1000.0 ** (i + 1) for i, p in enumerate("kMGTPE")},
+    **{f"{p}i": 1024.0 ** (i + 1) for i, p in enumerate("KMGTPE")},
+}
+
+
+def quantity_value(quantity: str) -> float:
+    """The number a quantity stands for (cores or bytes), to compare requests with limits."""
+    match = QUANTITY.match(quantity)
+    if not match:
+        raise ValueError(f"{quantity!r} is not a Kubernetes quantity such as 500m, 2, 512Mi or 1Gi")
+    return float(match.group(1)) * _QUANTITY_FACTORS[match.group(3) or ""]
+
+
+def _vpa_floor() -> dict[VpaResource, str]:
+    return {"cpu": "100m", "memory": "256Mi"}
+
+
+def _vpa_ceiling() -> dict[VpaResource, str]:
+    return {"cpu": "4", "memory": "4Gi"}
+
+
 class VpaConfig(Model):
     mode: Literal["Off", "Initial", "Recreate", "InPlaceOrRecreate"] = "Initial"
-    controlled_resources: list[VpaResource] = Field(default_factory=_memory_only)
+    controlled_resources: list[VpaResource] = Field(default_factory=_memory_only, min_length=1)
+    # Bounds on what VPA may set, per resource it controls.
+    min_allowed: dict[VpaResource, str] = Field(default_factory=_vpa_floor)
+    max_allowed: dict[VpaResource, str] = Field(default_factory=_vpa_ceiling)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        for bound in (*self.min_allowed.values(), *self.max_allowed.values()):
+            quantity_value(bound)
+        for resource in self.controlled_resources:
+            low, high = self.min_allowed.get(resource), self.max_allowed.get(resource)
+            if low is not None and high is not None and quantity_value(low) > quantity_value(high):
+                raise ValueError(f"minAllowed.{resource} ({low}) must be ≤ maxAllowed.{resource} ({high})")
+        return self
 
 
 class AutoscalingConfig(Model):
@@ -210,19 +249,53 @@ class AutoscalingConfig(Model):
         ):
             raise ValueError(
                 "vpa.controlledResources includes cpu while the HPA scales on cpuTargetUtilization: "
-                "they would fight; let VPA control [memory] only, or set vpa.mode: Off"
+                "they would fight; let VPA control memory only (controlledResources: memory), or set vpa.mode: Off"
             )
         return self
 
 
+Color = Literal["blue", "green"]
+
+
 class WorkloadConfig(Model):
+    """The gateway Deployments: the live color serves through the stable Service; the other color is the
+    candidate that canary and blue-green rollouts shift traffic to."""
+
     image: str = "ghcr.io/streamgate/gateway"
     tag: str = "0.1.0"
-    live_color: Literal["blue", "green"] = "blue"
+    # The version the non-live color runs (a rollout's candidate); unset = the live color's tag.
+    candidate_tag: str | None = None
+    live_color: Color = "blue"
+    port: int = Field(8080, ge=1024, le=65535)
     cpu_request: str = "500m"
     cpu_limit: str = "2"
     memory_request: str = "512Mi"
     memory_limit: str = "1Gi"
+
+    @field_validator("tag", "candidate_tag")
+    @classmethod
+    def _tag(cls, v: str | None) -> str | None:
+        # An OCI tag; it also becomes the app.kubernetes.io/version label, which allows the same characters.
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}", v):
+            raise ValueError(f"{v!r} is not an image tag (letters, digits, _ . -; at most 63 characters)")
+        return v
+
+    @model_validator(mode="after")
+    def _resources(self) -> Self:
+        for resource, request, limit in (
+            ("cpu", self.cpu_request, self.cpu_limit),
+            ("memory", self.memory_request, self.memory_limit),
+        ):
+            if quantity_value(request) > quantity_value(limit):
+                raise ValueError(f"{resource}Request ({request}) must be ≤ {resource}Limit ({limit})")
+        return self
+
+    @property
+    def idle_color(self) -> Color:
+        return "green" if self.live_color == "blue" else "blue"
+
+    def tag_of(self, color: Color) -> str:
+        return self.tag if color == self.live_color else (self.candidate_tag or self.tag)
 
 
 class SloConfig(Model):
@@ -238,6 +311,109 @@ class AlertsConfig(Model):
     replication_lag_rpo_seconds: float = Field(1.0, gt=0)
     cache_hit_ratio_floor: float = Field(0.5, gt=0, lt=1)
     rate_limit_rejection_ratio: float = Field(0.1, gt=0, lt=1)
+    # Failed Redis operations per second (per region and version) above which L2 is considered unhealthy.
+    l2_errors_per_second: float = Field(1.0, gt=0)
+    # Age of the oldest unprocessed playback event, and the share of events shed (queue full), that alert.
+    event_lag_seconds: float = Field(30.0, gt=0)
+    events_shed_ratio: float = Field(0.01, gt=0, lt=1)
+    # A backup may take this long beyond backup.intervalHours before its absence alerts.
+    backup_grace_minutes: int = Field(30, ge=0)
+
+    @field_validator("team")
+    @classmethod
+    def _team(cls, v: str) -> str:
+        # The team becomes an alert label and part of Alertmanager receiver names.
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", v):
+            raise ValueError(f"{v!r} is not a team name (lower-case letters, digits and -)")
+        return v
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _runbooks(cls, v: str) -> str:
+        if not re.fullmatch(r"https?://\S+[^/]", v):
+            raise ValueError(f"{v!r} is not an http(s) URL without a trailing slash")
+        return v
+
+
+class MetricCheckConfig(Model):
+    """An extra analysis check: a PromQL template evaluated for the canary; it passes when the value lies
+    within [min, max]. Empty result or NaN = no data = failed. Variables (`{{ name }}`): version, color,
+    region, stack, window, selector (`version="..",color="..",region=".."`), and stable_version,
+    stable_color, stable_selector for the stable side."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    query: str = Field(min_length=1)
+    min: float | None = None
+    max: float | None = None
+    # Also compare canary with stable using the Mann-Whitney judge: over the histogram named here
+    # (e.g. `my_seconds_bucket{ {{ selector }} }`, request distributions) or, unset, over the query's
+    # time series (Kayenta style).
+    judge: bool = False
+    judge_histogram: str | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        if self.min is None and self.max is None:
+            raise ValueError(f"check {self.name}: set min and/or max (the range a healthy canary stays in)")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"check {self.name}: min ({self.min}) must be ≤ max ({self.max})")
+        return self
+
+
+class JudgeConfig(Model):
+    """The statistical judge (Kayenta-like): Mann-Whitney U of canary vs stable samples per judged check,
+    then a score = % of judged metrics that pass; ≥ passScore passes, ≥ marginalScore holds, else fails."""
+
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    # Tolerated probability that a canary sample is worse than a stable one (0.5 = identical).
+    max_effect: float = Field(0.6, gt=0.5, lt=1)
+    min_samples: int = Field(20, ge=3)
+    pass_score: float = Field(95, gt=0, le=100)
+    marginal_score: float = Field(75, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _scores(self) -> Self:
+        if self.marginal_score > self.pass_score:
+            raise ValueError(f"marginalScore ({self.marginal_score}) must be ≤ passScore ({self.pass_score})")
+        return self
+
+
+WebhookType = Literal["pre-rollout", "rollout", "confirm-promotion", "post-rollout", "rollback"]
+
+
+class WebhookConfig(Model):
+    """A gate: an HTTP POST (2xx = pass) or a local command (exit 0 = pass), given the rollout as JSON.
+    pre-rollout runs before any traffic moves (smoke tests), rollout on every analysis tick (load, extra
+    checks), confirm-promotion before the last step, post-rollout after success, rollback after a rollback."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    type: WebhookType
+    url: str | None = Field(None, pattern=r"^https?://")
+    command: list[str] | None = Field(None, min_length=1)
+    timeout_seconds: float = Field(10.0, gt=0, le=3600)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _target(self) -> Self:
+        if (self.url is None) == (self.command is None):
+            raise ValueError(f"webhook {self.name}: set exactly one of url and command")
+        return self
+
+
+class Route53RouterConfig(Model):
+    """Route 53 weighted records: one record name, one weighted record (set identifier = color) per color."""
+
+    zone_id: str | None = None  # default: the hosted zone named after the stack's domain
+    record_name: str  # e.g. gateway.us-east-1.streamgate.example.com
+    targets: dict[Color, str]  # color -> CNAME target (that color's load balancer)
+    ttl: int = Field(30, ge=1)
+
+    @field_validator("targets")
+    @classmethod
+    def _both(cls, v: dict[str, str]) -> dict[str, str]:
+        if set(v) != {"blue", "green"}:
+            raise ValueError("targets: give both colors, blue and green")
+        return v
 
 
 class RolloutConfig(Model):
@@ -247,6 +423,20 @@ class RolloutConfig(Model):
     min_success_rate: float = Field(0.99, gt=0, le=1)
     max_p99_latency_seconds: float = Field(0.5, gt=0)
     rollback_window_seconds: int = Field(900, ge=0)
+    # PromQL range of every check; unset = max(interval, 30 s). Give it ≥ 2 scrape intervals.
+    analysis_window_seconds: int | None = Field(None, ge=1)
+    judge_latency: bool = True  # run the judge on canary vs stable request latency
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    checks: list[MetricCheckConfig] = Field(default_factory=list)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    confirm_promotion: bool = False  # manual gate: wait for `streamgate rollout promote` before 100%
+    router: Literal["auto", "nginx", "ingress-nginx", "route53"] = "auto"  # auto: local→nginx, aws→ingress
+    route53: Route53RouterConfig | None = None
+    kube_contexts: dict[str, str] = Field(default_factory=dict)  # region -> kubeconfig context
+    prometheus_url: str | None = Field(None, pattern=r"^https?://")  # local: the platform's Prometheus
+    pushgateway_url: str | None = Field(None, pattern=r"^https?://")
+    state_bucket: str | None = None  # cloud: S3 bucket of rollout state (required for target aws)
+    smoke_path: str = "/healthz"
 
     @field_validator("steps")
     @classmethod
@@ -257,11 +447,38 @@ class RolloutConfig(Model):
             raise ValueError(f"the last step must be 100 (full promotion), got {v[-1]}")
         return v
 
+    @model_validator(mode="after")
+    def _names(self) -> Self:
+        names = [c.name for c in self.checks]
+        reserved = {"success-rate", "latency-p99", "judge"}
+        if clash := reserved.intersection(names):
+            raise ValueError(f"checks: {sorted(clash)} are built-in check names; pick another name")
+        if len(set(names)) != len(names):
+            raise ValueError(f"checks: names must be distinct, got {names}")
+        if self.router == "route53" and self.route53 is None:
+            raise ValueError("router route53 needs a route53: {recordName, targets} section")
+        return self
+
+    @property
+    def window_seconds(self) -> int:
+        return self.analysis_window_seconds or max(self.interval_seconds, 30)
+
 
 class LocalConfig(Model):
-    """The local platform (target: local) — ports and paths on one machine."""
+    """The local platform (target: local): where its ports start and how fast it observes itself.
+
+    The port layout derived from `base_port` is documented in `infra/local/layout.py`."""
 
     base_port: int = Field(18000, ge=1024, le=65000)
+    # Short intervals keep automation tests (rollout analysis, alert firing) fast on one machine.
+    scrape_interval_seconds: int = Field(2, ge=1, le=60)
+    evaluation_interval_seconds: int = Field(2, ge=1, le=60)
+    # Edge (nginx proxy cache, the CDN's analog) size on disk.
+    edge_cache_max_megabytes: int = Field(256, ge=1, le=65536)
+    # Content id of the sample that `local up` seeds and `local smoke` fetches.
+    sample_content_id: str = Field("sample", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    sample_segments: int = Field(3, ge=1, le=100)
+    sample_segment_bytes: int = Field(256 * 1024, ge=1, le=16 * 1024 * 1024)
 
 
 class StackConfig(Model):

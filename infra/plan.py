@@ -89,7 +89,7 @@ class PlanMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
         region = self.region_of(args.provider) or "us-east-1"
-        physical = f"{name}-{_short(name)}"
+        physical = f"{name}-{_short(typ + name)}"  # names are unique per type only
         state: dict[str, Any] = {
             "arn": f"arn:aws:{typ.split(':')[1].split('/')[0]}:{region}:{ACCOUNT}:{physical}"
         }
@@ -132,7 +132,21 @@ def computed_outputs(
     if typ == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
         return {"globalReplicationGroupId": f"ldgnf-{inputs.get('globalReplicationGroupIdSuffix', name)}"}
     if typ == "aws:s3/bucket:Bucket":
-        return {"bucket": physical, "bucketDomainName": f"{physical}.s3.amazonaws.com"}
+        # S3 and IAM ARNs carry no region (IRSA policies and the policy pack read them).
+        return {
+            "bucket": physical,
+            "arn": f"arn:aws:s3:::{physical}",
+            "bucketDomainName": f"{physical}.s3.amazonaws.com",
+        }
+    if typ == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{physical}"}
+    if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        issuer = str(inputs.get("url", physical)).removeprefix("https://")
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer}"}
+    if typ == "kubernetes:networking.k8s.io/v1:Ingress":
+        # ingress-nginx publishes its load balancer (an NLB) in the Ingress status; DNS points at it.
+        hostname = f"{_short(name)}-{_short(region)}.elb.{region}.amazonaws.com"
+        return {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
     if typ == "aws:kms/key:Key":
         return {"keyId": _short(name)}
     if typ == "aws:acm/certificate:Certificate":
@@ -164,6 +178,19 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.plan_mocks = mocks
         self.order: list[tuple[str, str, str, str, bool, str, dict[str, Any]]] = []
         self.ids: dict[str, tuple[str | None, str | None]] = {}
+        self.parents: dict[str, str] = {}
+        self.component_providers: dict[str, list[str]] = {}
+
+    def inherited_region(self, urn: str | None) -> str | None:
+        """The region of the nearest ancestor component whose providers carry one: a provider with no region
+        input (a Kubernetes cluster's) belongs to the region component it is parented under."""
+        while urn:
+            for ref in self.component_providers.get(urn, []):
+                region = self.plan_mocks.region_of(ref)
+                if region:
+                    return region
+            urn = self.parents.get(urn)
+        return None
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -172,9 +199,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         registered = self.resources.get(response.urn)
         if registered is not None:
             self.ids[response.urn] = (registered.id or None, registered.state.get("arn"))
+        self.parents[response.urn] = request.parent
+        if not request.custom:
+            self.component_providers[response.urn] = list(request.providers.values())
         if request.type.startswith("pulumi:providers:"):
             region = (
-                request.object.fields["region"].string_value if "region" in request.object.fields else None
+                request.object.fields["region"].string_value
+                if "region" in request.object.fields
+                else self.inherited_region(request.parent)
             )
             # The provider for global services (CloudFront, Route 53, WAF) is pinned to us-east-1 but
             # what it manages has no region.

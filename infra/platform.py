@@ -17,6 +17,7 @@ from infra.aws.keys import RegionKey
 from infra.aws.network import Network
 from infra.aws.storage import DataProtection, RegionStorage
 from infra.config import RegionConfig, StackConfig
+from infra.k8s.layer import KubernetesLayer, build_kubernetes
 
 # Route 53, CloudFront, ACM for CloudFront and CLOUDFRONT-scope WAF are global services driven from us-east-1.
 GLOBAL_REGION = "us-east-1"
@@ -24,7 +25,8 @@ GLOBAL_PROVIDER = "aws-global"
 
 
 class Region(pulumi.ComponentResource):
-    """Everything one region runs: network, key, cluster, Redis, buckets."""
+    """Everything one region runs: network, key, cluster, Redis, buckets, and on the cluster the
+    Kubernetes layer (add-ons, gateway workload, autoscaling, monitoring)."""
 
     def __init__(
         self,
@@ -47,6 +49,9 @@ class Region(pulumi.ComponentResource):
             f"{name}-cache", cfg, region, self.network, self.key, auth_token, global_group_id, opts
         )
         self.storage = RegionStorage(f"{name}-storage", cfg, name, self.key, opts)
+        self.kubernetes: KubernetesLayer = build_kubernetes(
+            cfg, region, self, self.cluster, self.key, self.storage
+        )
         self.register_outputs({})
 
 
@@ -87,7 +92,8 @@ def build_platform(cfg: StackConfig) -> Platform:
         pulumi.ResourceOptions(provider=primary.provider),
     )
     on_global = pulumi.ResourceOptions(provider=global_provider)
-    dns = Dns("dns", cfg, names, opts=on_global)
+    origins = {n: r.kubernetes.workload.ingress_hostname for n, r in regions.items()}
+    dns = Dns("dns", cfg, names, origin_targets=origins, opts=on_global)
     waf = Waf("waf", cfg, on_global)
     global_key = RegionKey("global-keys", cfg, GLOBAL_REGION, on_global).key
     cdn = Cdn("cdn", cfg, names, dns.zone, waf, global_key, on_global)
@@ -112,6 +118,7 @@ def build_platform(cfg: StackConfig) -> Platform:
                 "backupVault": r.storage.vault.name,
                 "kmsKeyArn": r.key.arn,
                 "healthCheckId": dns.health_checks[name].id,
+                "kubernetes": r.kubernetes.outputs(),
             }
             for name, r in regions.items()
         },

@@ -1,0 +1,305 @@
+"""Cluster add-ons as Helm releases with pinned chart versions and values from code.
+
+Order matters where one release needs another's CRDs or API: kube-prometheus-stack comes first (its
+ServiceMonitor CRD is used by ingress-nginx's and the adapter's monitors), prometheus-adapter queries its
+Prometheus, and custom resources of the VPA chart wait for that chart.
+Bump a version deliberately: change the pin, read the chart's changelog, run the plan tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra.config import Environment, RegionConfig, StackConfig
+from infra.k8s.autoscaling import REQUESTS_SERIES, RPS_METRIC
+from infra.k8s.base import on
+from infra.k8s.identity import IRSA_ANNOTATION, irsa_role
+
+
+@dataclass(frozen=True)
+class Chart:
+    release: str  # also the Helm release name, so selectors that match on it are predictable
+    chart: str
+    version: str
+    repo: str
+    namespace: str
+
+
+INGRESS_NGINX = Chart(
+    "ingress-nginx", "ingress-nginx", "4.11.3", "https://kubernetes.github.io/ingress-nginx", "ingress-nginx"
+)
+KUBE_PROMETHEUS_STACK = Chart(
+    "kube-prometheus-stack",
+    "kube-prometheus-stack",
+    "65.1.1",
+    "https://prometheus-community.github.io/helm-charts",
+    "monitoring",
+)
+PROMETHEUS_ADAPTER = Chart(
+    "prometheus-adapter",
+    "prometheus-adapter",
+    "4.11.0",
+    "https://prometheus-community.github.io/helm-charts",
+    "monitoring",
+)
+METRICS_SERVER = Chart(
+    "metrics-server",
+    "metrics-server",
+    "3.12.2",
+    "https://kubernetes-sigs.github.io/metrics-server/",
+    "kube-system",
+)
+VPA = Chart("vpa", "vpa", "4.7.1", "https://charts.fairwinds.com/stable", "vpa")
+VELERO = Chart("velero", "velero", "8.0.0", "https://vmware-tanzu.github.io/helm-charts", "velero")
+CHARTS = (KUBE_PROMETHEUS_STACK, INGRESS_NGINX, PROMETHEUS_ADAPTER, METRICS_SERVER, VPA, VELERO)
+
+VELERO_AWS_PLUGIN = "velero/velero-plugin-for-aws:v1.10.0"  # the plugin line that matches Velero 1.14
+# Prometheus as kube-prometheus-stack names it (fullnameOverride below), for the adapter to query.
+PROMETHEUS_URL = f"http://{KUBE_PROMETHEUS_STACK.release}-prometheus.{KUBE_PROMETHEUS_STACK.namespace}.svc"
+# kube-prometheus-stack selects monitors and rules by this label (its `release` by default).
+PROMETHEUS_SELECTOR = {"release": KUBE_PROMETHEUS_STACK.release}
+
+
+def rps_adapter_rule() -> dict[str, Any]:
+    """prometheus-adapter rule: the per-pod rate of the gateway's request counter, under RPS_METRIC."""
+    return {
+        "seriesQuery": f'{REQUESTS_SERIES}{{namespace!="",pod!=""}}',
+        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+        "name": {"matches": f"^{REQUESTS_SERIES}$", "as": RPS_METRIC},
+        "metricsQuery": "sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)",
+    }
+
+
+def velero_statements(bucket: aws.s3.Bucket, key: aws.kms.Key) -> list[dict[str, Any]]:
+    """Velero's AWS plugin: objects in the backup bucket, the key that encrypts them, EBS snapshots."""
+    return [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            "Resource": [bucket.arn.apply(lambda arn: f"{arn}/*")],
+        },
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket.arn]},
+        {
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": [key.arn],
+        },
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeVolumes",
+                "ec2:DescribeSnapshots",
+                "ec2:CreateTags",
+                "ec2:CreateVolume",
+                "ec2:CreateSnapshot",
+                "ec2:DeleteSnapshot",
+            ],
+            "Resource": ["*"],
+        },
+    ]
+
+
+def backup_schedule(interval_hours: int) -> str:
+    """Cron for "every N hours": hourly steps below a day, day-of-month steps (at 03:00) from a day on."""
+    if interval_hours < 24:
+        return f"0 */{interval_hours} * * *"
+    return f"0 3 */{interval_hours // 24} * *"
+
+
+class Addons(pulumi.ComponentResource):
+    releases: dict[str, k8s.helm.v3.Release]
+    velero_role: aws.iam.Role
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        region: RegionConfig,
+        provider: k8s.Provider,
+        oidc: aws.iam.OpenIdConnectProvider,
+        backup_bucket: aws.s3.Bucket,
+        key: aws.kms.Key,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("streamgate:k8s:Addons", name, None, opts)
+        self.provider = provider
+        self.name = name
+        prod = cfg.environment is Environment.PROD
+        replicas = 3 if prod else 2
+        self.releases = {}
+        monitoring = self._release(KUBE_PROMETHEUS_STACK, self._prometheus_values(cfg, region, prod))
+        self._release(INGRESS_NGINX, self._ingress_values(replicas), [monitoring])
+        self._release(PROMETHEUS_ADAPTER, self._adapter_values(), [monitoring])
+        self._release(
+            METRICS_SERVER, {"replicas": 2, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1}}
+        )
+        self._release(
+            VPA,
+            {
+                "recommender": {"enabled": True},
+                "updater": {"enabled": True},
+                # The admission controller applies recommendations to new pods (modes Initial and Recreate).
+                "admissionController": {"enabled": True},
+            },
+        )
+        self.velero_role = irsa_role(
+            f"{name}-velero", oidc, VELERO.namespace, "velero", velero_statements(backup_bucket, key), self
+        )
+        self._release(VELERO, self._velero_values(cfg, region, backup_bucket, key))
+        self.register_outputs({"releases": [c.release for c in CHARTS]})
+
+    @property
+    def ingress_controller(self) -> k8s.helm.v3.Release:
+        return self.releases[INGRESS_NGINX.release]
+
+    @property
+    def monitoring(self) -> k8s.helm.v3.Release:
+        """kube-prometheus-stack: installs the monitoring.coreos.com CRDs (PodMonitor, PrometheusRule)."""
+        return self.releases[KUBE_PROMETHEUS_STACK.release]
+
+    @property
+    def vpa(self) -> k8s.helm.v3.Release:
+        """The VPA components: install the autoscaling.k8s.io VerticalPodAutoscaler CRD."""
+        return self.releases[VPA.release]
+
+    def _release(
+        self, chart: Chart, values: dict[str, Any], after: list[pulumi.Resource] | None = None
+    ) -> k8s.helm.v3.Release:
+        release = k8s.helm.v3.Release(
+            f"{self.name}-{chart.release}",
+            name=chart.release,
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts={"repo": chart.repo},
+            namespace=chart.namespace,
+            create_namespace=True,
+            values=values,
+            atomic=True,  # a failed upgrade rolls back instead of leaving a half-applied release
+            cleanup_on_fail=True,
+            timeout=900,
+            opts=on(self, self.provider, depends_on=after or []),
+        )
+        self.releases[chart.release] = release
+        return release
+
+    @staticmethod
+    def _prometheus_values(cfg: StackConfig, region: RegionConfig, prod: bool) -> dict[str, Any]:
+        return {
+            "fullnameOverride": KUBE_PROMETHEUS_STACK.release,
+            "grafana": {"enabled": False},
+            "prometheus": {
+                "prometheusSpec": {
+                    "retention": "15d" if prod else "3d",
+                    "externalLabels": {"region": region.name, "stack": cfg.stack},
+                    # Keep the default selectors (match our `release` label): objects we create carry it.
+                    "ruleSelectorNilUsesHelmValues": True,
+                    "podMonitorSelectorNilUsesHelmValues": True,
+                    "serviceMonitorSelectorNilUsesHelmValues": True,
+                    "resources": {
+                        "requests": {"cpu": "500m", "memory": "2Gi" if prod else "1Gi"},
+                        "limits": {"memory": "4Gi" if prod else "2Gi"},
+                    },
+                }
+            },
+            "alertmanager": {"enabled": True},
+        }
+
+    @staticmethod
+    def _ingress_values(replicas: int) -> dict[str, Any]:
+        return {
+            "controller": {
+                "replicaCount": replicas,
+                "ingressClass": "nginx",
+                "ingressClassResource": {"name": "nginx", "enabled": True, "default": False},
+                "allowSnippetAnnotations": False,
+                "minAvailable": 1,
+                "service": {
+                    "type": "LoadBalancer",
+                    "externalTrafficPolicy": "Local",  # keep client IPs for rate limiting
+                    "annotations": {
+                        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                        "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+                    },
+                },
+                "topologySpreadConstraints": [
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": "topology.kubernetes.io/zone",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {
+                            "matchLabels": {
+                                "app.kubernetes.io/name": "ingress-nginx",
+                                "app.kubernetes.io/component": "controller",
+                            }
+                        },
+                    }
+                ],
+                "metrics": {
+                    "enabled": True,
+                    "serviceMonitor": {"enabled": True, "additionalLabels": PROMETHEUS_SELECTOR},
+                },
+            }
+        }
+
+    @staticmethod
+    def _adapter_values() -> dict[str, Any]:
+        return {
+            "replicas": 2,
+            "prometheus": {"url": PROMETHEUS_URL, "port": 9090},
+            # Only our rule: the default rules expose every series (slow discovery, confusing metric names).
+            "rules": {"default": False, "custom": [rps_adapter_rule()]},
+        }
+
+    def _velero_values(
+        self, cfg: StackConfig, region: RegionConfig, bucket: aws.s3.Bucket, key: aws.kms.Key
+    ) -> dict[str, Any]:
+        retention = f"{cfg.backup.retention_days * 24}h0m0s"
+        return {
+            "initContainers": [
+                {
+                    "name": "velero-plugin-for-aws",
+                    "image": VELERO_AWS_PLUGIN,
+                    "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
+                }
+            ],
+            "credentials": {"useSecret": False},  # IRSA instead of static keys
+            "serviceAccount": {
+                "server": {
+                    "create": True,
+                    "name": "velero",
+                    "annotations": {IRSA_ANNOTATION: self.velero_role.arn},
+                }
+            },
+            "configuration": {
+                "backupStorageLocation": [
+                    {
+                        "name": "default",
+                        "provider": "aws",
+                        "bucket": bucket.bucket,
+                        "prefix": "velero",
+                        "default": True,
+                        "config": {"region": region.name, "kmsKeyId": key.arn},
+                    }
+                ],
+                "volumeSnapshotLocation": [
+                    {"name": "default", "provider": "aws", "config": {"region": region.name}}
+                ],
+            },
+            "schedules": {
+                "cluster": {
+                    "schedule": backup_schedule(cfg.backup.interval_hours),
+                    "template": {"ttl": retention, "includeClusterResources": True},
+                }
+            },
+        }
