@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infra.config import available_stacks, load_stack
 from infra.errors import StreamgateError
+
+if TYPE_CHECKING:
+    from infra.plan import Plan
+    from policies.offline import PolicyReport
 
 app = typer.Typer(
     name="streamgate",
@@ -28,6 +33,11 @@ StackArg = Annotated[str, typer.Argument(help="Stack name: a stacks/Pulumi.<stac
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
+def report_error(exc: Exception) -> None:
+    """One clear line on stderr; the message is escaped so `[memory]` in it is not taken for markup."""
+    err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
 def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
@@ -37,7 +47,13 @@ def stacks(as_json: JsonOpt = False) -> None:
     """List the stacks and whether each stack file is valid."""
     rows: list[dict[str, Any]] = []
     for name in available_stacks():
-        row: dict[str, Any] = {"stack": name, "valid": True, "environment": None, "regions": [], "error": None}
+        row: dict[str, Any] = {
+            "stack": name,
+            "valid": True,
+            "environment": None,
+            "regions": [],
+            "error": None,
+        }
         try:
             cfg = load_stack(name)
             row.update(environment=cfg.environment.value, regions=[r.name for r in cfg.regions])
@@ -60,6 +76,14 @@ def stacks(as_json: JsonOpt = False) -> None:
 def plan(
     stack: StackArg,
     as_json: JsonOpt = False,
+    policy: Annotated[
+        bool,
+        typer.Option(
+            "--policy",
+            help="Also run the policy pack (policies/, config policies/config/STACK.json) over the plan; "
+            "exit 1 on a mandatory violation. With --json: {resources, policy}.",
+        ),
+    ] = False,
 ) -> None:
     """Offline plan of STACK: run the Pulumi program under Pulumi's mocks (no cloud, no credentials, no
     Pulumi CLI) and list what it would declare, grouped by region and component."""
@@ -70,8 +94,14 @@ def plan(
     with err_console.status(f"planning {stack} under mocks…", spinner="dots"):
         result = run_plan(cfg)
     elapsed = time.perf_counter() - started
+    report = _policy_report(result) if policy else None
     if as_json:
-        emit_json([r.to_json() for r in result.resources])
+        if report is None:
+            emit_json([r.to_json() for r in result.resources])
+            return
+        emit_json({"resources": [r.to_json() for r in result.resources], "policy": report.to_json()})
+        if not report.passed:
+            raise typer.Exit(1)
         return
     table = Table("region", "component", "type", "count", title=f"offline plan of {stack}")
     last_region = None
@@ -84,13 +114,49 @@ def plan(
         f"{custom} resources in {len(result.regions)} region(s) "
         f"({', '.join(result.regions)}) + global; planned in {elapsed:.1f}s"
     )
+    if report is not None:
+        _print_policy_report(report)
+        if not report.passed:
+            raise typer.Exit(1)
+
+
+def _policy_report(result: Plan) -> PolicyReport:
+    """The policy pack over a plan; a broken policy config file is bad input (exit 2)."""
+    from policies.offline import PolicyConfigError, run_policies
+
+    try:
+        return run_policies(result)
+    except PolicyConfigError as exc:
+        report_error(exc)
+        raise typer.Exit(2) from None
+
+
+def _print_policy_report(report: PolicyReport) -> None:
+    if report.violations:
+        table = Table(title=f"policy violations in {report.stack}")
+        table.add_column("resource", overflow="fold")
+        for column in ("policy", "message", "level"):
+            table.add_column(column)
+        for v in report.violations:
+            level = f"[red]{v.level}[/red]" if v.level == "mandatory" else f"[yellow]{v.level}[/yellow]"
+            table.add_row(v.resource, v.policy, v.message, level)
+        console.print(table)
+        console.print("how to fix:")
+        for name, description in dict.fromkeys((v.policy, v.description) for v in report.violations):
+            console.print(f"  [bold]{name}[/bold]: {description}", highlight=False)
+    verdict = "[green]passed[/green]" if report.passed else "[red]failed[/red]"
+    console.print(
+        f"policies {verdict}: {len(report.policies)} policies ({report.config}), "
+        f"{len(report.mandatory)} mandatory and {len(report.violations) - len(report.mandatory)} advisory "
+        "violation(s)"
+    )
 
 
 def main() -> None:
     try:
         app()
     except StreamgateError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        report_error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

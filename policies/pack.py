@@ -1,0 +1,53 @@
+"""The pack's contents, in report order. `__main__` serves them to the engine; `offline` runs them over plans."""
+
+from __future__ import annotations
+
+from pulumi_policy import EnforcementLevel, Policy
+
+from policies import alerts, autoscaling, cache, cdn, cluster, keys, storage, topology, workloads
+
+PACK_NAME = "streamgate-guardrails"
+DESCRIPTION = (
+    "StreamGate guardrails: encryption, public exposure, resilience and autoscaling rules every stack passes."
+)
+DEFAULT_LEVEL = EnforcementLevel.MANDATORY
+
+POLICIES: tuple[Policy, ...] = (
+    # storage
+    storage.s3_encryption_kms,
+    storage.s3_versioning_enabled,
+    storage.s3_public_access_blocked,
+    storage.s3_bucket_protected,
+    storage.backup_bucket_retention,
+    storage.backup_bucket_object_lock,
+    # cache
+    cache.elasticache_encryption,
+    cache.elasticache_auth,
+    cache.elasticache_high_availability,
+    # cluster
+    cluster.eks_secrets_encryption,
+    cluster.eks_public_endpoint_restricted,
+    cluster.eks_node_group_min_size,
+    # cdn
+    cdn.cloudfront_https_only,
+    cdn.cloudfront_tls_1_2,
+    cdn.cloudfront_waf_attached,
+    # keys
+    keys.kms_key_rotation,
+    # kubernetes
+    workloads.k8s_container_resources,
+    workloads.k8s_container_probes,
+    workloads.k8s_non_root,
+    autoscaling.gateway_autoscaled,
+    autoscaling.hpa_vpa_conflict,
+    alerts.alert_rules_annotated,
+    # topology
+    topology.environment_declared,
+    topology.prod_multi_region,
+    topology.prod_backup_replication,
+    topology.region_failover_covered,
+)
+
+BY_NAME: dict[str, Policy] = {p.name: p for p in POLICIES}
+if len(BY_NAME) != len(POLICIES):
+    raise RuntimeError("policy names must be unique within the pack")
