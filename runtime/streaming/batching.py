@@ -4,6 +4,11 @@ Concurrent `submit()` calls made in the same event-loop tick are flushed togethe
 function (e.g. one Redis MGET for many requests' GETs). A lone caller pays no fixed delay: the flush runs as
 soon as the loop gets back to it. Optionally a batch waits up to `max_delay` seconds to collect more items,
 and is flushed early once `max_items` are queued.
+
+The first caller of a batch leads it: it yields to the loop once (so callers of the same tick can join),
+closes the batch and, if it is alone, runs the batch function itself, so a lone call costs one bare loop
+hop and no task. With company, the flush runs in a task, so one caller's cancellation cannot fail the
+others.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ class BatchError(RuntimeError):
 class _Batch(Generic[K, V]):
     __slots__ = ("full", "futures", "items")
 
-    def __init__(self) -> None:
-        self.items: list[K] = []
-        self.futures: list[asyncio.Future[V]] = []
+    def __init__(self, item: K, future: asyncio.Future[V]) -> None:
+        self.items: list[K] = [item]
+        self.futures: list[asyncio.Future[V]] = [future]
         self.full: asyncio.Event | None = None
 
 
@@ -55,31 +60,55 @@ class MicroBatcher(Generic[K, V]):
     async def submit(self, item: K) -> V:
         """Queue `item` for the current batch and wait for its result."""
         loop = asyncio.get_running_loop()
-        batch = self._open
-        if batch is None:
-            batch = self._open = _Batch()
-            if self._max_delay > 0:
-                batch.full = asyncio.Event()
-            # A task's first step runs on the loop's next iteration: everything submitted before then (this
-            # tick) joins the batch, and a lone caller waits for one loop hop only.
-            task = loop.create_task(self._run(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         future: asyncio.Future[V] = loop.create_future()
-        batch.items.append(item)
-        batch.futures.append(future)
-        if len(batch.items) >= self._max_items:
-            self._open = None  # later submitters start a new batch
-            if batch.full is not None:
-                batch.full.set()
+        batch = self._open
+        if batch is not None:  # join the batch of this tick
+            batch.items.append(item)
+            batch.futures.append(future)
+            if len(batch.items) >= self._max_items:
+                self._close(batch)
+            return await future
+        batch = self._open = _Batch(item, future)
+        if self._max_items == 1:
+            self._close(batch)
+        try:
+            await self._gather(batch)
+        except asyncio.CancelledError:
+            # The leader left before the flush: the others must still be served.
+            self._close(batch)
+            if len(batch.items) > 1:
+                self._spawn(batch)
+            raise
+        self._close(batch)
+        if len(batch.items) == 1:
+            await self._run(batch)  # alone: no task, no extra hop
+            return future.result()
+        self._spawn(batch)
         return await future
 
-    async def _run(self, batch: _Batch[K, V]) -> None:
-        if batch.full is not None:
+    async def _gather(self, batch: _Batch[K, V]) -> None:
+        """Let the other callers of this tick (or of `max_delay`) join."""
+        if self._max_delay > 0:
+            batch.full = asyncio.Event()
+            if self._open is not batch:  # already full
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(batch.full.wait(), self._max_delay)
+        elif self._open is batch:
+            await asyncio.sleep(0)
+
+    def _close(self, batch: _Batch[K, V]) -> None:
         if self._open is batch:
             self._open = None
+        if batch.full is not None:
+            batch.full.set()
+
+    def _spawn(self, batch: _Batch[K, V]) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: _Batch[K, V]) -> None:
         self.batches += 1
         self.items += len(batch.items)
         try:

@@ -1,0 +1,173 @@
+"""L1: an in-process LRU bounded by entries and by bytes, with per-entry TTL (jittered).
+
+Reads take no lock: `dict.get` and `OrderedDict.move_to_end` are each atomic under the GIL, and a key
+evicted by another thread between the two is simply a miss. Writes and evictions hold a lock so the byte
+count stays exact when threads share the tier.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from runtime.cache.lookup import Lookup, Tier
+
+# Rough per-entry overhead (dict slot, entry object, key object) so many tiny values still count.
+ENTRY_OVERHEAD_BYTES = 160
+
+
+class L1Entry:
+    """One L1 value. `value is None` is a cached miss. `expires_at` is L1's own (shorter) expiry;
+    `fresh_until` and `delta` are the value's logical expiry and compute time, for early refresh. `hit` is
+    the lookup result, built once here so a hit allocates nothing."""
+
+    __slots__ = ("delta", "expires_at", "fresh_until", "hit", "size", "value")
+
+    def __init__(self, value: bytes | None, expires_at: float, fresh_until: float, delta: float, size: int):
+        self.value = value
+        self.expires_at = expires_at
+        self.fresh_until = fresh_until
+        self.delta = delta
+        self.size = size
+        self.hit = Lookup(value, Tier.L1)
+
+
+class MemoryTier:
+    def __init__(
+        self,
+        *,
+        max_entries: int,
+        max_bytes: int,
+        max_item_bytes: int,
+        ttl: float,
+        jitter: float = 0.0,
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_item_bytes = max_item_bytes
+        self.ttl = ttl
+        self.jitter = jitter
+        # Read-only outside this class: MultiLevelCache inlines the hit path (`table.get` + `touch`) because
+        # one Python call more is a third of an L1 hit's cost.
+        self._data: OrderedDict[str, L1Entry] = OrderedDict()
+        self.table = self._data
+        self.touch = self._data.move_to_end
+        self._lock = threading.Lock()
+        self._bytes = 0
+        self.evicted_size = 0
+        self.evicted_expired = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_entries > 0 and self.max_bytes > 0
+
+    @property
+    def bytes_used(self) -> int:
+        return self._bytes
+
+    @property
+    def entries(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def get(self, key: str) -> L1Entry | None:
+        """The live entry for `key` (marked most recently used), or None."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at <= time.time():
+            self._remove(key, entry, expired=True)
+            return None
+        try:
+            self._data.move_to_end(key)
+        except KeyError:  # removed by another thread meanwhile
+            return None
+        return entry
+
+    def expiry(self, now: float, fresh_until: float, ttl: float | None = None) -> float:
+        """L1 expiry for a value fresh until `fresh_until`: L1's TTL shortened by a random jitter (so entries
+        filled together do not all expire together), never past the value's own freshness."""
+        span = self.ttl if ttl is None else min(ttl, self.ttl)
+        if self.jitter:
+            span *= 1.0 - self.jitter * random.random()
+        return min(now + span, fresh_until)
+
+    def set(
+        self,
+        key: str,
+        value: bytes | None,
+        *,
+        fresh_until: float,
+        delta: float = 0.0,
+        now: float | None = None,
+        ttl: float | None = None,
+    ) -> bool:
+        """Store `value` (None = cached miss) until min(L1 TTL, `fresh_until`). False if it does not fit."""
+        size = (0 if value is None else len(value)) + len(key) + ENTRY_OVERHEAD_BYTES
+        if (
+            not self.enabled
+            or (value is not None and len(value) > self.max_item_bytes)
+            or size > self.max_bytes
+        ):
+            self.delete(key)  # an older copy must not outlive this write
+            return False
+        now = time.time() if now is None else now
+        expires_at = self.expiry(now, fresh_until, ttl)
+        if expires_at <= now:
+            self.delete(key)
+            return False
+        entry = L1Entry(value, expires_at, fresh_until, delta, size)
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
+            self._data[key] = entry
+            self._bytes += size
+            while self._bytes > self.max_bytes or len(self._data) > self.max_entries:
+                _, victim = self._data.popitem(last=False)
+                self._bytes -= victim.size
+                self.evicted_size += 1
+        return True
+
+    def _remove(self, key: str, entry: L1Entry, *, expired: bool) -> None:
+        with self._lock:
+            if self._data.get(key) is entry:
+                del self._data[key]
+                self._bytes -= entry.size
+                if expired:
+                    self.evicted_expired += 1
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            entry = self._data.pop(key, None)
+            if entry is None:
+                return False
+            self._bytes -= entry.size
+            return True
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        removed = 0
+        with self._lock:
+            for key in keys:
+                entry = self._data.pop(key, None)
+                if entry is not None:
+                    self._bytes -= entry.size
+                    removed += 1
+        return removed
+
+    def clear(self) -> int:
+        with self._lock:
+            count = len(self._data)
+            self._data.clear()
+            self._bytes = 0
+        return count
+
+    def keys(self) -> list[str]:
+        """A snapshot of the keys, least recently used first."""
+        with self._lock:
+            return list(self._data)
