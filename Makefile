@@ -2,19 +2,21 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= prod
-DEBIAN_PACKAGES := redis-server nginx prometheus prometheus-alertmanager prometheus-redis-exporter wrk
+LOCAL_STACK ?= local
+DEBIAN_PACKAGES := redis-server nginx libnginx-mod-stream libnginx-mod-http-cache-purge prometheus \
+	prometheus-alertmanager prometheus-pushgateway prometheus-redis-exporter wrk
 
-.PHONY: help setup system-packages test lint typecheck check bench bench-quick plan clean
+.PHONY: help setup system-packages up down test lint typecheck check bench bench-quick plan clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 system-packages:  ## install the Debian packages the tests and local platform run (root), or print the command
-	@missing=""; for b in redis-server nginx prometheus promtool prometheus-alertmanager amtool prometheus-redis-exporter wrk; do \
-	  command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || printf ' %s' $$p; done); \
 	if [ -z "$$missing" ]; then echo "system packages: present"; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); \
-	else echo "missing:$$missing — run: sudo apt-get install -y --no-install-recommends $(DEBIAN_PACKAGES)"; exit 2; fi
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "missing:$$missing — run: sudo apt-get install -y --no-install-recommends$$missing"; exit 2; fi
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,6 +27,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: system-packages $(VENV)/.installed  ## Debian packages + the Python environment in .venv
+
+up: setup  ## bring up the local platform (stack LOCAL_STACK) and fetch a sample segment through the edge
+	$(VENV)/bin/streamgate local up --stack $(LOCAL_STACK)
+	$(VENV)/bin/streamgate local smoke --stack $(LOCAL_STACK)
+
+down:  ## stop the local platform (data kept; `streamgate local down --purge` drops it)
+	$(VENV)/bin/streamgate local down --stack $(LOCAL_STACK)
 
 test: setup  ## the whole test suite (starts its own servers on loopback)
 	$(VENV)/bin/pytest -q

@@ -12,8 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from infra.alerts.cli import app as alerts_app
+from infra.automation.rollout_cli import app as rollout_app
 from infra.config import available_stacks, load_stack
 from infra.errors import StreamgateError
+from infra.local.cli import app as local_app
 
 if TYPE_CHECKING:
     from infra.plan import Plan
@@ -26,6 +29,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+# Each area keeps its commands in its own module; `streamgate <area> --help` lists them.
+app.add_typer(local_app, name="local", help="The local platform: the whole system on this machine.")
+app.add_typer(alerts_app, name="alerts", help="Alert and recording rules, and the Alertmanager config.")
+app.add_typer(rollout_app, name="rollout", help="Canary and blue-green rollouts gated on Prometheus.")
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -136,6 +136,12 @@ class BackupConfig(Model):
     cold_storage_after_days: int = Field(30, ge=1)
     interval_hours: int = Field(24, ge=1, le=168)
     object_lock: bool = False
+    # `streamgate backup prune` never deletes the newest N complete backups, however old they are.
+    keep_last: int = Field(3, ge=1)
+    # Where `backup create` pushes streamgate_backup_last_success_timestamp_seconds (local: the platform's).
+    pushgateway_url: str | None = Field(None, pattern=r"^https?://")
+    # A backup without its manifest (a crashed `create`) older than this is debris that prune removes.
+    incomplete_grace_hours: int = Field(6, ge=1)
 
     @model_validator(mode="after")
     def _days(self) -> Self:
@@ -436,7 +442,6 @@ class RolloutConfig(Model):
     prometheus_url: str | None = Field(None, pattern=r"^https?://")  # local: the platform's Prometheus
     pushgateway_url: str | None = Field(None, pattern=r"^https?://")
     state_bucket: str | None = None  # cloud: S3 bucket of rollout state (required for target aws)
-    smoke_path: str = "/healthz"
 
     @field_validator("steps")
     @classmethod
@@ -462,6 +467,37 @@ class RolloutConfig(Model):
     @property
     def window_seconds(self) -> int:
         return self.analysis_window_seconds or max(self.interval_seconds, 30)
+
+
+class FailoverConfig(Model):
+    """Regional failover (`streamgate failover`): readiness thresholds, the fence and what verifies it.
+
+    Cloud resource ids (global datastore, replication groups, health checks, distribution, clusters) come
+    from the Pulumi stack outputs (`pulumi stack output --json > outputs.json`, `--outputs` or
+    `outputsFile`), not from here: the program that created them is their single source of truth."""
+
+    # A planned switchover waits for the replica to catch up while writes are fenced; refuse to start when
+    # the replica lags more than this (the fence would hold writes too long).
+    max_lag_seconds: float = Field(1.0, gt=0)
+    max_lag_bytes: int = Field(16 * 1024 * 1024, ge=0)
+    # Writes on the old primary are paused (CLIENT PAUSE WRITE) at most this long: a crashed run never
+    # leaves them paused for good.
+    fence_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    catch_up_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # Objectives the report compares measured figures with.
+    rto_objective_seconds: float = Field(60.0, gt=0)
+    rpo_objective_seconds: float = Field(1.0, ge=0)
+    # The target's capacity floor during and after a failover, as a share of the old primary's capacity.
+    capacity_ratio: float = Field(1.0, gt=0, le=4)
+    # Gateway pods one node fits: raising the pod floor raises the node group's floor to match.
+    pods_per_node: int = Field(3, ge=1)
+    # A request through the edge that the gateway answers with its region (`/version` returns it as JSON).
+    smoke_path: str = Field("/version", pattern=r"^/")
+    smoke_timeout_seconds: float = Field(10.0, gt=0)
+    datastore: Literal["auto", "redis", "elasticache"] = "auto"  # auto: local→redis, aws→elasticache
+    traffic: Literal["auto", "nginx", "route53"] = "auto"  # auto: local→nginx, aws→route53 (+ CloudFront)
+    outputs_file: str | None = None  # `pulumi stack output --json` of the stack
+    namespace: str = "streamgate"  # the gateway's namespace (HPA floors)
 
 
 class LocalConfig(Model):
@@ -498,6 +534,7 @@ class StackConfig(Model):
     slo: SloConfig = Field(default_factory=SloConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    failover: FailoverConfig = Field(default_factory=FailoverConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
     tags: dict[str, str] = Field(default_factory=dict)
 

@@ -56,7 +56,15 @@ METRICS_SERVER = Chart(
 )
 VPA = Chart("vpa", "vpa", "4.7.1", "https://charts.fairwinds.com/stable", "vpa")
 VELERO = Chart("velero", "velero", "8.0.0", "https://vmware-tanzu.github.io/helm-charts", "velero")
-CHARTS = (KUBE_PROMETHEUS_STACK, INGRESS_NGINX, PROMETHEUS_ADAPTER, METRICS_SERVER, VPA, VELERO)
+# Batch jobs (backups, rollouts) push their last-success and progress metrics here; the alerts read them.
+PUSHGATEWAY = Chart(
+    "prometheus-pushgateway",
+    "prometheus-pushgateway",
+    "2.14.0",
+    "https://prometheus-community.github.io/helm-charts",
+    "monitoring",
+)
+CHARTS = (KUBE_PROMETHEUS_STACK, INGRESS_NGINX, PROMETHEUS_ADAPTER, METRICS_SERVER, VPA, VELERO, PUSHGATEWAY)
 
 VELERO_AWS_PLUGIN = "velero/velero-plugin-for-aws:v1.10.0"  # the plugin line that matches Velero 1.14
 # Prometheus as kube-prometheus-stack names it (fullnameOverride below), for the adapter to query.
@@ -157,6 +165,18 @@ class Addons(pulumi.ComponentResource):
             f"{name}-velero", oidc, VELERO.namespace, "velero", velero_statements(backup_bucket, key), self
         )
         self._release(VELERO, self._velero_values(cfg, region, backup_bucket, key))
+        # honorLabels keeps the pushed `stack`/`region` labels instead of the pushgateway pod's own.
+        self._release(
+            PUSHGATEWAY,
+            {
+                "serviceMonitor": {
+                    "enabled": True,
+                    "honorLabels": True,
+                    "additionalLabels": PROMETHEUS_SELECTOR,
+                }
+            },
+            [monitoring],
+        )
         self.register_outputs({"releases": [c.release for c in CHARTS]})
 
     @property

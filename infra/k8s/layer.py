@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.alerts import RULE_NAME, rule_groups
 from infra.aws.cluster import Cluster
 from infra.aws.storage import RegionStorage
 from infra.config import RegionConfig, StackConfig
@@ -72,4 +73,5 @@ def build_kubernetes(
     observability = Observability(
         f"{name}-observability", cfg, provider, workload.namespace.metadata.name, addons.monitoring, opts
     )
+    observability.add_rule_groups(RULE_NAME, rule_groups(cfg, region.name))
     return KubernetesLayer(provider, addons, workload, autoscaling, observability)

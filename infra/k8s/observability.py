@@ -22,6 +22,7 @@ from infra.k8s.workload import PORT_NAME
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
 RULES_NAMESPACE = KUBE_PROMETHEUS_STACK.namespace
 SCRAPE_INTERVAL = "15s"
+GATEWAY_JOB = "streamgate-gateway"
 
 
 def rule_labels(cfg: StackConfig) -> dict[str, str]:
@@ -69,7 +70,18 @@ class Observability(pulumi.ComponentResource):
             },
             spec={
                 "selector": {"matchLabels": selector()},
-                "podMetricsEndpoints": [{"port": PORT_NAME, "path": "/metrics", "interval": SCRAPE_INTERVAL}],
+                "podMetricsEndpoints": [
+                    {
+                        "port": PORT_NAME,
+                        "path": "/metrics",
+                        "interval": SCRAPE_INTERVAL,
+                        # The alert rules and rollouts select `job="streamgate-gateway"`, on every target;
+                        # a PodMonitor would otherwise name the job `<namespace>/<monitor>`.
+                        "relabelings": [
+                            {"targetLabel": "job", "replacement": GATEWAY_JOB, "action": "replace"}
+                        ],
+                    }
+                ],
             },
             opts=on(self, provider, depends_on=[monitoring_release]),
         )

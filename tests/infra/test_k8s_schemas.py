@@ -22,9 +22,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from infra.alerts import rule_groups
 from infra.config import PROJECT_ROOT, StackConfig, load_stack
 from infra.plan import Plan, PlanResource, run_plan
-from infra.platform import build_platform
 
 PlanOf = Callable[[str], Plan]
 SCHEMAS = PROJECT_ROOT.parent / "shared" / "schemas"
@@ -173,38 +173,17 @@ def test_the_crd_check_catches_snake_case_and_bad_modes(plan_of: PlanOf) -> None
 
 
 def test_the_alert_rule_seam_makes_a_valid_prometheus_rule_per_cluster() -> None:
-    """The seam the alert-rules issue attaches to: one PrometheusRule per cluster, selected by
-    kube-prometheus-stack, valid against the PrometheusRule CRD."""
-    groups = [
-        {
-            "name": "streamgate-example",
-            "rules": [
-                {
-                    "alert": "GatewayDown",
-                    "expr": 'up{job="gateway"} == 0',
-                    "for": "5m",
-                    "labels": {"severity": "page"},
-                    "annotations": {"summary": "a gateway is down", "runbook_url": "https://example.com/rb"},
-                }
-            ],
-        }
-    ]
-
-    def program(cfg: StackConfig) -> dict[str, Any]:
-        platform = build_platform(cfg)
-        for region in platform.regions.values():
-            region.kubernetes.observability.add_rule_groups("streamgate-alerts", groups)
-        return platform.outputs
-
+    """The seam the alert rules attach to: one PrometheusRule per cluster holding that region's rules,
+    selected by kube-prometheus-stack, valid against the PrometheusRule CRD."""
     cfg = load_stack("staging")
-    plan = run_plan(cfg, program)
+    plan = run_plan(cfg)
     rules = plan.of_type(RULE)
     assert sorted(r.region or "" for r in rules) == sorted(r.name for r in cfg.regions)
     providers = {p.region: p.urn for p in plan.of_type("pulumi:providers:kubernetes")}
     for rule in rules:
         obj = manifest(rule)
         assert crd_errors(RULE_CRD, obj) == [], rule.name
-        assert obj["spec"] == {"groups": groups}
+        assert obj["spec"] == {"groups": rule_groups(cfg, rule.region)}
         assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
         assert obj["metadata"]["namespace"] == "monitoring"
         assert rule.provider == providers[rule.region]

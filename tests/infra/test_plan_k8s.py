@@ -31,8 +31,8 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 # Namespace, ServiceAccount, 2 Deployments, 2 PDBs, 3 Services, 2 Ingresses, 2 HPAs, 2 VPAs, PodMonitor,
-# 6 Helm releases.
-PER_REGION_OBJECTS = 22
+# PrometheusRule, 7 Helm releases.
+PER_REGION_OBJECTS = 24
 RECOMMENDED_LABELS = {
     f"app.kubernetes.io/{k}" for k in ("name", "instance", "version", "component", "part-of")
 }
@@ -236,6 +236,7 @@ def test_addons_are_pinned_helm_releases(plan_of: PlanOf, stack: str) -> None:
                 "metrics-server",
                 "vpa",
                 "velero",
+                "prometheus-pushgateway",
             }
         )
         for chart in CHARTS:

@@ -1,0 +1,166 @@
+"""The processes of a local platform: one `Program` per supervisord program, built from the stack model."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.config import PROJECT_ROOT
+from infra.local.layout import COLORS, LOOPBACK, Layout, Paths, gateway_program
+
+# Start order (supervisord priority): data and observability first, then nginx. `up` starts the gateways
+# itself as soon as moto answers (their imports then overlap the creation of their buckets and key).
+_PRIORITY = {"moto": 10, "redis": 20, "redis-exporter": 30, "prometheus": 40, "alertmanager": 40}
+_PRIORITY |= {"pushgateway": 40, "nginx": 50, "gateway": 60}
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    kind: str  # moto | redis | redis-exporter | prometheus | alertmanager | pushgateway | nginx | gateway
+    argv: tuple[str, ...]
+    log: Path
+    ports: tuple[int, ...]
+    region: str | None = None
+    color: str | None = None
+    autostart: bool = True
+    stopsignal: str = "TERM"
+    startsecs: int = 1
+    environment: Mapping[str, str] = field(default_factory=dict)
+    directory: Path = PROJECT_ROOT
+
+    @property
+    def priority(self) -> int:
+        return _PRIORITY[self.kind]
+
+    @property
+    def command_line(self) -> str:
+        # supervisord expands %(...)s in its config: a literal % must be doubled.
+        return shlex.join(self.argv).replace("%", "%%")
+
+    @property
+    def environment_line(self) -> str:
+        def quote(value: str) -> str:
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+
+        return ",".join(f"{k}={quote(v)}" for k, v in sorted(self.environment.items()))
+
+
+def build_programs(
+    layout: Layout,
+    paths: Paths,
+    binaries: Mapping[str, Path],
+    gateway_env: Mapping[str, Mapping[str, str]],
+) -> list[Program]:
+    """Every program of the platform; `gateway_env` maps a gateway program name to its environment."""
+    programs: list[Program] = [
+        Program(
+            "moto",
+            "moto",
+            (str(binaries["moto_server"]), "-H", LOOPBACK, "-p", str(layout.moto)),
+            paths.log("moto"),
+            (layout.moto,),
+        )
+    ]
+    for region in layout.regions:
+        programs.append(
+            Program(
+                f"redis-{region.name}",
+                "redis",
+                (str(binaries["redis-server"]), str(paths.redis_conf(region.name))),
+                paths.log(f"redis-{region.name}"),
+                (region.redis,),
+                region=region.name,
+            )
+        )
+        programs.append(
+            Program(
+                f"redis-exporter-{region.name}",
+                "redis-exporter",
+                (
+                    str(binaries["prometheus-redis-exporter"]),
+                    f"-redis.addr=redis://{LOOPBACK}:{region.redis}",
+                    f"-web.listen-address={LOOPBACK}:{region.redis_exporter}",
+                ),
+                paths.log(f"redis-exporter-{region.name}"),
+                (region.redis_exporter,),
+                region=region.name,
+            )
+        )
+    programs += [
+        Program(
+            "prometheus",
+            "prometheus",
+            (
+                str(binaries["prometheus"]),
+                f"--config.file={paths.prometheus_conf}",
+                f"--storage.tsdb.path={paths.data / 'prometheus'}",
+                "--storage.tsdb.retention.time=2d",
+                f"--web.listen-address={LOOPBACK}:{layout.prometheus}",
+                f"--web.external-url={layout.prometheus_url}/",
+                "--web.enable-lifecycle",
+                "--web.enable-admin-api",
+            ),
+            paths.log("prometheus"),
+            (layout.prometheus,),
+        ),
+        Program(
+            "alertmanager",
+            "alertmanager",
+            (
+                str(binaries["prometheus-alertmanager"]),
+                f"--config.file={paths.alertmanager_conf}",
+                f"--storage.path={paths.data / 'alertmanager'}",
+                f"--web.listen-address={LOOPBACK}:{layout.alertmanager}",
+                f"--web.external-url={layout.alertmanager_url}/",
+                "--cluster.listen-address=",  # no gossip port: one instance, loopback only
+            ),
+            paths.log("alertmanager"),
+            (layout.alertmanager,),
+        ),
+        Program(
+            "pushgateway",
+            "pushgateway",
+            (
+                str(binaries["prometheus-pushgateway"]),
+                f"--web.listen-address={LOOPBACK}:{layout.pushgateway}",
+                f"--persistence.file={paths.data / 'pushgateway' / 'metrics'}",
+                "--persistence.interval=5s",
+            ),
+            paths.log("pushgateway"),
+            (layout.pushgateway,),
+        ),
+        Program(
+            "nginx",
+            "nginx",
+            (str(binaries["nginx"]), "-p", f"{paths.nginx}/", "-c", str(paths.nginx_conf), "-e", "stderr"),
+            paths.log("nginx"),
+            (layout.edge, *(r.router for r in layout.regions), *(r.redis_endpoint for r in layout.regions)),
+            stopsignal="QUIT",  # graceful: finish in-flight requests (worker_shutdown_timeout bounds it)
+        ),
+    ]
+    for region in layout.regions:
+        for color in COLORS:
+            name = gateway_program(region.name, color)
+            programs.append(
+                Program(
+                    name,
+                    "gateway",
+                    (sys.executable, "-m", "runtime.service"),
+                    paths.log(name),
+                    (region.gateway(color),),
+                    region=region.name,
+                    color=color,
+                    autostart=False,
+                    startsecs=2,
+                    environment=gateway_env[name],
+                )
+            )
+    return programs
+
+
+def port_owners(programs: list[Program]) -> dict[int, str]:
+    return {port: p.name for p in programs for port in p.ports}

@@ -1,0 +1,69 @@
+"""The ASGI app: routes, the edge middleware (metrics/trace → rate limit → faults) and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from runtime.service import admin_routes, content_routes, event_routes, ops_routes
+from runtime.service.edge import EdgeMiddleware
+from runtime.service.gateway import Gateway
+from runtime.service.ratelimit import RateLimitGate
+from runtime.service.settings import GatewaySettings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+log = logging.getLogger("runtime.service")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def create_app(
+    settings: GatewaySettings | None = None, *, span_exporter: SpanExporter | None = None
+) -> Starlette:
+    """Build the gateway app; `settings` default to the environment (`STREAMGATE_*`)."""
+    gateway = Gateway.build(settings or GatewaySettings(), span_exporter=span_exporter)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = Starlette(
+        routes=[*content_routes.routes, *event_routes.routes, *admin_routes.routes, *ops_routes.routes],
+        middleware=[
+            Middleware(
+                EdgeMiddleware,
+                tracing=gateway.tracing,
+                ratelimit=RateLimitGate(gateway.leased or gateway.limiter, gateway.auth, gateway.tracing),
+                faults=gateway.faults,
+                fast_route=content_routes.fast_route,
+            )
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,290 @@
+"""The OpenAPI 3.1 document of the gateway, written by hand (Starlette has no schema generator worth the
+name) and served at /openapi.json; schemathesis tests the app against it."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+}
+_N = {
+    "name": "n",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0, "maximum": 10000000},
+}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+_MFA = {
+    "name": "X-StreamGate-MFA",
+    "in": "header",
+    "required": False,
+    "description": "TOTP code (step-up); not needed with a step-up token",
+    "schema": {"type": "string", "pattern": "^[0-9]{6,8}$"},
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        304: "Not modified",
+        400: "Bad request",
+        401: "Missing or invalid token, or MFA step-up required",
+        403: "Scope or MFA code refused",
+        404: "Not found",
+        409: "Conflict",
+        413: "Too large",
+        416: "Range not satisfiable",
+        422: "Invalid input",
+        429: "Rate limited",
+        503: "Temporarily unavailable",
+    }
+    return {str(c): {"description": text[c], "content": _ERROR} for c in codes}
+
+
+def _get_content(kind: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "summary": f"Get a {kind} (cached; Range and If-None-Match supported)",
+        "operationId": f"get_{kind}",
+        "parameters": [
+            *params,
+            {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"}},
+            {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {
+                "description": "The object",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "206": {
+                "description": "One byte range",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "304": {"description": "Not modified"},
+            "416": {"description": "Range not satisfiable"},
+            **_errors(401, 403, 404, 429, 503),
+        },
+    }
+
+
+def _put_content(kind: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "summary": f"Store a {kind} (admin + MFA step-up); invalidates caches and the CDN",
+        "operationId": f"put_{kind}",
+        "security": _BEARER,
+        "parameters": [*params, _MFA],
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        "responses": {
+            "200": {
+                "description": "Stored",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stored"}}},
+            },
+            **_errors(400, 401, 403, 413, 429, 503),
+        },
+    }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    event = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", "session_id", "content_id", "ts"],
+        "properties": {
+            "type": {"enum": ["start", "heartbeat", "stop", "error"]},
+            "session_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+            "content_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+            "ts": {"type": "number", "description": "Unix seconds"},
+            "bitrate_kbps": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000},
+            "played_seconds": {"type": "number", "minimum": 0, "maximum": 3600},
+            "buffering_seconds": {"type": "number", "minimum": 0, "maximum": 3600},
+            "error_code": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
+        },
+    }
+    json_ok = {"application/json": {"schema": {"type": "object"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "StreamGate gateway", "version": "1"},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
+                "Stored": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string"},
+                        "etag": {"type": "string"},
+                        "size": {"type": "integer"},
+                        "invalidated": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "PlaybackEvent": event,
+            },
+        },
+        "paths": {
+            "/v1/content/{id}/manifest": {
+                "get": _get_content("manifest", [_ID]),
+                "put": _put_content("manifest", [_ID]),
+            },
+            "/v1/content/{id}/segments/{n}": {
+                "get": _get_content("segment", [_ID, _N]),
+                "put": _put_content("segment", [_ID, _N]),
+            },
+            "/v1/events": {
+                "post": {
+                    "summary": "Ingest a batch of playback events (validated one by one)",
+                    "operationId": "post_events",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["events"],
+                                    "properties": {
+                                        "events": {
+                                            "type": "array",
+                                            "maxItems": 500,
+                                            "items": {"$ref": "#/components/schemas/PlaybackEvent"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "Accepted (possibly with per-event rejections)",
+                            "content": json_ok,
+                        },
+                        **_errors(400, 401, 403, 413, 422, 429, 503),
+                    },
+                }
+            },
+            "/v1/analytics/realtime": {
+                "get": {
+                    "summary": "Current aggregates (sliding and last tumbling window)",
+                    "operationId": "analytics_realtime",
+                    "responses": {
+                        "200": {"description": "Aggregates", "content": json_ok},
+                        **_errors(401, 403, 429),
+                    },
+                }
+            },
+            "/v1/auth/step-up": {
+                "post": {
+                    "summary": "Exchange an admin token and a TOTP code for a short-lived step-up token",
+                    "operationId": "auth_step_up",
+                    "security": _BEARER,
+                    "parameters": [_MFA],
+                    "responses": {
+                        "200": {"description": "Step-up token", "content": json_ok},
+                        **_errors(400, 401, 403, 429, 503),
+                    },
+                }
+            },
+            "/v1/admin/faults": {
+                "get": {
+                    "summary": "Current fault injection of this instance",
+                    "operationId": "get_faults",
+                    "security": _BEARER,
+                    "responses": {
+                        "200": {"description": "Faults", "content": json_ok},
+                        **_errors(401, 403, 429),
+                    },
+                },
+                "put": {
+                    "summary": "Set fault injection on this instance (drills)",
+                    "operationId": "put_faults",
+                    "security": _BEARER,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "error_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                                        "latency_seconds": {"type": "number", "minimum": 0, "maximum": 30},
+                                        "latency_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "Faults", "content": json_ok},
+                        **_errors(401, 403, 422, 429),
+                    },
+                },
+            },
+            "/v1/admin/profile": {
+                "post": {
+                    "summary": "Capture a CPU profile of this process for N seconds",
+                    "operationId": "admin_profile",
+                    "security": _BEARER,
+                    "parameters": [
+                        {
+                            "name": "seconds",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
+                        },
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"enum": ["text", "html", "speedscope"]},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Profile",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(401, 403, 409, 422, 429),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "responses": {"200": {"description": "Alive", "content": json_ok}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readyz",
+                    "responses": {
+                        "200": {"description": "Ready", "content": json_ok},
+                        "503": {"description": "Not ready", "content": json_ok},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/version": {
+                "get": {
+                    "operationId": "version",
+                    "responses": {"200": {"description": "Build", "content": json_ok}},
+                }
+            },
+        },
+    }

@@ -1,0 +1,68 @@
+"""Rate limiting of /v1/ requests: the global, per-service, per-user and per-IP limits checked in one
+micro-batched Redis round trip (runtime.security's RateLimiter). Refusals answer 429 with `Retry-After`;
+every answer carries `RateLimit-Limit/Remaining/Reset` (added by the edge middleware)."""
+
+from __future__ import annotations
+
+import math
+
+from starlette.types import Scope, Send
+
+from runtime.observability.tracing import Tracing
+from runtime.security.ratelimit import RateLimitDecision, RateLimiter, RateLimitKey
+from runtime.service.auth import Authenticator
+from runtime.service.http import send_json
+from runtime.service.leases import LeasedLimiter
+
+# First path segment after /v1/ → the "service" scope; anything else shares `other` (bounded keys).
+SERVICES = frozenset({"content", "events", "analytics", "auth", "admin"})
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class RateLimitGate:
+    def __init__(self, limiter: RateLimiter | LeasedLimiter, auth: Authenticator, tracing: Tracing) -> None:
+        self.limiter = limiter
+        self.auth = auth
+        self.tracing = tracing
+
+    def key(self, scope: Scope) -> RateLimitKey:
+        path: str = scope["path"]
+        group = path[4:].split("/", 1)[0]
+        claims = self.auth.claims(scope)
+        client = scope.get("client")
+        return RateLimitKey(
+            service=group if group in SERVICES else "other",
+            user=claims.sub if claims is not None else None,
+            ip=client[0] if client else None,
+        )
+
+    async def check(self, scope: Scope) -> RateLimitDecision:
+        key = self.key(scope)
+        if not self.tracing.enabled:
+            return await self.limiter.check(key)
+        with self.tracing.tracer.start_as_current_span("ratelimit.check") as span:
+            decision = await self.limiter.check(key)
+            span.set_attribute("streamgate.ratelimit.allowed", decision.allowed)
+            if decision.scope is not None:
+                span.set_attribute("streamgate.ratelimit.scope", decision.scope.value)
+            return decision
+
+    @staticmethod
+    def raw_headers(decision: RateLimitDecision) -> RawHeaders:
+        """`decision.headers()` as ASGI header pairs (built directly: this runs on every request)."""
+        if decision.limit <= 0 and decision.allowed:
+            return []
+        raw = [
+            (b"ratelimit-limit", b"%d" % decision.limit),
+            (b"ratelimit-remaining", b"%d" % decision.remaining),
+            (b"ratelimit-reset", b"%d" % math.ceil(decision.reset)),
+        ]
+        if not decision.allowed:
+            raw.append((b"retry-after", b"%d" % max(1, math.ceil(decision.retry_after))))
+        return raw
+
+    @staticmethod
+    async def refuse(send: Send, decision: RateLimitDecision) -> None:
+        scope = decision.scope.value if decision.scope else None
+        await send_json(send, 429, {"error": "rate limit exceeded", "scope": scope}, decision.headers())

@@ -1,0 +1,154 @@
+"""Gateway settings from `STREAMGATE_*` environment variables; nested sections use `__`
+(`STREAMGATE_REDIS__URL`, `STREAMGATE_CACHE__L1_TTL_SECONDS`, `STREAMGATE_SECURITY__RATE_LIMIT__IP__REQUESTS`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runtime.cache import CacheSettings
+from runtime.security.settings import EncryptionSettings, MfaSettings, RateLimitSettings
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="uvicorn processes; metrics and analytics are per process")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log: bool = False
+    forwarded_allow_ips: str = Field("127.0.0.1", description="proxies trusted for X-Forwarded-For")
+    graceful_shutdown_seconds: int = Field(10, ge=0)
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:6379/0"
+    max_connections: int = Field(64, ge=1, description="one bounded pool per process")
+    pool_timeout_seconds: float = Field(1.0, gt=0)
+    socket_timeout_seconds: float = Field(0.5, gt=0)
+
+
+class StorageSettings(BaseModel):
+    """The origin bucket holds every object envelope-encrypted; L3 is a second (regional) copy, also
+    encrypted, used by the multi-level cache."""
+
+    bucket: str = "streamgate-content"
+    prefix: str = "content"
+    endpoint_url: str | None = None
+    region: str | None = None
+    create_bucket: bool = Field(False, description="create the buckets at start-up (local platform)")
+    max_pool_connections: int = Field(32, ge=1)
+    l3_enabled: bool = True
+    l3_bucket: str | None = Field(None, description="default: the origin bucket")
+    l3_prefix: str = "l3-cache"
+    tenant: str = Field("streamgate", description="tenant in every object's encryption context")
+
+
+class RateLeaseSettings(BaseModel):
+    """Local leases for hot rate-limit keys (see runtime/service/leases.py); max_tokens <= 1 disables."""
+
+    window_seconds: float = Field(0.05, gt=0, le=5)
+    max_tokens: int = Field(64, ge=0)
+    hot_after: int = Field(4, ge=1, description="requests of a key within one window before it leases")
+
+
+class SecuritySettings(BaseModel):
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    rate_lease: RateLeaseSettings = RateLeaseSettings()
+    mfa: MfaSettings = MfaSettings()
+    encryption: EncryptionSettings = EncryptionSettings()
+
+
+class AuthSettings(BaseModel):
+    signing_key: SecretStr = Field(SecretStr(""), description="HMAC key of API tokens; required")
+    previous_signing_keys: list[SecretStr] = Field(
+        default_factory=list, description="still accepted for verification (key rotation)"
+    )
+    viewer_token_required: bool = Field(False, description="GET content / POST events need a viewer token")
+    step_up_ttl_seconds: int = Field(300, gt=0, description="lifetime of a step-up token from MFA")
+    max_token_ttl_seconds: int = Field(30 * 86400, gt=0)
+
+
+class ContentSettings(BaseModel):
+    manifest_max_age_seconds: int = Field(2, ge=0)
+    segment_max_age_seconds: int = Field(31_536_000, ge=0)
+    manifest_ttl_seconds: float = Field(2.0, gt=0, description="freshness of manifests in the cache")
+    segment_ttl_seconds: float = Field(3600.0, gt=0, description="freshness of segments in the cache")
+    max_upload_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    decoded_frames_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="decoded bodies of hot objects kept ready to send (0: none)"
+    )
+    manifest_content_type: str = "application/vnd.apple.mpegurl"
+    segment_content_type: str = "video/mp2t"
+
+
+class CdnSettings(BaseModel):
+    purge_url: str | None = Field(None, description="base URL receiving `PURGE <base><path>`; unset = no-op")
+    purge_timeout_seconds: float = Field(2.0, gt=0)
+    purge_concurrency: int = Field(8, ge=1)
+
+
+class EventSettings(BaseModel):
+    queue_max_events: int = Field(50_000, ge=1, description="bounded: beyond it batches shed with 503")
+    max_batch_events: int = Field(500, ge=1)
+    max_body_bytes: int = Field(1024 * 1024, ge=1)
+    max_clock_skew_seconds: float = Field(300.0, ge=0)
+    max_event_age_seconds: float = Field(3600.0, gt=0)
+    tumbling_window_seconds: float = Field(10.0, gt=0)
+    sliding_window_seconds: float = Field(60.0, gt=0)
+    sliding_step_seconds: float = Field(5.0, gt=0)
+    max_contents: int = Field(200, ge=1, description="contents tracked by name; the rest count as `other`")
+    metric_top_contents: int = Field(20, ge=0, description="contents exported as metric labels")
+    closed_windows_kept: int = Field(6, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> EventSettings:
+        if self.sliding_step_seconds > self.sliding_window_seconds:
+            raise ValueError("sliding_step_seconds must be <= sliding_window_seconds")
+        return self
+
+
+class FaultSettings(BaseModel):
+    """Drills only: off unless set. Applies to /v1/ routes except /v1/admin/."""
+
+    error_rate: float = Field(0.0, ge=0, le=1)
+    latency_seconds: float = Field(0.0, ge=0, le=30)
+    latency_rate: float = Field(1.0, ge=0, le=1, description="share of requests that get the latency")
+
+
+class TracingSettings(BaseModel):
+    exporter: Literal["otlp", "none"] = "none"
+    otlp_endpoint: str = "http://localhost:4318/v1/traces"
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+    service_name: str = "streamgate-gateway"
+
+
+class ProfilingSettings(BaseModel):
+    max_seconds: float = Field(30.0, gt=0)
+    interval_seconds: float = Field(0.001, gt=0)
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway process reads; `GatewaySettings()` loads the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMGATE_", env_nested_delimiter="__", extra="ignore", frozen=False
+    )
+
+    version: str = "dev"
+    color: Literal["blue", "green"] = "blue"
+    region: str = "local-a"
+
+    server: ServerSettings = ServerSettings()
+    redis: RedisSettings = RedisSettings()
+    storage: StorageSettings = StorageSettings()
+    cache: CacheSettings = CacheSettings()
+    security: SecuritySettings = SecuritySettings()
+    auth: AuthSettings = AuthSettings()
+    content: ContentSettings = ContentSettings()
+    cdn: CdnSettings = CdnSettings()
+    events: EventSettings = EventSettings()
+    faults: FaultSettings = FaultSettings()
+    tracing: TracingSettings = TracingSettings()
+    profiling: ProfilingSettings = ProfilingSettings()

@@ -1,0 +1,133 @@
+"""Bring a whole local platform up for tests, and down again: `with local_platform() as lp: ...`.
+
+It runs on a free block of loopback ports in a temporary state directory (never the developer's
+`.streamgate/local/`), so it can run beside a platform someone started by hand. The rollout and failover
+tests reuse it; `lp.platform` gives the full `LocalPlatform` (router, supervisor, deploy, admin client).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import shutil
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.config import load_stack
+from infra.local.gateway import AdminClient
+from infra.local.layout import Layout
+from infra.local.nginx import NginxRouter
+from infra.local.platform import LocalPlatform
+from infra.local.preflight import port_free
+
+PORT_RANGE = (20000, 60000)
+
+
+@dataclass
+class RunningPlatform:
+    platform: LocalPlatform
+    up_seconds: float  # `up` until every part was healthy and the sample was seeded
+
+    @property
+    def layout(self) -> Layout:
+        return self.platform.layout
+
+    @property
+    def router(self) -> NginxRouter:
+        return self.platform.router
+
+    @property
+    def admin(self) -> AdminClient:
+        return self.platform.admin
+
+    @property
+    def endpoints(self) -> dict[str, Any]:
+        return self.platform.endpoints()
+
+    @property
+    def edge(self) -> str:
+        return self.layout.edge_url
+
+    def gateway(self, region: str, color: str) -> str:
+        return self.layout.gateway_url(region, "blue" if color == "blue" else "green")
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Prometheus instant query over its HTTP API; the result vector."""
+        url = f"{self.layout.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            doc = json.loads(response.read())
+        if doc.get("status") != "success":
+            raise RuntimeError(f"Prometheus refused {promql!r}: {doc}")
+        result: list[dict[str, Any]] = doc["data"]["result"]
+        return result
+
+    def value(self, promql: str) -> float | None:
+        """The single value of a query that yields one sample (e.g. a sum), None when there is no data."""
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+    def wait_for(
+        self, promql: str, accept: Callable[[float | None], bool], timeout: float = 20.0
+    ) -> float | None:
+        deadline = time.monotonic() + timeout
+        last: float | None = None
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, RuntimeError):
+                last = self.value(promql)
+                if accept(last):
+                    return last
+            time.sleep(0.25)
+        raise TimeoutError(f"{promql} still {last} after {timeout:.0f}s")
+
+
+def free_base_port(regions: int, attempts: int = 50) -> int:
+    """A base port whose whole block (see infra/local/layout.py) is free on loopback right now."""
+    rng = random.Random()
+    for _ in range(attempts):
+        base = rng.randrange(*PORT_RANGE, 100)
+        layout = Layout.build(base, [f"local-{chr(ord('a') + i)}" for i in range(regions)])
+        ports = [layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto]
+        for r in layout.regions:
+            ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
+        if all(port_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free block of ports found on loopback")
+
+
+@contextlib.contextmanager
+def local_platform(
+    stack: str = "local",
+    *,
+    state_dir: Path | None = None,
+    base_port: int | None = None,
+    timeout: float = 90.0,
+) -> Iterator[RunningPlatform]:
+    """Up on entry (health waited for, sample seeded), down on exit; a temporary state dir is purged."""
+    cfg = load_stack(stack)
+    owned = state_dir is None
+    root = Path(tempfile.mkdtemp(prefix="sg-local-")) if state_dir is None else state_dir
+    base = base_port if base_port is not None else free_base_port(len(cfg.regions))
+    platform = LocalPlatform(cfg, base_port=base, state_dir=root)
+    failed = False
+    try:
+        try:
+            result = platform.up(timeout=timeout)
+        except Exception as exc:
+            failed = True  # keep configs and logs to look at (every process is still stopped below)
+            exc.add_note(f"local platform state and logs kept in {root}")
+            raise
+        yield RunningPlatform(platform, result.seconds)
+    finally:
+        purge = owned and not failed
+        try:
+            platform.down(purge=purge)
+        finally:
+            if purge:
+                shutil.rmtree(root, ignore_errors=True)

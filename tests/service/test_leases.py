@@ -1,0 +1,66 @@
+"""Local leases for hot rate-limit keys, against the real limiter on the real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from runtime.connections import redis_client
+from runtime.security.ratelimit import RateLimiter, RateLimitKey
+from runtime.security.settings import Limit, RateLimitSettings
+from runtime.service.leases import LeasedLimiter
+from tests.servers import RedisServer
+
+
+@pytest.fixture
+async def client(redis: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    c = redis_client(redis.url)
+    yield c
+    await c.aclose()
+
+
+def _limiter(client: aioredis.Redis, requests: int, period: float) -> RateLimiter:
+    return RateLimiter(
+        client,
+        RateLimitSettings(
+            global_limit=None, service=None, user=None, ip=Limit(requests=requests, period_seconds=period)
+        ),
+    )
+
+
+async def test_hot_key_leases_and_never_exceeds_the_limit(client: aioredis.Redis) -> None:
+    limiter = _limiter(client, requests=200, period=60)
+    leased = LeasedLimiter(limiter, window_seconds=1.0, max_tokens=32, hot_after=4)
+    key = RateLimitKey(ip="10.0.0.1")
+    batches_before = limiter._batcher.batches
+    decisions = [await leased.check(key) for _ in range(300)]
+    allowed = sum(d.allowed for d in decisions)
+    assert allowed <= 200  # leases are charged before use: the limit holds
+    assert allowed >= 150  # and unused lease tokens cost at most a window of traffic
+    assert limiter._batcher.batches - batches_before < 60  # far fewer Redis round trips than requests
+    assert not decisions[-1].allowed and decisions[-1].retry_after > 0
+
+
+async def test_cold_keys_are_checked_one_by_one(client: aioredis.Redis) -> None:
+    limiter = _limiter(client, requests=3, period=60)
+    leased = LeasedLimiter(limiter, window_seconds=0.001, max_tokens=32, hot_after=4)
+    results = []
+    for _ in range(5):
+        results.append((await leased.check(RateLimitKey(ip="10.0.0.2"))).allowed)
+        await asyncio.sleep(0.005)  # slower than the window: never hot
+    assert results == [True, True, True, False, False]
+
+
+async def test_concurrent_requests_share_one_lease(client: aioredis.Redis) -> None:
+    limiter = _limiter(client, requests=1000, period=1)
+    leased = LeasedLimiter(limiter, window_seconds=0.5, max_tokens=64, hot_after=2)
+    key = RateLimitKey(ip="10.0.0.3")
+    await asyncio.gather(*(leased.check(key) for _ in range(8)))  # learn the rate
+    before = limiter._batcher.items
+    decisions = await asyncio.gather(*(leased.check(key) for _ in range(40)))
+    assert all(d.allowed for d in decisions)
+    assert limiter._batcher.items - before <= 3  # one lease (plus at most a refill), not 40 checks
+    assert all(0 <= d.remaining <= d.limit for d in decisions)
