@@ -13,6 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra.alerts.cli import app as alerts_app
+from infra.automation.backup_cli import app as backup_app
+from infra.automation.drill_cli import app as drill_app
+from infra.automation.failover_cli import app as failover_app
 from infra.automation.rollout_cli import app as rollout_app
 from infra.config import available_stacks, load_stack
 from infra.errors import StreamgateError
@@ -34,6 +37,11 @@ app = typer.Typer(
 app.add_typer(local_app, name="local", help="The local platform: the whole system on this machine.")
 app.add_typer(alerts_app, name="alerts", help="Alert and recording rules, and the Alertmanager config.")
 app.add_typer(rollout_app, name="rollout", help="Canary and blue-green rollouts gated on Prometheus.")
+app.add_typer(
+    failover_app, name="failover", help="Regional failover: readiness plan, switchover, measured RTO/RPO."
+)
+app.add_typer(backup_app, name="backup", help="Encrypted backups: create, list, verify, restore, prune.")
+app.add_typer(drill_app, name="drill", help="Failover drills under load that measure RTO and RPO.")
 
 console = Console()
 err_console = Console(stderr=True)

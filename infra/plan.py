@@ -7,6 +7,7 @@ with the inputs a real `pulumi preview` would send to the provider.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -236,6 +237,9 @@ def run_plan(cfg: StackConfig, program: Callable[[StackConfig], dict[str, Any]] 
         def program(c: StackConfig) -> dict[str, Any]:
             return build_platform(c).outputs
 
+    # Pulumi's runtime drives its coroutines on the thread's current loop; a caller (an asyncio test run,
+    # a CLI that closed its loop) may have left none, so each plan gets a fresh one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_settings.reset_options(project=PROJECT, stack=cfg.stack, preview=True)

@@ -108,19 +108,22 @@ def cache_group(scope: Scope) -> RuleGroup:
 
 def ratelimit_group(scope: Scope) -> RuleGroup:
     ratio = scope.cfg.alerts.rate_limit_rejection_ratio
-    rs = by("region", "scope")
-    checks = f"sum {rs} (rate({scope.labelled('streamgate_ratelimit_checks_total')}[5m]))"
-    denied = f"sum {rs} (rate({scope.labelled('streamgate_ratelimit_checks_total', result='denied')}[5m]))"
+    metric = "streamgate_ratelimit_requests_total"  # per request (leases admit many without a Redis check)
+    requests = f"sum {by('region')} (rate({scope.labelled(metric)}[5m]))"
+    denied = f"sum {by('region', 'scope')} (rate({scope.labelled(metric, result='denied')}[5m]))"
     spike = AlertRule(
         name="StreamgateRateLimitRejectionSpike",
-        expr=(f"{denied}\n/\n{checks}\n> {number(ratio)}\nand\n{checks} > {MIN_RATELIMIT_CHECKS_PER_SECOND}"),
+        expr=(
+            f"{denied}\n/ ignoring (scope) group_left\n{requests}\n> {number(ratio)}\n"
+            f"and ignoring (scope)\n{requests} > {MIN_RATELIMIT_CHECKS_PER_SECOND}"
+        ),
         severity=Severity.TICKET,
         impact=Impact.SERVICE,
-        summary="Rate limiter in {region} rejects {value} of {scope} checks",
+        summary="Rate limiter in {region} rejects {value} of requests on the {scope} scope",
         description=(
-            "For 10m the gateway in {region} has denied {value} of its {scope}-scope rate-limit checks "
-            f"(threshold {ratio * 100:g}%): an abusive client, a retry storm, or limits too tight for "
-            "real traffic. Gateway versions serving there: {versions}."
+            "For 10m the gateway in {region} has refused {value} of its requests on the {scope} "
+            f"rate-limit scope (threshold {ratio * 100:g}%): an abusive client, a retry storm, or limits too "
+            "tight for real traffic. Gateway versions serving there: {versions}."
         ),
         output_labels=("region", "scope"),
         for_seconds=600,

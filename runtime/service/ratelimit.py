@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from prometheus_client import Counter
 from starlette.types import Scope, Send
 
 from runtime.observability.tracing import Tracing
@@ -18,6 +19,13 @@ from runtime.service.leases import LeasedLimiter
 SERVICES = frozenset({"content", "events", "analytics", "auth", "admin"})
 
 RawHeaders = list[tuple[bytes, bytes]]
+
+# Per request, not per Redis check: leases admit most requests of busy clients without a check, so
+# `streamgate_ratelimit_checks_total` undercounts both sides. `scope` is the denying scope (`none` if allowed).
+REQUESTS = Counter(
+    "streamgate_ratelimit_requests_total", "Requests decided by the rate limiter", ["result", "scope"]
+)
+_ALLOWED = REQUESTS.labels("allowed", "none")
 
 
 class RateLimitGate:
@@ -40,13 +48,21 @@ class RateLimitGate:
     async def check(self, scope: Scope) -> RateLimitDecision:
         key = self.key(scope)
         if not self.tracing.enabled:
-            return await self.limiter.check(key)
+            return self._count(await self.limiter.check(key))
         with self.tracing.tracer.start_as_current_span("ratelimit.check") as span:
             decision = await self.limiter.check(key)
             span.set_attribute("streamgate.ratelimit.allowed", decision.allowed)
             if decision.scope is not None:
                 span.set_attribute("streamgate.ratelimit.scope", decision.scope.value)
-            return decision
+            return self._count(decision)
+
+    @staticmethod
+    def _count(decision: RateLimitDecision) -> RateLimitDecision:
+        if decision.allowed:
+            _ALLOWED.inc()
+        else:
+            REQUESTS.labels("denied", decision.scope.value if decision.scope else "none").inc()
+        return decision
 
     @staticmethod
     def raw_headers(decision: RateLimitDecision) -> RawHeaders:

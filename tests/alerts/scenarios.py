@@ -537,7 +537,7 @@ def ratelimit_cases(world: World) -> list[Case]:
     busy = 60 * MIN_RATELIMIT_CHECKS_PER_SECOND * 10
 
     def checks(denied_share: float, per_minute: float) -> list[Series]:
-        m = "streamgate_ratelimit_checks_total"
+        m = "streamgate_ratelimit_requests_total"
         return [
             Series(
                 m,
@@ -548,15 +548,15 @@ def ratelimit_cases(world: World) -> list[Case]:
             Series(
                 m,
                 world.region,
-                {"version": VERSION, "scope": "ip", "result": "allowed"},
-                _steps((1 - denied_share) * per_minute),
+                {"version": VERSION, "scope": "none", "result": "allowed"},
+                _steps((1 - denied_share - 0.001) * per_minute),
             ),
-            # another scope, all allowed: must not alert
+            # a little denied on another scope, well under the threshold: must not alert
             Series(
                 m,
                 world.region,
-                {"version": VERSION, "scope": "user", "result": "allowed"},
-                _steps(per_minute),
+                {"version": VERSION, "scope": "user", "result": "denied"},
+                _steps(0.001 * per_minute),
             ),
         ]
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 import os
 import time
 
+from prometheus_client import REGISTRY
+
 from runtime.service.tokens import Scope
 from tests.service.conftest import AppFactory
+
+
+def _denied_ip() -> float:
+    labels = {"result": "denied", "scope": "ip"}
+    return REGISTRY.get_sample_value("streamgate_ratelimit_requests_total", labels) or 0.0
 
 
 async def test_rate_limit_answers_429_with_headers(make_gateway: AppFactory) -> None:
@@ -20,6 +27,7 @@ async def test_rate_limit_answers_429_with_headers(make_gateway: AppFactory) -> 
             }
         }
     )
+    denied_before = _denied_ip()
     statuses = []
     for _ in range(7):
         response = await gw.client.get("/v1/content/x/manifest")
@@ -38,6 +46,8 @@ async def test_rate_limit_answers_429_with_headers(make_gateway: AppFactory) -> 
         'streamgate_ratelimit_checks_total{color="green",region="local-b",result="denied",scope="ip",version="1.2.3"}'
         in text
     )
+    # Per request, what the rejection alert reads (a process-wide counter: compare before and after).
+    assert _denied_ip() - denied_before == 2
 
 
 async def test_user_scope_uses_token_subject(make_gateway: AppFactory) -> None:

@@ -1,0 +1,556 @@
+"""`streamgate backup`: encrypted backups of a region's Redis snapshot and content bucket, and their
+verification, restore and pruning.
+
+- create: BGSAVE on the region's Redis node (waits until that save finished: `rdb_saves` grows and
+  `rdb_last_bgsave_status` is ok), then every object of the content bucket; each object is read, hashed
+  (sha256), envelope-encrypted (context = stack + backup id + key) and written to the backup bucket; the
+  manifest goes last. The newest backup's time is pushed to the Pushgateway for the backup-age alert.
+- verify: decrypts every object into scratch space, compares sizes and checksums with the manifest, loads
+  the Redis snapshot into a scratch redis-server; every missing, corrupted or extra object is named.
+- restore: objects back into a bucket (byte-identical, checked before writing); the Redis snapshot into a
+  Redis by DUMP/RESTORE from a scratch redis-server that loaded it (works for any Redis, managed or not).
+- prune: by the stack's retention (`backup.retentionDays`, `keepLast`, `incompleteGraceHours`).
+
+The Redis part reads the RDB file from the node's data directory, so it needs the node's filesystem (the
+local platform, self-managed Redis). ElastiCache forbids BGSAVE: cloud stacks rely on its own snapshots
+(`redis.snapshotRetentionDays`) and back up the content buckets here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+from redis.exceptions import RedisError, ResponseError
+
+from infra.automation.backup_model import (
+    PREFIX,
+    BackupInfo,
+    Entry,
+    Manifest,
+    Problem,
+    PruneDecision,
+    VerifyResult,
+    context,
+    data_key,
+    id_time,
+    manifest_key,
+    new_backup_id,
+    retention,
+)
+from infra.automation.errors import AutomationError
+from runtime.security.envelope import Envelope
+from runtime.security.errors import EnvelopeError
+from runtime.storage import ObjectNotFoundError, ObjectStore, StorageError
+
+JOB = "streamgate-backup"
+CONTENT = "content/"
+REDIS_KEY = "redis/dump.rdb"
+REGISTRY = CollectorRegistry(auto_describe=True)
+LAST_SUCCESS = Gauge(
+    "streamgate_backup_last_success_timestamp_seconds",
+    "When the newest complete backup of the region finished (Unix time).",
+    ["stack", "region"],
+    registry=REGISTRY,
+)
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+class BackupError(AutomationError):
+    """A backup, restore or prune could not be done (exit 1)."""
+
+
+class BackupNotFoundError(BackupError):
+    """No (complete) backup with that id."""
+
+
+def _no_progress(what: str, done: int, total: int) -> None:
+    return None
+
+
+# -- Redis snapshots ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedisSnapshot:
+    """A Redis node whose data directory we can read (the local platform, self-managed Redis)."""
+
+    host: str
+    port: int
+    password: str | None = None
+    timeout_seconds: float = 120.0
+
+    @property
+    def source(self) -> str:
+        return f"redis://{self.host}:{self.port}"
+
+    def _client(self) -> aioredis.Redis:
+        return aioredis.Redis(
+            host=self.host, port=self.port, password=self.password, socket_timeout=10, decode_responses=True
+        )
+
+    async def take(self) -> bytes:
+        """BGSAVE, wait for that save to finish, return the RDB bytes."""
+        client = self._client()
+        try:
+            deadline = time.monotonic() + self.timeout_seconds
+            info: dict[str, Any] = await client.info("persistence")
+            while int(info.get("rdb_bgsave_in_progress", 0)):  # someone else's save: let it finish
+                await self._tick(deadline)
+                info = await client.info("persistence")
+            saves = int(info.get("rdb_saves", 0))
+            try:
+                await client.bgsave()
+            except ResponseError as exc:
+                if "in progress" not in str(exc):
+                    raise
+            while True:
+                info = await client.info("persistence")
+                if not int(info.get("rdb_bgsave_in_progress", 0)) and int(info.get("rdb_saves", 0)) > saves:
+                    break
+                await self._tick(deadline)
+            if info.get("rdb_last_bgsave_status") != "ok":
+                raise BackupError(
+                    f"{self.source}: BGSAVE failed (rdb_last_bgsave_status {info.get('rdb_last_bgsave_status')})"
+                )
+            directory = str((await client.config_get("dir"))["dir"])
+            filename = str((await client.config_get("dbfilename"))["dbfilename"])
+        except RedisError as exc:
+            raise BackupError(f"{self.source}: {exc}") from exc
+        finally:
+            await client.aclose()
+        path = Path(directory) / filename
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            raise BackupError(f"{self.source}: cannot read its snapshot {path}: {exc}") from exc
+
+    async def _tick(self, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise BackupError(f"{self.source}: BGSAVE did not finish in {self.timeout_seconds:.0f}s")
+        await asyncio.sleep(0.02)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def scratch_redis(rdb: Path) -> AsyncIterator[aioredis.Redis]:
+    """A private redis-server that loaded `rdb` (in its own directory), stopped on exit."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise BackupError(
+            "redis-server not found (apt-get install -y redis-server): cannot load the snapshot"
+        )
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        binary,
+        *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(rdb.parent), "--dbfilename", rdb.name),
+        *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.returncode is not None:
+                raise BackupError(
+                    f"redis-server refused the snapshot {rdb.name} (exit code {proc.returncode})"
+                )
+            try:
+                info = await client.info("persistence")
+                if not int(info.get("loading", 0)):
+                    break
+            except (RedisError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise BackupError("scratch redis-server did not finish loading the snapshot in 60s")
+            await asyncio.sleep(0.02)
+        yield client
+    finally:
+        await client.aclose()
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+async def copy_keys(source: aioredis.Redis, target: aioredis.Redis, batch: int = 500) -> int:
+    """Every key of `source` into `target` (DUMP/PTTL → RESTORE … REPLACE), TTLs kept; returns the count."""
+    copied = 0
+    keys: list[bytes] = []
+    async for key in source.scan_iter(count=batch):
+        keys.append(key)
+        if len(keys) >= batch:
+            copied += await _copy(source, target, keys)
+            keys = []
+    if keys:
+        copied += await _copy(source, target, keys)
+    return copied
+
+
+async def _copy(source: aioredis.Redis, target: aioredis.Redis, keys: list[bytes]) -> int:
+    read = source.pipeline(transaction=False)
+    for key in keys:
+        read.dump(key)
+        read.pttl(key)
+    values = await read.execute()
+    write = target.pipeline(transaction=False)
+    count = 0
+    for i, key in enumerate(keys):
+        dumped, ttl = values[2 * i], values[2 * i + 1]
+        if dumped is None:  # expired meanwhile
+            continue
+        write.restore(key, max(int(ttl), 0), dumped, replace=True)
+        count += 1
+    await write.execute()
+    return count
+
+
+# -- a region's backups ---------------------------------------------------------------------------
+
+
+@dataclass
+class RegionBackup:
+    """Where one region's backups come from and go to."""
+
+    stack: str
+    region: str
+    backup: ObjectStore  # the region's backup bucket
+    envelope: Envelope
+    content: ObjectStore | None = None  # the region's content bucket
+    redis: RedisSnapshot | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. why Redis is not part of it
+
+    def source_of(self, key: str) -> str:
+        if key == REDIS_KEY and self.redis is not None:
+            return self.redis.source
+        assert self.content is not None
+        return f"s3://{self.content.bucket}/{self.content.prefix}{key.removeprefix(CONTENT)}"
+
+
+@dataclass
+class RestoreResult:
+    backup_id: str
+    region: str
+    objects: int = 0
+    bytes: int = 0
+    redis_keys: int | None = None
+    target_bucket: str | None = None
+    dry_run: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Backups:
+    def __init__(
+        self, target: RegionBackup, *, concurrency: int = 8, progress: Progress | None = None
+    ) -> None:
+        self.t = target
+        self.limit = asyncio.Semaphore(concurrency)
+        self.progress = progress or _no_progress
+
+    # -- create ---------------------------------------------------------------------------------
+    async def plan(self) -> tuple[list[str], int]:
+        """(keys a create would back up, their bytes), without writing anything (dry run)."""
+        keys, size = [REDIS_KEY] if self.t.redis else [], 0
+        if self.t.content is not None:
+            async for info in self.t.content.list():
+                keys.append(CONTENT + info.key)
+                size += info.size
+        return keys, size
+
+    async def create(self, now: Callable[[], float] = time.time) -> Manifest:
+        t = self.t
+        backup_id = new_backup_id(now())
+        manifest = Manifest(backup_id, t.stack, t.region, now(), 0.0, {}, notes=list(t.notes))
+        if t.redis is not None:
+            manifest.sources["redis"] = t.redis.source
+            self.progress("redis snapshot (BGSAVE)", 0, 1)
+            rdb = await t.redis.take()
+            manifest.entries.append(await self._store(backup_id, REDIS_KEY, rdb))
+        if t.content is not None:
+            manifest.sources["content"] = f"s3://{t.content.bucket}/{t.content.prefix}"
+            objects = [info.key async for info in t.content.list()]
+            done = 0
+
+            async def one(key: str) -> Entry:
+                nonlocal done
+                async with self.limit:
+                    data = await t.content.get(key)  # type: ignore[union-attr]
+                    entry = await self._store(backup_id, CONTENT + key, data)
+                done += 1
+                self.progress("content objects", done, len(objects))
+                return entry
+
+            manifest.entries += await asyncio.gather(*(one(k) for k in objects))
+        manifest.finished_at = now()
+        body = json.dumps(manifest.to_dict(), sort_keys=True).encode()
+        blob = await t.envelope.aencrypt(body, context(t.stack, backup_id, "manifest"))
+        await t.backup.put(manifest_key(backup_id), blob, content_type="application/octet-stream")
+        return manifest
+
+    async def _store(self, backup_id: str, key: str, data: bytes) -> Entry:
+        blob = await self.t.envelope.aencrypt(data, context(self.t.stack, backup_id, key))
+        await self.t.backup.put(data_key(backup_id, key), blob)
+        return Entry(key, self.t.source_of(key), len(data), hashlib.sha256(data).hexdigest(), len(blob))
+
+    # -- read -----------------------------------------------------------------------------------
+    async def manifest(self, backup_id: str) -> Manifest:
+        try:
+            blob = await self.t.backup.get(manifest_key(backup_id))
+        except ObjectNotFoundError:
+            raise BackupNotFoundError(
+                f"{self.t.region}: no complete backup {backup_id} in s3://{self.t.backup.bucket}"
+            ) from None
+        try:
+            body = await self.t.envelope.adecrypt(blob, context(self.t.stack, backup_id, "manifest"))
+        except EnvelopeError as exc:
+            raise BackupError(
+                f"{backup_id}: the manifest does not decrypt ({type(exc).__name__}: {exc})"
+            ) from exc
+        return Manifest.from_dict(json.loads(body))
+
+    async def list(self) -> list[BackupInfo]:
+        """Every backup in the bucket, newest first; incomplete ones (no manifest) included."""
+        ids: dict[str, bool] = {}
+        async for info in self.t.backup.list(PREFIX):
+            backup_id, _, rest = info.key[len(PREFIX) :].partition("/")
+            ids[backup_id] = ids.get(backup_id, False) or rest == "manifest"
+        out: list[BackupInfo] = []
+        for backup_id, has_manifest in ids.items():
+            if not has_manifest:
+                out.append(BackupInfo(backup_id, self.t.region, False, id_time(backup_id)))
+                continue
+            try:
+                m = await self.manifest(backup_id)
+            except BackupError as exc:
+                out.append(BackupInfo(backup_id, self.t.region, False, id_time(backup_id), problem=str(exc)))
+                continue
+            out.append(
+                BackupInfo(
+                    backup_id, self.t.region, True, m.started_at, m.finished_at, len(m.entries), m.bytes
+                )
+            )
+        return sorted(out, key=lambda b: b.backup_id, reverse=True)
+
+    async def newest(self) -> BackupInfo | None:
+        return next((b for b in await self.list() if b.complete), None)
+
+    # -- verify ---------------------------------------------------------------------------------
+    async def verify(self, backup_id: str, scratch: Path | None = None) -> VerifyResult:
+        manifest = await self.manifest(backup_id)
+        result = VerifyResult(backup_id, self.t.region)
+        with tempfile.TemporaryDirectory(prefix="sg-verify-", dir=scratch) as tmp:
+            root = Path(tmp)
+            done = 0
+
+            async def one(entry: Entry) -> None:
+                nonlocal done
+                async with self.limit:
+                    problem = await self._check(backup_id, entry, root)
+                done += 1
+                self.progress("verify", done, len(manifest.entries))
+                if problem is not None:
+                    result.problems.append(problem)
+                else:
+                    result.checked += 1
+                    result.bytes += entry.size
+
+            await asyncio.gather(*(one(e) for e in manifest.entries))
+            listed = {data_key(backup_id, e.key) for e in manifest.entries}
+            async for info in self.t.backup.list(f"{PREFIX}{backup_id}/data/"):
+                if info.key not in listed:
+                    key = info.key.removeprefix(f"{PREFIX}{backup_id}/data/")
+                    result.problems.append(Problem(key, "unexpected", "stored but not in the manifest"))
+            rdb = root / REDIS_KEY
+            if rdb.exists() and not any(p.key == REDIS_KEY for p in result.problems):
+                try:
+                    async with scratch_redis(rdb) as client:
+                        result.redis_keys = int(await client.dbsize())
+                except BackupError as exc:
+                    result.problems.append(Problem(REDIS_KEY, "unloadable", str(exc)))
+        result.problems.sort(key=lambda p: p.key)
+        return result
+
+    async def _check(self, backup_id: str, entry: Entry, root: Path) -> Problem | None:
+        """Restore one object into scratch space and compare it with the manifest."""
+        try:
+            blob = await self.t.backup.get(data_key(backup_id, entry.key))
+        except ObjectNotFoundError:
+            return Problem(
+                entry.key, "missing", f"s3://{self.t.backup.bucket}/{data_key(backup_id, entry.key)} is gone"
+            )
+        try:
+            data = await self.t.envelope.adecrypt(blob, context(self.t.stack, backup_id, entry.key))
+        except EnvelopeError as exc:
+            return Problem(entry.key, "corrupted", f"does not decrypt ({type(exc).__name__}: {exc})")
+        path = root / entry.key
+        await asyncio.to_thread(_write, path, data)
+        digest = await asyncio.to_thread(_sha256_file, path)
+        if digest != entry.sha256 or path.stat().st_size != entry.size:
+            return Problem(
+                entry.key,
+                "corrupted",
+                f"sha256 {digest[:12]}… size {path.stat().st_size}, manifest "
+                f"{entry.sha256[:12]}… size {entry.size}",
+            )
+        return None
+
+    # -- restore --------------------------------------------------------------------------------
+    async def restore(
+        self,
+        backup_id: str,
+        *,
+        to: ObjectStore | None,
+        redis_url: str | None = None,
+        dry_run: bool = False,
+        scratch: Path | None = None,
+    ) -> RestoreResult:
+        manifest = await self.manifest(backup_id)
+        result = RestoreResult(
+            backup_id, self.t.region, target_bucket=to.bucket if to else None, dry_run=dry_run
+        )
+        content = [e for e in manifest.entries if e.key.startswith(CONTENT)]
+        redis_entry = next((e for e in manifest.entries if e.key == REDIS_KEY), None)
+        if dry_run:
+            result.objects = len(content) if to else 0
+            result.bytes = sum(e.size for e in content) if to else 0
+            return result
+        done = 0
+
+        async def one(entry: Entry) -> None:
+            nonlocal done
+            assert to is not None
+            async with self.limit:
+                data, problem = await self._open(backup_id, entry)
+                if data is not None:
+                    await to.put(entry.key.removeprefix(CONTENT), data)
+                    result.objects += 1
+                    result.bytes += len(data)
+            done += 1
+            self.progress("restore", done, len(content))
+            if problem is not None:
+                result.problems.append(problem)
+
+        if to is not None:
+            await asyncio.gather(*(one(e) for e in content))
+        if redis_url is not None:
+            if redis_entry is None:
+                result.problems.append(Problem(REDIS_KEY, "missing", "this backup has no Redis snapshot"))
+            else:
+                data, problem = await self._open(backup_id, redis_entry)
+                if problem is not None:
+                    result.problems.append(problem)
+                elif data is not None:
+                    result.redis_keys = await self._restore_redis(data, redis_url, scratch)
+        result.problems.sort(key=lambda p: p.key)
+        return result
+
+    async def _open(self, backup_id: str, entry: Entry) -> tuple[bytes | None, Problem | None]:
+        """The object's plaintext if it matches the manifest; a problem otherwise (never restored)."""
+        try:
+            blob = await self.t.backup.get(data_key(backup_id, entry.key))
+            data = await self.t.envelope.adecrypt(blob, context(self.t.stack, backup_id, entry.key))
+        except ObjectNotFoundError:
+            return None, Problem(entry.key, "missing", "not in the backup bucket")
+        except EnvelopeError as exc:
+            return None, Problem(entry.key, "corrupted", f"does not decrypt ({type(exc).__name__}: {exc})")
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            return None, Problem(entry.key, "corrupted", "checksum differs from the manifest: not restored")
+        return data, None
+
+    async def _restore_redis(self, rdb: bytes, redis_url: str, scratch: Path | None) -> int:
+        with tempfile.TemporaryDirectory(prefix="sg-restore-", dir=scratch) as tmp:
+            path = Path(tmp) / "dump.rdb"
+            await asyncio.to_thread(path.write_bytes, rdb)
+            target = aioredis.Redis.from_url(redis_url, socket_timeout=30)
+            try:
+                async with scratch_redis(path) as source:
+                    return await copy_keys(source, target)
+            except RedisError as exc:
+                raise BackupError(f"restoring into {redis_url}: {exc}") from exc
+            finally:
+                await target.aclose()
+
+    # -- prune ----------------------------------------------------------------------------------
+    async def prune(
+        self,
+        *,
+        retention_days: int,
+        keep_last: int,
+        incomplete_grace_hours: int,
+        dry_run: bool = False,
+        now: float | None = None,
+    ) -> PruneDecision:
+        decision = retention(
+            await self.list(),
+            time.time() if now is None else now,
+            retention_days=retention_days,
+            keep_last=keep_last,
+            incomplete_grace_hours=incomplete_grace_hours,
+        )
+        if dry_run:
+            return decision
+        for backup_id in decision.delete:
+            keys = [info.key async for info in self.t.backup.list(f"{PREFIX}{backup_id}/")]
+            # The manifest first: an interrupted prune leaves an incomplete backup, never a "complete" one
+            # with objects missing.
+            manifest = manifest_key(backup_id)
+            if manifest in keys:
+                await self.t.backup.delete(manifest)
+            try:
+                await self.t.backup.delete_many([k for k in keys if k != manifest])
+            except StorageError as exc:
+                raise BackupError(f"pruning {backup_id}: {exc}") from exc
+        return decision
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def push_last_success(
+    url: str | None, stack: str, region: str, finished_at: float, timeout: float = 5.0
+) -> bool:
+    """Push the newest backup's time (job streamgate-backup, group stack+region); an outage is reported
+    to the caller, never fatal: the backup itself succeeded."""
+    if not url:
+        return False
+    LAST_SUCCESS.clear()
+    LAST_SUCCESS.labels(stack, region).set(finished_at)
+    try:
+        push_to_gateway(
+            url, job=JOB, registry=REGISTRY, grouping_key={"stack": stack, "region": region}, timeout=timeout
+        )
+    except OSError:
+        return False
+    return True
