@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from infra.alerts.cli import app as alerts_app
@@ -17,6 +14,7 @@ from infra.automation.backup_cli import app as backup_app
 from infra.automation.drill_cli import app as drill_app
 from infra.automation.failover_cli import app as failover_app
 from infra.automation.rollout_cli import app as rollout_app
+from infra.clikit import JsonOpt, command_group, console, emit_json, err_console, report_error
 from infra.config import available_stacks, load_stack
 from infra.errors import StreamgateError
 from infra.local.cli import app as local_app
@@ -25,12 +23,9 @@ if TYPE_CHECKING:
     from infra.plan import Plan
     from policies.offline import PolicyReport
 
-app = typer.Typer(
-    name="streamgate",
-    help="StreamGate Platform: offline plans, the local platform, rollouts, failover and backups.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = command_group(
+    "streamgate",
+    "StreamGate Platform: offline plans, the local platform, rollouts, failover and backups.",
 )
 
 # Each area keeps its commands in its own module; `streamgate <area> --help` lists them.
@@ -43,20 +38,8 @@ app.add_typer(
 app.add_typer(backup_app, name="backup", help="Encrypted backups: create, list, verify, restore, prune.")
 app.add_typer(drill_app, name="drill", help="Failover drills under load that measure RTO and RPO.")
 
-console = Console()
-err_console = Console(stderr=True)
 
 StackArg = Annotated[str, typer.Argument(help="Stack name: a stacks/Pulumi.<stack>.yaml file.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-
-
-def report_error(exc: Exception) -> None:
-    """One clear line on stderr; the message is escaped so `[memory]` in it is not taken for markup."""
-    err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-
-
-def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 @app.command()

@@ -6,51 +6,33 @@ Exit codes: 0 ok, 1 failed (or verify found a problem), 2 bad input or config, 3
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from infra.automation.backup import BackupError, Backups, RegionBackup, push_last_success
 from infra.automation.errors import InvalidInputError
+from infra.clikit import JsonOpt, StackOpt, command_group, console, emit_json, err_console, fail
 from infra.config import StackConfig, load_stack
 from infra.errors import StreamgateError
 from runtime.storage import ObjectStore
 
-app = typer.Typer(
-    name="backup",
-    help="Encrypted backups of Redis snapshots and content buckets: create, list, verify, restore, prune.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = command_group(
+    "backup",
+    "Encrypted backups of Redis snapshots and content buckets: create, list, verify, restore, prune.",
 )
-console = Console()
-err_console = Console(stderr=True)
 
-StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml).")]
 RegionOpt = Annotated[
     list[str] | None, typer.Option("--region", "-r", help="Region(s) to act on (default: every region).")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
 OutputsOpt = Annotated[
     str | None, typer.Option("--outputs", help="Cloud stacks: `pulumi stack output --json` of the stack.")
 ]
-
-
-def _fail(exc: StreamgateError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
-
-
-def _emit(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def _targets(
@@ -96,7 +78,7 @@ def _run(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -117,7 +99,7 @@ def create(
         targets = _targets(cfg, region, outputs, redis=not no_redis)
         gateway = backup_wiring.pushgateway(cfg)
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
 
     async def go(bar: Any) -> list[dict[str, Any]]:
         rows = []
@@ -146,7 +128,7 @@ def create(
     with _progress(as_json) as bar:
         rows = _run(go(bar))
     if as_json:
-        _emit(rows)
+        emit_json(rows)
         return
     for row in rows:
         if row.get("dry_run"):
@@ -169,14 +151,14 @@ def list_(
     try:
         targets = _targets(load_stack(stack), region, outputs)
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
 
     async def go() -> list[Any]:
         return [b for t in targets for b in await Backups(t).list()]
 
     infos = _run(go())
     if as_json:
-        _emit([b.__dict__ for b in infos])
+        emit_json([b.__dict__ for b in infos])
         return
     table = Table("region", "backup", "complete", "objects", "bytes", "finished")
     for b in infos:
@@ -212,7 +194,7 @@ def verify(
     try:
         targets = _targets(load_stack(stack), region, outputs)
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
 
     async def go(bar: Any) -> list[Any]:
         results = []
@@ -230,7 +212,7 @@ def verify(
     with _progress(as_json) as bar:
         results = _run(go(bar))
     if as_json:
-        _emit([r.to_dict() for r in results])
+        emit_json([r.to_dict() for r in results])
     else:
         for r in results:
             head = "[green]ok[/green]" if r.ok else f"[red]{len(r.problems)} problem(s)[/red]"
@@ -271,12 +253,12 @@ def restore(
         cfg = load_stack(stack)
         [target] = _targets(cfg, [region], outputs)
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     to: ObjectStore | None = None
     if not no_content:
         to = backup_wiring.bucket(cfg, target_bucket, region) if target_bucket else target.content
     if to is None and redis_url is None:
-        _fail(InvalidInputError("nothing to restore: drop --no-content or give --redis-url"))
+        fail(InvalidInputError("nothing to restore: drop --no-content or give --redis-url"))
     if not dry_run and not yes:
         what = " and ".join(
             x
@@ -297,7 +279,7 @@ def restore(
     with _progress(as_json) as bar:
         result = _run(_backups(target, bar).restore(backup_id, to=to, redis_url=redis_url, dry_run=dry_run))
     if as_json:
-        _emit({**result.__dict__, "problems": [p.__dict__ for p in result.problems], "ok": result.ok})
+        emit_json({**result.__dict__, "problems": [p.__dict__ for p in result.problems], "ok": result.ok})
     else:
         verb = "would restore" if dry_run else "restored"
         console.print(
@@ -325,7 +307,7 @@ def prune(
         cfg = load_stack(stack)
         targets = _targets(cfg, region, outputs)
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     policy = cfg.backup
 
     async def go() -> list[dict[str, Any]]:
@@ -342,7 +324,7 @@ def prune(
 
     rows = _run(go())
     if as_json:
-        _emit(rows)
+        emit_json(rows)
         return
     for row in rows:
         verb = "would delete" if dry_run else "deleted"

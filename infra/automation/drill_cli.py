@@ -11,22 +11,17 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from infra.automation.drill import DrillError, DrillReport, run_drill
+from infra.clikit import command_group, console, err_console, report_error
 from infra.config import load_stack
 from infra.errors import StreamgateError
 
-app = typer.Typer(
-    name="drill",
-    help="Failover drills on the local platform: kill a region under load, measure RTO and RPO.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = command_group(
+    "drill",
+    "Failover drills on the local platform: kill a region under load, measure RTO and RPO.",
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -63,7 +58,7 @@ def failover(
                 run_drill(cfg, runner, "planned" if planned else "unplanned", target=to, failback=failback)
             )
     except StreamgateError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        report_error(exc)
         raise typer.Exit(exc.exit_code) from None
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")

@@ -9,12 +9,9 @@ run right after that step, as a crash there would.
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from infra.automation.failover import (
@@ -25,35 +22,20 @@ from infra.automation.failover import (
     state_key,
 )
 from infra.automation.failover_model import Action, FailoverPlan, FailoverRecord, Mode, StepRecord
+from infra.clikit import JsonOpt, StackOpt, command_group, console, emit_json, err_console, fail
 from infra.config import load_stack
 from infra.errors import StreamgateError
 
-app = typer.Typer(
-    name="failover",
-    help="Regional failover: readiness plan, planned switchover or disaster failover, measured RTO/RPO.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = command_group(
+    "failover",
+    "Regional failover: readiness plan, planned switchover or disaster failover, measured RTO/RPO.",
 )
-console = Console()
-err_console = Console(stderr=True)
 
-StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml).")]
 ToOpt = Annotated[str, typer.Option("--to", help="The region to fail over to.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 OutputsOpt = Annotated[
     str | None,
     typer.Option("--outputs", help="Cloud stacks: `pulumi stack output --json` of the stack (resource ids)."),
 ]
-
-
-def _fail(exc: StreamgateError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
-
-
-def _emit(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def _runner(stack: str, outputs: str | None, progress: Progress | None = None) -> FailoverRunner:
@@ -114,9 +96,9 @@ def plan(
     try:
         result = asyncio.run(_runner(stack, outputs).plan(to, mode, allow_data_loss=allow_data_loss))
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
-        _emit(result.to_dict())
+        emit_json(result.to_dict())
     else:
         print_plan(result)
     if not result.safe:
@@ -173,9 +155,9 @@ def run(
             )
         )
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
-        _emit(report.to_dict())
+        emit_json(report.to_dict())
     else:
         _print_report(report)
 
@@ -183,7 +165,7 @@ def run(
 def _fail_input(message: str) -> NoReturn:
     from infra.automation.errors import InvalidInputError
 
-    _fail(InvalidInputError(message))
+    fail(InvalidInputError(message))
 
 
 def _print_report(report: FailoverReport) -> None:
@@ -227,9 +209,9 @@ def status(stack: StackOpt, as_json: JsonOpt = False) -> None:
         cfg = load_stack(stack)
         doc = wiring.state_store(cfg).load(state_key(stack))
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
-        _emit(doc)
+        emit_json(doc)
         return
     if doc is None:
         console.print(f"no failover recorded for {stack}")

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from infra.automation import report, wiring
@@ -30,20 +28,15 @@ from infra.automation.controller import (
 from infra.automation.errors import AutomationError, InvalidInputError
 from infra.automation.judge import JudgeSettings
 from infra.automation.model import Control, Kind, Outcome, Record, RolloutState
+from infra.clikit import JsonOpt, StackOpt, YesOpt, command_group, console, emit_json, err_console, fail
 from infra.config import StackConfig, load_stack
 from infra.errors import StreamgateError
 
-app = typer.Typer(
-    name="rollout",
-    help="Canary and blue-green rollouts gated on Prometheus, with automatic rollback and resumable state.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = command_group(
+    "rollout",
+    "Canary and blue-green rollouts gated on Prometheus, with automatic rollback and resumable state.",
 )
-console = Console()
-err_console = Console(stderr=True)
 
-StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml).")]
 VersionOpt = Annotated[str, typer.Option("--version", help="Version (image tag) to roll out.")]
 RegionOpt = Annotated[
     str | None, typer.Option("--region", "-r", help="Region to roll out in (default: the primary).")
@@ -63,18 +56,7 @@ ManualOpt = Annotated[
     ),
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
-
-
-def _fail(exc: StreamgateError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
-
-
-def _emit(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def parse_steps(
@@ -183,7 +165,7 @@ def _run(spec: RolloutSpec, cfg: StackConfig, dry_run: bool, as_json: bool, yes:
         if dry_run:
             plan = asyncio.run(controller.plan())
             if as_json:
-                _emit(plan)
+                emit_json(plan)
             else:
                 _print_plan(plan)
             return
@@ -195,10 +177,10 @@ def _run(spec: RolloutSpec, cfg: StackConfig, dry_run: bool, as_json: bool, yes:
         )
         raise typer.Exit(3) from None
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     code = outcome_exit_code(state)
     if as_json:
-        _emit(report.summary(state) | {"exit_code": code})
+        emit_json(report.summary(state) | {"exit_code": code})
     else:
         color = "green" if code == 0 else "red"
         console.print(f"[bold {color}]{state.phase.value}[/]: {state.reason}", highlight=False)
@@ -252,7 +234,7 @@ def canary(
         plan = parse_steps(steps, step_weight, max_weight, cfg.rollout.steps)
         spec = build_spec(cfg, "canary", chosen, version, plan, interval, threshold, manual_promotion)
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     _run(spec, cfg, dry_run, as_json, yes)
 
 
@@ -281,7 +263,7 @@ def bluegreen(
             cfg, "bluegreen", chosen, version, [100], interval, threshold, manual_promotion, rollback_window
         )
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     _run(spec, cfg, dry_run, as_json, yes)
 
 
@@ -309,9 +291,9 @@ def _request(stack: str, region: str | None, change: dict[str, bool], what: str,
         control.updated_at = time.time()
         store.save(control_key(chosen), control.to_dict(), conditional=False)
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
-        _emit({"region": chosen, "rollout": state.id, "requested": what, "control": control.to_dict()})
+        emit_json({"region": chosen, "rollout": state.id, "requested": what, "control": control.to_dict()})
     else:
         console.print(f"{what} requested for the {state.kind} rollout of {state.version} in {chosen}")
 
@@ -360,9 +342,9 @@ def abort(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, y
             final = asyncio.run(controller.abort_now())
             message = f"rolled back: {final.reason if final else 'nothing to do'}"
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
-        _emit({"region": chosen, "message": message, "state": final.to_dict() if final else None})
+        emit_json({"region": chosen, "message": message, "state": final.to_dict() if final else None})
     else:
         console.print(message)
     if holder is None:
@@ -378,7 +360,7 @@ def status(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False) 
         control = Control.from_dict(store.load(control_key(chosen)))
         holder = store.holder(state_key(chosen))
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     state = RolloutState.from_dict(doc) if doc else None
     live: dict[str, int] | str
     try:
@@ -394,7 +376,7 @@ def status(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False) 
         "live_weights": live,
     }
     if as_json:
-        _emit(result)
+        emit_json(result)
         return
     if state is None:
         console.print(f"no rollout recorded in {chosen}; live weights: {live}")
@@ -423,13 +405,13 @@ def report_cmd(
         if doc is None:
             raise AutomationError(f"no rollout recorded in {chosen}")
     except StreamgateError as exc:
-        _fail(exc)
+        fail(exc)
     state = RolloutState.from_dict(doc)
     result = report.summary(state)
     if png is not None:
         result["png"] = str(report.chart(state, png))
     if as_json:
-        _emit(result)
+        emit_json(result)
         return
     table = Table("t (s)", "event", "weight", "success", "p99", "detail", title=f"rollout {state.id}")
     s = report.series(state)

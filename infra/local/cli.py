@@ -6,35 +6,28 @@ Exit codes: 0 ok, 1 failed, 2 bad input or preflight (missing package, busy port
 from __future__ import annotations
 
 import functools
-import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
 
+from infra.clikit import JsonOpt, StackOpt, command_group, console, emit_json, err_console, report_error
 from infra.config import load_stack
 from infra.errors import StreamgateError
 from infra.local.platform import LocalPlatform, ProbeResult, Reporter, SmokeResult, UpResult
 
-app = typer.Typer(
-    name="local",
-    help="The local platform: the whole system on this machine from real parts (nginx, Redis, Prometheus, "
+app = command_group(
+    "local",
+    "The local platform: the whole system on this machine from real parts (nginx, Redis, Prometheus, "
     "Alertmanager, Pushgateway, moto, the gateways) under supervisord.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console()
-err_console = Console(stderr=True)
 
-StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack file stacks/Pulumi.<stack>.yaml.")]
 BasePortOpt = Annotated[
     int | None,
     typer.Option(
@@ -45,7 +38,6 @@ StateDirOpt = Annotated[
     Path | None,
     typer.Option("--state-dir", help="Where configs, data and logs live (default: .streamgate/<stack>/)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,7 +51,7 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except StreamgateError as exc:
-            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            report_error(exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted: `streamgate local down` stops what was started")
@@ -70,10 +62,6 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
 
 def platform(stack: str, base_port: int | None, state_dir: Path | None) -> LocalPlatform:
     return LocalPlatform(load_stack(stack), base_port=base_port, state_dir=state_dir)
-
-
-def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 class LiveReporter(Reporter):

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 # 0.3 s is the default latency objective of the SLO rules.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 _MAX_SERIES = 4096  # route templates x methods x status classes stay far below this
 
 BUILD_INFO = Gauge("streamgate_build_info", "Always 1; version/color/region are its labels")
@@ -86,6 +87,14 @@ class HttpStats(Collector):
                 total + s.sum,
                 [a + b for a, b in zip(buckets, s.buckets, strict=True)],
             )
+        # Every status class of every (route, method) is exported, at 0 until it happens: a series that
+        # appears only with its first 5xx has no rate() over its first window, so a ratio over that window
+        # would read a failing canary as 100% successful. `other` (requests failed before routing) is
+        # exported from the start for the same reason.
+        empty = (0, 0.0, [0] * (len(LATENCY_BUCKETS) + 1))
+        for route, method in {(r, m) for r, m, _ in merged} | {("other", "GET")}:
+            for cls in STATUS_CLASSES:
+                merged.setdefault((route, method, cls), empty)
         for key, (count, total, buckets) in sorted(merged.items()):
             requests.add_metric(list(key), count)
             cumulative, running = [], 0

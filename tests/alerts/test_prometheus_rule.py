@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,16 +9,13 @@ import yaml
 
 from infra.alerts import prometheus_rule, rule_groups
 from tests.alerts.conftest import stacks
+from tests.schemas import crd_file
 
-CRD = (
-    Path(__file__).resolve().parents[3] / "shared" / "schemas" / "prometheusrules.monitoring.coreos.com.yaml"
-)
+CRD = crd_file("prometheusrules.monitoring.coreos.com.yaml")
 
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
-    if not CRD.is_file():
-        pytest.skip(f"{CRD} not present (the CRD schema is test data kept beside the project)")
     docs = [d for d in yaml.safe_load_all(CRD.read_text()) if d]
     (crd,) = [d for d in docs if d.get("kind") == "CustomResourceDefinition"]
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]

@@ -126,9 +126,15 @@ def test_erroring_version_is_rolled_back_within_the_bound(rollout_env: RolloutEn
     assert state is not None and state["phase"] == "rolled-back"
     first_traffic = next(r for r in state["history"] if r["weight"] > 0)
     rollback = next(r for r in state["history"] if r["event"] == "rollback")
-    bound = 3 * 2 + SCRAPE_SECONDS  # threshold x interval + one scrape interval
-    assert rollback["at"] - first_traffic["at"] <= bound, (rollback["at"] - first_traffic["at"], bound)
-    assert max(r["weight"] for r in state["history"]) == 20  # never advanced
+    # The bound is threshold x interval + one scrape interval. Counted in analysis ticks it does not depend
+    # on how busy the machine is: at most threshold failed ticks plus the one that saw no data yet.
+    ticks = [r for r in state["history"] if first_traffic["at"] <= r["at"] < rollback["at"] and r["checks"]]
+    assert len(ticks) <= 3 + 1, [(r["event"], r["at"]) for r in ticks]
+    bound = 3 * 2 + SCRAPE_SECONDS
+    elapsed = rollback["at"] - first_traffic["at"]
+    assert elapsed <= bound * 1.5, (elapsed, bound)  # wall clock, with slack for a loaded CI machine
+    history = [(r["event"], r["weight"], [(c["name"], c["value"]) for c in r["checks"]]) for r in state["history"]]
+    assert max(r["weight"] for r in state["history"]) == 20, history  # never advanced
     assert json.loads(notified.read_text())["phase"] == "rolled-back"  # the on-rollback hook ran
     failed = [
         r for r in state["history"] if r["checks"] and checks_of(r)["success-rate"]["value"] is not None

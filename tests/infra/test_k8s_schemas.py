@@ -23,13 +23,13 @@ import pytest
 import yaml
 
 from infra.alerts import rule_groups
-from infra.config import PROJECT_ROOT, StackConfig, load_stack
+from infra.config import StackConfig, load_stack
 from infra.plan import Plan, PlanResource, run_plan
+from tests.schemas import crd_file
 
 PlanOf = Callable[[str], Plan]
-SCHEMAS = PROJECT_ROOT.parent / "shared" / "schemas"
-VPA_CRD = SCHEMAS / "verticalpodautoscalers.autoscaling.k8s.io.yaml"
-RULE_CRD = SCHEMAS / "prometheusrules.monitoring.coreos.com.yaml"
+VPA_CRD = crd_file("verticalpodautoscalers.autoscaling.k8s.io.yaml")
+RULE_CRD = crd_file("prometheusrules.monitoring.coreos.com.yaml")
 VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 # Objects without a schema here: Helm releases are not Kubernetes objects; the PodMonitor CRD is not in

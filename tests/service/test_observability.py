@@ -26,6 +26,11 @@ async def test_metrics_carry_version_color_region_and_route_templates(gw: Runnin
         'route="/v1/content/{id}/segments/{n}",status_class="2xx",version="1.2.3"}' in text
     )
     assert 'route="other",status_class="4xx"' in text
+    # Classes that did not happen yet are exported at 0, so a first 5xx changes a rate() at once.
+    assert (
+        'streamgate_http_requests_total{color="green",method="GET",region="local-b",'
+        'route="/v1/content/{id}/segments/{n}",status_class="5xx",version="1.2.3"} 0.0' in text
+    )
     assert 'streamgate_http_request_duration_seconds_bucket{color="green",le="0.3",method="GET"' in text
     assert 'streamgate_build_info{color="green",region="local-b",version="1.2.3"} 1.0' in text
     assert "streamgate_http_requests_in_flight{" in text

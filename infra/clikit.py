@@ -1,0 +1,46 @@
+"""What every `streamgate` command group shares: construction, consoles, common options, errors, JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from infra.errors import StreamgateError
+
+console = Console()
+err_console = Console(stderr=True)
+
+StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """A typer app as every group is built: `-h`, no tracebacks for users, help when called bare."""
+    return typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+def report_error(exc: Exception) -> None:
+    """One clear line on stderr; escaped so that `[memory]` in a message is not taken for markup."""
+    err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
+def fail(exc: StreamgateError) -> NoReturn:
+    """Report `exc` and exit with its code (2 bad input, 1 failed, 3 aborted)."""
+    report_error(exc)
+    raise typer.Exit(exc.exit_code)
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
