@@ -133,7 +133,9 @@ def test_erroring_version_is_rolled_back_within_the_bound(rollout_env: RolloutEn
     bound = 3 * 2 + SCRAPE_SECONDS
     elapsed = rollback["at"] - first_traffic["at"]
     assert elapsed <= bound * 1.5, (elapsed, bound)  # wall clock, with slack for a loaded CI machine
-    history = [(r["event"], r["weight"], [(c["name"], c["value"]) for c in r["checks"]]) for r in state["history"]]
+    history = [
+        (r["event"], r["weight"], [(c["name"], c["value"]) for c in r["checks"]]) for r in state["history"]
+    ]
     assert max(r["weight"] for r in state["history"]) == 20, history  # never advanced
     assert json.loads(notified.read_text())["phase"] == "rolled-back"  # the on-rollback hook ran
     failed = [
