@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from redis.exceptions import RedisError
 from rich.table import Table
 
-from infra.alerts.cli import app as alerts_app
-from infra.automation.backup_cli import app as backup_app
-from infra.automation.drill_cli import app as drill_app
-from infra.automation.failover_cli import app as failover_app
-from infra.automation.rollout_cli import app as rollout_app
 from infra.clikit import JsonOpt, command_group, console, emit_json, err_console, report_error
 from infra.config import available_stacks, load_stack
 from infra.errors import StreamgateError
-from infra.local.cli import app as local_app
+from runtime.storage.errors import StorageError
 
 if TYPE_CHECKING:
     from infra.plan import Plan
@@ -28,15 +26,23 @@ app = command_group(
     "StreamGate Platform: offline plans, the local platform, rollouts, failover and backups.",
 )
 
-# Each area keeps its commands in its own module; `streamgate <area> --help` lists them.
-app.add_typer(local_app, name="local", help="The local platform: the whole system on this machine.")
-app.add_typer(alerts_app, name="alerts", help="Alert and recording rules, and the Alertmanager config.")
-app.add_typer(rollout_app, name="rollout", help="Canary and blue-green rollouts gated on Prometheus.")
-app.add_typer(
-    failover_app, name="failover", help="Regional failover: readiness plan, switchover, measured RTO/RPO."
-)
-app.add_typer(backup_app, name="backup", help="Encrypted backups: create, list, verify, restore, prune.")
-app.add_typer(drill_app, name="drill", help="Failover drills under load that measure RTO and RPO.")
+# Each area keeps its commands in its own module (an `app`); `streamgate <area> --help` lists them. They are
+# imported only when named on the command line (all of them for `--help`): `streamgate plan` should not pay
+# for importing the automation's dependencies.
+GROUPS = {
+    "local": ("infra.local.cli", "The local platform: the whole system on this machine."),
+    "alerts": ("infra.alerts.cli", "Alert and recording rules, and the Alertmanager config."),
+    "rollout": ("infra.automation.rollout_cli", "Canary and blue-green rollouts gated on Prometheus."),
+    "failover": ("infra.automation.failover_cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
+    "backup": ("infra.automation.backup_cli", "Encrypted backups: create, list, verify, restore, prune."),
+    "drill": ("infra.automation.drill_cli", "Failover drills under load that measure RTO and RPO."),
+}
+
+
+def add_groups(names: Iterable[str] = GROUPS) -> None:
+    for name in names:
+        module, help_text = GROUPS[name]
+        app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
 
 
 StackArg = Annotated[str, typer.Argument(help="Stack name: a stacks/Pulumi.<stack>.yaml file.")]
@@ -153,11 +159,18 @@ def _print_policy_report(report: PolicyReport) -> None:
 
 
 def main() -> None:
+    named = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    add_groups([named] if named in GROUPS else [] if named in {"plan", "stacks"} else GROUPS)
     try:
         app()
     except StreamgateError as exc:
         report_error(exc)
         sys.exit(exc.exit_code)
+    except (StorageError, RedisError, OSError) as exc:
+        # A backend the command needs (object store, Redis, a local server) is unreachable: one line,
+        # exit 1, instead of a traceback.
+        report_error(f"{exc} (is the platform up? `streamgate local status`)")
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(3)

@@ -31,7 +31,7 @@ def command_group(name: str, help: str) -> typer.Typer:
     )
 
 
-def report_error(exc: Exception) -> None:
+def report_error(exc: Exception | str) -> None:
     """One clear line on stderr; escaped so that `[memory]` in a message is not taken for markup."""
     err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
