@@ -133,8 +133,11 @@ class Workload(pulumi.ComponentResource):
         )
         env: dict[str, pulumi.Input[str]] = {
             "STREAMGATE_REGION": region.name,
-            "STREAMGATE_CONTENT_BUCKET": content_bucket.bucket,
-            "STREAMGATE_KMS_KEY_ARN": key.arn,
+            # Names as runtime/service/settings.py reads them (nested sections joined by `__`).
+            "STREAMGATE_STORAGE__BUCKET": content_bucket.bucket,
+            "STREAMGATE_STORAGE__REGION": region.name,
+            "STREAMGATE_SECURITY__ENCRYPTION__KMS_KEY_ID": key.arn,
+            "STREAMGATE_SECURITY__ENCRYPTION__REGION": region.name,
             "AWS_REGION": region.name,
         }
         self.deployments = {
@@ -251,7 +254,7 @@ class Workload(pulumi.ComponentResource):
                                 *({"name": k, "value": v} for k, v in env.items()),
                                 {"name": "STREAMGATE_COLOR", "value": color},
                                 {"name": "STREAMGATE_VERSION", "value": version},
-                                {"name": "STREAMGATE_PORT", "value": str(wl.port)},
+                                {"name": "STREAMGATE_SERVER__PORT", "value": str(wl.port)},
                             ],
                             "resources": {
                                 "requests": {"cpu": wl.cpu_request, "memory": wl.memory_request},

@@ -427,3 +427,22 @@ def test_plan_json_cli_shows_kubernetes_objects_per_region() -> None:
         objects = [r for r in rows if r["type"] == token]
         assert {r["region"] for r in objects} == set(providers.values()), token
         assert all(providers[r["provider"]] == r["region"] for r in objects), token
+
+
+def test_the_gateway_reads_every_setting_the_deployment_passes(
+    plan_of: PlanOf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Deployment's STREAMGATE_* variables are the names runtime/service/settings.py reads."""
+    from runtime.service.settings import GatewaySettings
+
+    deployment = next(d for d in plan_of("prod").of_type(DEPLOYMENT) if d.region == "eu-west-1")
+    container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("STREAMGATE_")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    settings = GatewaySettings()
+    assert settings.region == "eu-west-1" and settings.color in ("blue", "green")
+    assert settings.version == env["STREAMGATE_VERSION"]
+    assert settings.server.port == int(env["STREAMGATE_SERVER__PORT"])
+    assert settings.storage.bucket == env["STREAMGATE_STORAGE__BUCKET"]
+    assert settings.security.encryption.kms_key_id == env["STREAMGATE_SECURITY__ENCRYPTION__KMS_KEY_ID"]
