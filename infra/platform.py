@@ -50,7 +50,7 @@ class Region(pulumi.ComponentResource):
         )
         self.storage = RegionStorage(f"{name}-storage", cfg, name, self.key, opts)
         self.kubernetes: KubernetesLayer = build_kubernetes(
-            cfg, region, self, self.cluster, self.key, self.storage
+            cfg, region, self, self.cluster, self.key, self.storage, self.redis, auth_token
         )
         self.register_outputs({})
 

@@ -64,7 +64,24 @@ PUSHGATEWAY = Chart(
     "https://prometheus-community.github.io/helm-charts",
     "monitoring",
 )
-CHARTS = (KUBE_PROMETHEUS_STACK, INGRESS_NGINX, PROMETHEUS_ADAPTER, METRICS_SERVER, VPA, VELERO, PUSHGATEWAY)
+# The Redis alerts (replication link, lag) read this exporter's series; kube-prometheus-stack has none.
+REDIS_EXPORTER = Chart(
+    "prometheus-redis-exporter",
+    "prometheus-redis-exporter",
+    "6.1.1",
+    "https://prometheus-community.github.io/helm-charts",
+    "monitoring",
+)
+CHARTS = (
+    KUBE_PROMETHEUS_STACK,
+    INGRESS_NGINX,
+    PROMETHEUS_ADAPTER,
+    METRICS_SERVER,
+    VPA,
+    VELERO,
+    PUSHGATEWAY,
+    REDIS_EXPORTER,
+)
 
 VELERO_AWS_PLUGIN = "velero/velero-plugin-for-aws:v1.10.0"  # the plugin line that matches Velero 1.14
 # Prometheus as kube-prometheus-stack names it (fullnameOverride below), for the adapter to query.
@@ -138,6 +155,8 @@ class Addons(pulumi.ComponentResource):
         oidc: aws.iam.OpenIdConnectProvider,
         backup_bucket: aws.s3.Bucket,
         key: aws.kms.Key,
+        redis_endpoint: pulumi.Input[str],
+        redis_auth_token: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("streamgate:k8s:Addons", name, None, opts)
@@ -176,6 +195,23 @@ class Addons(pulumi.ComponentResource):
                 }
             },
             [monitoring],
+        )
+        # The region's ElastiCache endpoint over TLS (in-transit encryption is on). The AUTH token goes in a
+        # Secret, not in the release's values, so the values stay readable in plans and `helm get values`.
+        auth = k8s.core.v1.Secret(
+            f"{name}-redis-exporter-auth",
+            metadata={"name": "redis-exporter-auth", "namespace": REDIS_EXPORTER.namespace},
+            string_data={"password": redis_auth_token},
+            opts=on(self, provider, depends_on=[monitoring]),  # that release creates the namespace
+        )
+        self._release(
+            REDIS_EXPORTER,
+            {
+                "redisAddress": pulumi.Output.concat("rediss://", redis_endpoint, ":6379"),
+                "auth": {"enabled": True, "secret": {"name": "redis-exporter-auth", "key": "password"}},
+                "serviceMonitor": {"enabled": True, "labels": PROMETHEUS_SELECTOR},
+            },
+            [monitoring, auth],
         )
         self.register_outputs({"releases": [c.release for c in CHARTS]})
 

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.alerts import RULE_NAME, rule_groups
+from infra.aws.cache import RegionalRedis
 from infra.aws.cluster import Cluster
 from infra.aws.storage import RegionStorage
 from infra.config import RegionConfig, StackConfig
@@ -51,12 +52,23 @@ def build_kubernetes(
     cluster: Cluster,
     key: aws.kms.Key,
     storage: RegionStorage,
+    redis: RegionalRedis,
+    redis_auth_token: pulumi.Input[str],
 ) -> KubernetesLayer:
     name = region.name
     provider = cluster_provider(f"{name}-k8s", cluster, parent)
     opts = pulumi.ResourceOptions(parent=parent)
     addons = Addons(
-        f"{name}-addons", cfg, region, provider, cluster.oidc_provider, storage.backup.bucket, key, opts
+        f"{name}-addons",
+        cfg,
+        region,
+        provider,
+        cluster.oidc_provider,
+        storage.backup.bucket,
+        key,
+        redis.group.primary_endpoint_address,
+        redis_auth_token,
+        opts,
     )
     workload = Workload(
         f"{name}-gateway",

@@ -51,6 +51,8 @@ def manifest(resource: PlanResource) -> dict[str, Any]:
 
     out = plain(resource.inputs)
     assert isinstance(out, dict)
+    if out.get("stringData") == "[secret]":  # the plan never shows secret values: validate the shape only
+        out["stringData"] = {"value": "redacted"}
     return out
 
 
@@ -125,6 +127,7 @@ def test_every_core_object_validates_against_the_kubernetes_openapi_schema(
         "Ingress",
         "PodDisruptionBudget",
         "HorizontalPodAutoscaler",
+        "Secret",
     }
     failures = []
     for r in objects:

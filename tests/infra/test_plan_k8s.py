@@ -31,8 +31,8 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 # Namespace, ServiceAccount, 2 Deployments, 2 PDBs, 3 Services, 2 Ingresses, 2 HPAs, 2 VPAs, PodMonitor,
-# PrometheusRule, 7 Helm releases.
-PER_REGION_OBJECTS = 24
+# PrometheusRule, the Redis exporter's auth Secret, 8 Helm releases.
+PER_REGION_OBJECTS = 26
 RECOMMENDED_LABELS = {
     f"app.kubernetes.io/{k}" for k in ("name", "instance", "version", "component", "part-of")
 }
@@ -237,6 +237,7 @@ def test_addons_are_pinned_helm_releases(plan_of: PlanOf, stack: str) -> None:
                 "vpa",
                 "velero",
                 "prometheus-pushgateway",
+                "prometheus-redis-exporter",
             }
         )
         for chart in CHARTS:
@@ -446,3 +447,29 @@ def test_the_gateway_reads_every_setting_the_deployment_passes(
     assert settings.server.port == int(env["STREAMGATE_SERVER__PORT"])
     assert settings.storage.bucket == env["STREAMGATE_STORAGE__BUCKET"]
     assert settings.security.encryption.kms_key_id == env["STREAMGATE_SECURITY__ENCRYPTION__KMS_KEY_ID"]
+
+
+def test_each_cluster_runs_a_redis_exporter_on_its_regions_elasticache(plan_of: PlanOf) -> None:
+    """The Redis alerts read prometheus-redis-exporter series: each region scrapes its own group, over TLS,
+    with the AUTH token in a Secret (never in the release's values)."""
+    plan = plan_of("prod")
+    for region in ("us-east-1", "eu-west-1", "ap-southeast-1"):
+        release = next(
+            r.inputs
+            for r in in_region(plan, RELEASE, region)
+            if r.inputs["name"] == "prometheus-redis-exporter"
+        )
+        endpoint = plan.one("aws:elasticache/replicationGroup:ReplicationGroup", region)
+        values = release["values"]
+        address = (
+            f"master.{endpoint.name}-{endpoint.id.removesuffix('-id').rsplit('-', 1)[1]}.cache.amazonaws.com"
+        )
+        assert values["redisAddress"] == f"rediss://{address}:6379"
+        assert values["auth"]["secret"] == {"name": "redis-exporter-auth", "key": "password"}
+        assert values["serviceMonitor"]["labels"] == {"release": KUBE_PROMETHEUS_STACK.release}
+        secret = next(
+            s
+            for s in in_region(plan, "kubernetes:core/v1:Secret", region)
+            if s.inputs["metadata"]["name"] == "redis-exporter-auth"
+        )
+        assert secret.inputs["stringData"] == "[secret]"
