@@ -298,6 +298,16 @@ class Controller:
             state.gate_passed = True
         return state.gate_passed
 
+    async def _tick(self, state: RolloutState, deadline: float) -> tuple[Control, float]:
+        """Every tick's start: wait for it, keep the lock, heal the router from the persisted state.
+        Returns the operator's requests and the next tick's deadline."""
+        control = await self._wait(deadline)
+        next_deadline = max(deadline + self.spec.interval_seconds, time.monotonic())
+        if self._lock is not None:
+            await asyncio.to_thread(self._lock.refresh)
+        await self._reconcile(state)
+        return control, next_deadline
+
     async def _wait(self, deadline: float) -> Control:
         """Sleep until the next tick, watching for operator requests (an abort acts at once)."""
         poll = min(1.0, self.spec.interval_seconds / 4)
@@ -412,11 +422,7 @@ class Controller:
         interval = self.spec.interval_seconds
         next_tick = time.monotonic() + interval
         while state.active:
-            control = await self._wait(next_tick)
-            next_tick = max(next_tick + interval, time.monotonic())
-            if self._lock is not None:
-                await asyncio.to_thread(self._lock.refresh)
-            await self._reconcile(state)
+            control, next_tick = await self._tick(state, next_tick)
             progress = Progress(
                 tuple(state.steps), state.step_index, state.failed_checks, state.inconclusive_checks
             )
@@ -464,11 +470,7 @@ class Controller:
             await self._reconcile(state)
         next_tick = time.monotonic() + interval
         while state.active:
-            control = await self._wait(next_tick)
-            next_tick = max(next_tick + interval, time.monotonic())
-            if self._lock is not None:
-                await asyncio.to_thread(self._lock.refresh)
-            await self._reconcile(state)
+            control, next_tick = await self._tick(state, next_tick)
             analysis = None if control.abort else await self._analyze(state, None)  # no baseline traffic
             verdict = analysis.outcome if analysis else Outcome.FAIL
             reason = "; ".join(analysis.failing()) if analysis else ""

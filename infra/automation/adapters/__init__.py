@@ -7,11 +7,14 @@ between two writes heals itself on the next run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from infra.automation.errors import RouterError
+
+T = TypeVar("T")
 
 
 class Router(Protocol):
@@ -58,6 +61,17 @@ class Deployer(Protocol):
 
     async def retire(self, color: str) -> None:
         """Stop `color` after traffic left it (blue-green, after the rollback window)."""
+
+
+async def in_thread(what: str, call: Callable[..., T], *args: Any) -> T:
+    """Run a blocking SDK call (boto3, kubernetes) off the event loop. Any failure but a RouterError of our
+    own becomes one RouterError naming what was being done, so callers handle a single exception."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except RouterError:
+        raise
+    except Exception as exc:
+        raise RouterError(f"{what}: {exc}") from exc
 
 
 def validate_weights(weights: Mapping[str, int]) -> dict[str, int]:

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from infra.automation.adapters import validate_weights
+from infra.automation.adapters import in_thread, validate_weights
 from infra.automation.errors import RouterError
 
 GROUP_ID = "regional-failover"
@@ -79,12 +79,7 @@ class CloudFrontOriginRouter:
         routed = [r for r, w in clean.items() if w > 0]
         if len(routed) != 1:
             raise RouterError(f"{self.name}: an origin group has one primary, got {clean}")
-        try:
-            await asyncio.to_thread(self._write, routed[0])
-        except RouterError:
-            raise
-        except Exception as exc:
-            raise RouterError(f"{self.name}: cannot update the distribution: {exc}") from exc
+        await in_thread(f"{self.name}: cannot update the distribution", self._write, routed[0])
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         return await self.get_weights() == {r: weights.get(r, 0) for r in self.regions}

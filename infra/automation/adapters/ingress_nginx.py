@@ -15,12 +15,11 @@ client builds.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.automation.adapters import validate_weights
+from infra.automation.adapters import in_thread, validate_weights
 from infra.automation.errors import RouterError
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
@@ -141,22 +140,12 @@ class IngressCanaryRouter:
         self._patch_ingress(backend_patch(raw, service_of(stable, self.app), 0))
 
     async def get_weights(self) -> dict[str, int]:
-        try:
-            observed = await asyncio.to_thread(self._observe)
-        except RouterError:
-            raise
-        except Exception as exc:
-            raise RouterError(f"{self.name}: cannot read the Ingress pair: {exc}") from exc
+        observed = await in_thread(f"{self.name}: cannot read the Ingress pair", self._observe)
         return observed.weights(self.app)
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
         clean = validate_weights(weights)
-        try:
-            await asyncio.to_thread(self._write, clean)
-        except RouterError:
-            raise
-        except Exception as exc:
-            raise RouterError(f"{self.name}: cannot patch the Ingress pair: {exc}") from exc
+        await in_thread(f"{self.name}: cannot patch the Ingress pair", self._write, clean)
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         return await self.get_weights() == dict(weights)

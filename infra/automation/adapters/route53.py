@@ -6,12 +6,11 @@ All records change in one change batch (atomic in Route 53), then we wait for IN
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from infra.automation.adapters import validate_weights
+from infra.automation.adapters import in_thread, validate_weights
 from infra.automation.errors import RouterError
 
 if TYPE_CHECKING:
@@ -116,21 +115,11 @@ class Route53WeightedRouter:
             time.sleep(1.0)
 
     async def get_weights(self) -> dict[str, int]:
-        try:
-            return await asyncio.to_thread(self._read)
-        except RouterError:
-            raise
-        except Exception as exc:
-            raise RouterError(f"{self.name}: cannot read records: {exc}") from exc
+        return await in_thread(f"{self.name}: cannot read records", self._read)
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
         clean = validate_weights(weights)
-        try:
-            await asyncio.to_thread(self._write, clean)
-        except RouterError:
-            raise
-        except Exception as exc:
-            raise RouterError(f"{self.name}: cannot change records: {exc}") from exc
+        await in_thread(f"{self.name}: cannot change records", self._write, clean)
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         current = await self.get_weights()

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from infra.automation.adapters import validate_weights
+from infra.automation.adapters import in_thread, validate_weights
 from infra.automation.errors import RouterError
 from infra.automation.failover_model import RegionHealth
 
@@ -145,12 +145,7 @@ class Route53FailoverRouter:
             time.sleep(self.poll)
 
     async def get_weights(self) -> dict[str, int]:
-        try:
-            order = await asyncio.to_thread(self.order)
-        except RouterError:
-            raise
-        except Exception as exc:
-            raise RouterError(f"{self.name}: cannot read records: {exc}") from exc
+        order = await in_thread(f"{self.name}: cannot read records", self.order)
         return {r: (100 if r == order[0] else 0) for r in self.origins}
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
@@ -158,12 +153,7 @@ class Route53FailoverRouter:
         routed = [r for r, w in clean.items() if w > 0]
         if len(routed) != 1 or routed[0] not in self.origins:
             raise RouterError(f"{self.name}: failover records send traffic to one region, got {clean}")
-        try:
-            await asyncio.to_thread(self._write, routed[0])
-        except RouterError:
-            raise
-        except Exception as exc:
-            raise RouterError(f"{self.name}: cannot change records: {exc}") from exc
+        await in_thread(f"{self.name}: cannot change records", self._write, routed[0])
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         return await self.get_weights() == {r: weights.get(r, 0) for r in self.origins}
