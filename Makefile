@@ -24,6 +24,9 @@ $(VENV)/.installed: pyproject.toml
 	# --compile-bytecode: the environment may set PYTHONDONTWRITEBYTECODE, and without .pyc files
 	# importing pulumi_aws alone takes ~5 s on every plan.
 	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[dev]'
+	# The first plan compiles the Pulumi SDKs with postponed annotations (infra/sdk_import.py) and caches
+	# them: do it here, once, so that no later plan pays the ~6 s.
+	$(VENV)/bin/streamgate plan prod >/dev/null
 	touch $@
 
 setup: system-packages $(VENV)/.installed  ## Debian packages + the Python environment in .venv

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import time
@@ -9,13 +10,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from redis.exceptions import RedisError
 from rich.table import Table
 
 from infra.clikit import JsonOpt, command_group, console, emit_json, err_console, report_error
 from infra.config import available_stacks, load_stack
 from infra.errors import StreamgateError
-from runtime.storage.errors import StorageError
 
 if TYPE_CHECKING:
     from infra.plan import Plan
@@ -100,6 +99,8 @@ def plan(
     with err_console.status(f"planning {stack} under mocks…", spinner="dots"):
         result = run_plan(cfg)
     elapsed = time.perf_counter() - started
+    # The process ends after printing: spare the interpreter's shutdown a 2 s scan of the plan's heap.
+    gc.freeze()
     report = _policy_report(result) if policy else None
     if as_json:
         if report is None:
@@ -158,6 +159,16 @@ def _print_policy_report(report: PolicyReport) -> None:
     )
 
 
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    """The errors of the backends this command used. A client never imported raised nothing, so `plan`
+    need not import redis and boto3 (0.3 s) just to name their errors."""
+    errors: list[type[BaseException]] = [OSError]
+    for module, name in (("redis.exceptions", "RedisError"), ("runtime.storage.errors", "StorageError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
+
+
 def main() -> None:
     named = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     add_groups([named] if named in GROUPS else [] if named in {"plan", "stacks"} else GROUPS)
@@ -166,7 +177,9 @@ def main() -> None:
     except StreamgateError as exc:
         report_error(exc)
         sys.exit(exc.exit_code)
-    except (StorageError, RedisError, OSError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _backend_errors()):
+            raise
         # A backend the command needs (object store, Redis, a local server) is unreachable: one line,
         # exit 1, instead of a traceback.
         report_error(f"{exc} (is the platform up? `streamgate local status`)")

@@ -1,0 +1,73 @@
+"""The SDK finder: pulumi-aws and pulumi-kubernetes load with postponed annotations, cached and revalidated."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pulumi_aws.wafv2 as wafv2
+import pulumi_aws.wafv2.outputs as wafv2_outputs
+import pulumi_kubernetes.apps.v1 as apps_v1
+from pulumi._types import input_type_types, output_type_types
+
+from infra import sdk_import
+
+
+def test_the_finder_is_installed_by_importing_infra() -> None:
+    assert sdk_import.SdkFinder in sys.meta_path
+
+
+def test_sdk_annotations_are_strings_and_still_resolve() -> None:
+    for cls in (wafv2.WebAclRuleStatementArgs, apps_v1.DeploymentSpecArgs):
+        assert cls.__init__.__annotations__
+        assert all(isinstance(a, str) for a in cls.__init__.__annotations__.values()), cls
+        loader = sys.modules[cls.__module__].__loader__
+        assert isinstance(loader, sdk_import.PostponedAnnotationsLoader)
+    # Pulumi resolves them (typing.get_type_hints) when it translates inputs and outputs.
+    assert (
+        input_type_types(wafv2.WebAclRuleStatementArgs)["andStatement"]
+        is wafv2.WebAclRuleStatementAndStatementArgs
+    )
+    assert output_type_types(wafv2_outputs.WebAclRuleStatement)["andStatement"] is (
+        wafv2_outputs.WebAclRuleStatementAndStatement
+    )
+
+
+def test_other_packages_load_the_standard_way() -> None:
+    import pulumi
+
+    assert type(pulumi.__loader__) is importlib.machinery.SourceFileLoader
+    assert sdk_import.SdkFinder.find_spec("pulumi", None) is None
+
+
+def test_bytecode_is_cached_and_recompiled_when_the_source_changes(tmp_path: Path) -> None:
+    source = tmp_path / "generated.py"
+    source.write_text("def f(x: Undefined[int]) -> None: ...\nVALUE = 1\n")
+    loader = sdk_import.PostponedAnnotationsLoader("generated", str(source))
+    cache = Path(importlib.util.cache_from_source(str(source), optimization=sdk_import.CACHE_TAG))
+
+    namespace: dict[str, object] = {}
+    exec(loader.get_code("generated"), namespace)  # an undefined name in an annotation: fine, never evaluated
+    assert namespace["VALUE"] == 1
+    assert cache.name.endswith(".opt-pep563.pyc") and cache.exists()
+    written = cache.stat().st_mtime_ns
+
+    exec(loader.get_code("generated"), namespace)  # served from the cache, not rewritten
+    assert cache.stat().st_mtime_ns == written
+
+    source.write_text("VALUE = 22\n")  # new size and mtime: the stale cache is not used
+    os.utime(source, (written / 1e9 + 5, written / 1e9 + 5))
+    exec(loader.get_code("generated"), namespace)
+    assert namespace["VALUE"] == 22
+
+
+def test_an_unwritable_cache_only_costs_a_recompile(tmp_path: Path) -> None:
+    source = tmp_path / "generated.py"
+    source.write_text("VALUE = 3\n")
+    (tmp_path / "__pycache__").write_text("a file where the cache directory would go")
+    namespace: dict[str, object] = {}
+    exec(sdk_import.PostponedAnnotationsLoader("generated", str(source)).get_code("generated"), namespace)
+    assert namespace["VALUE"] == 3
