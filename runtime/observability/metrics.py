@@ -109,6 +109,54 @@ class HttpStats(Collector):
         yield in_flight
 
 
+class IntCounter:
+    """One child of an `IntCounters` family: `child.value += n` on the event-loop thread."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class IntCounters(Collector):
+    """A labelled counter whose children are plain ints, for per-request counts (see the module doc):
+    `c = FAMILY.labels("allowed", "none")` once, then `c.value += 1` per request."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...] = ()) -> None:
+        self.name = name.removesuffix("_total")
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self._children: dict[tuple[str, ...], IntCounter] = {}
+        self._lock = threading.Lock()
+
+    def labels(self, *values: str) -> IntCounter:
+        if len(values) != len(self.labelnames):
+            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
+        child = self._children.get(values)
+        if child is None:
+            with self._lock:
+                child = self._children.setdefault(values, IntCounter())
+        return child
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        with self._lock:
+            children = list(self._children.items())
+        for values, child in children:
+            family.add_metric(list(values), child.value)
+        yield family
+
+
+def int_counters(name: str, documentation: str, labelnames: tuple[str, ...] = ()) -> IntCounters:
+    """An `IntCounters` family registered on the default registry (a name can be registered once)."""
+    family = IntCounters(name, documentation, labelnames)
+    REGISTRY.register(family)
+    return family
+
+
 def _bound(value: float) -> str:
     return "+Inf" if value == float("inf") else repr(value)
 

@@ -57,9 +57,9 @@ def create_app(
             Middleware(
                 EdgeMiddleware,
                 tracing=gateway.tracing,
-                ratelimit=RateLimitGate(gateway.leased or gateway.limiter, gateway.auth, gateway.tracing),
+                ratelimit=RateLimitGate(gateway.leased, gateway.auth, gateway.tracing),
                 faults=gateway.faults,
-                fast_route=content_routes.fast_route,
+                fast=content_routes.ContentServer(gateway),
             )
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

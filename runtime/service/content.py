@@ -15,6 +15,7 @@ from runtime.service.origin import ContentOrigin
 from runtime.service.settings import ContentSettings
 
 TIER_NAMES = {Tier.L1: "l1", Tier.L2: "l2", Tier.L3: "l3", Tier.LOADER: "origin"}
+_RAW_TIERS = {name: name.encode() for name in TIER_NAMES.values()}
 MAX_SEGMENT = 10_000_000
 
 
@@ -34,6 +35,10 @@ def cache_key(content_id: str, n: int | None = None) -> str:
 class Served:
     obj: ContentObject
     tier: str  # l1 | l2 | l3 | origin
+
+    @property
+    def raw_tier(self) -> bytes:
+        return _RAW_TIERS[self.tier]
 
 
 @dataclass(frozen=True, slots=True)

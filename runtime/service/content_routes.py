@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from runtime.cache import CacheError
 from runtime.service.content import MAX_SEGMENT, Kind, Served
+from runtime.service.http import RawHeaders
 from runtime.service.ranges import Unsatisfiable, if_range_allows, none_match, parse_range
 from runtime.storage import StorageError
 
@@ -40,14 +41,38 @@ def _target(request: Request) -> tuple[str, int | None]:
 
 
 class ContentGet:
-    """GET of a manifest or segment as a raw ASGI endpoint: the hot path builds no Request or Response
-    objects, and a hit sends the decoded body kept for that very frame (no copy, no decode)."""
+    """GET of a manifest or segment as a raw ASGI endpoint (requests the edge's fast path did not take)."""
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gateway: Gateway = scope["app"].state.gateway
+        await ContentServer(scope["app"].state.gateway).serve(self.kind, scope, send, [])
+
+
+class ContentServer:
+    """The content GETs as the edge's fast path (`runtime.service.edge.FastPath`): no Request or Response
+    objects, and a hit sends the decoded body kept for that very frame (no copy, no decode)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def match(self, scope: Scope) -> Kind | None:
+        """The same routes and path params as the router's, for GET and HEAD."""
+        if scope["method"] not in ("GET", "HEAD"):
+            return None
+        match = _FAST.match(scope["path"])
+        if match is None:
+            return None
+        content_id, manifest, n = match.groups()
+        if manifest:
+            scope["route"], scope["path_params"] = routes[1], {"id": content_id}
+            return Kind.MANIFEST
+        scope["route"], scope["path_params"] = routes[0], {"id": content_id, "n": int(n)}
+        return Kind.SEGMENT
+
+    async def serve(self, kind: Kind, scope: Scope, send: Send, extra: RawHeaders) -> int:
+        gateway = self.gateway
         wanted: dict[bytes, str] = {}
         for name, value in scope["headers"]:
             if name in _INTERESTING:
@@ -64,45 +89,50 @@ class ContentGet:
             raise HTTPException(503, "content store unavailable", headers={"Retry-After": "1"}) from exc
         if served is None:
             raise HTTPException(404, "no such content")
-        await respond(send, served, gateway.content.cache_control_raw(self.kind), wanted)
+        return await respond(send, served, gateway.content.cache_control_raw(kind), wanted, extra)
 
 
 _INTERESTING = frozenset({b"authorization", b"if-none-match", b"range", b"if-range"})
 
 
-async def respond(send: Send, served: Served, cache_control: bytes, wanted: dict[bytes, str]) -> None:
-    """200, 206, 304 or 416 for `served`, per the request's conditional and range headers."""
+async def respond(
+    send: Send, served: Served, cache_control: bytes, wanted: dict[bytes, str], extra: RawHeaders
+) -> int:
+    """200, 206, 304 or 416 for `served`, per the request's conditional and range headers; returns it."""
     obj = served.obj
     etag = obj.etag
     headers = [
-        (b"etag", etag.encode("latin-1")),
+        (b"etag", obj.raw_etag),
         (b"cache-control", cache_control),
         (b"accept-ranges", b"bytes"),
-        (CACHE_HEADER_RAW, served.tier.encode("latin-1")),
+        (CACHE_HEADER_RAW, served.raw_tier),
+        *extra,
     ]
     status = 200
     body = obj.body
-    if_none_match = wanted.get(b"if-none-match")
-    range_header = wanted.get(b"range")
-    if if_none_match is not None and none_match(if_none_match, etag):
-        status, body = 304, b""
-    elif range_header is not None and if_range_allows(wanted.get(b"if-range"), etag):
-        try:
-            byte_range = parse_range(range_header, obj.size)
-        except Unsatisfiable:
-            status, body = 416, b""
-            headers.append((b"content-range", f"bytes */{obj.size}".encode("latin-1")))
-        else:
-            if byte_range is not None:
-                status = 206
-                body = body[byte_range.first : byte_range.last + 1]
-                headers.append((b"content-range", byte_range.content_range(obj.size).encode("latin-1")))
+    if wanted:
+        if_none_match = wanted.get(b"if-none-match")
+        range_header = wanted.get(b"range")
+        if if_none_match is not None and none_match(if_none_match, etag):
+            status, body = 304, b""
+        elif range_header is not None and if_range_allows(wanted.get(b"if-range"), etag):
+            try:
+                byte_range = parse_range(range_header, obj.size)
+            except Unsatisfiable:
+                status, body = 416, b""
+                headers.append((b"content-range", f"bytes */{obj.size}".encode("latin-1")))
+            else:
+                if byte_range is not None:
+                    status = 206
+                    body = body[byte_range.first : byte_range.last + 1]
+                    headers.append((b"content-range", byte_range.content_range(obj.size).encode("latin-1")))
     if status != 304:
-        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        headers.append((b"content-length", b"%d" % len(body)))
         if status != 416:
-            headers.append((b"content-type", obj.content_type.encode("latin-1")))
+            headers.append((b"content-type", obj.raw_type))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+    return status
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -161,18 +191,3 @@ routes = [
 ]
 
 _FAST = re.compile(r"^/v1/content/([^/]+)/(?:(manifest)|segments/([0-9]+))$")
-
-
-def fast_route(scope: Scope) -> ContentGet | None:
-    """The content GET endpoint for this request, bypassing the router (same routes, same params)."""
-    if scope["method"] not in ("GET", "HEAD"):
-        return None
-    match = _FAST.match(scope["path"])
-    if match is None:
-        return None
-    content_id, manifest, n = match.groups()
-    if manifest:
-        scope["route"], scope["path_params"] = routes[1], {"id": content_id}
-        return _GET_MANIFEST
-    scope["route"], scope["path_params"] = routes[0], {"id": content_id, "n": int(n)}
-    return _GET_SEGMENT

@@ -1,12 +1,13 @@
 """The per-request pipeline in one ASGI layer (each layer and `send` wrapper costs on the hot path):
 metrics (count/latency by route template and status class, in-flight) and the server span continuing a
-W3C `traceparent` → rate limit (/v1/ only) → fault injection (drills) → the app."""
+W3C `traceparent` → rate limit (/v1/ only) → fault injection (drills) → a fast endpoint or the app."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from starlette.exceptions import HTTPException
@@ -14,17 +15,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.observability.metrics import HTTP_STATS
 from runtime.observability.tracing import Tracing
+from runtime.security.ratelimit import RateLimitDecision
 from runtime.service.faults import FaultConfig
-from runtime.service.http import send_json
+from runtime.service.http import RawHeaders, send_json
 from runtime.service.ratelimit import RateLimitGate
 
-FastRoute = Callable[[Scope], ASGIApp | None]
+
+class FastPath(Protocol):
+    """Endpoints the edge serves itself, skipping Starlette's routing and exception layers and any `send`
+    wrapper: `match` returns a handle for the request (and sets `route` and `path_params` on the scope) or
+    None; `serve` sends the response with `extra` headers appended and returns its status."""
+
+    def match(self, scope: Scope) -> object | None: ...
+
+    def serve(self, handle: Any, scope: Scope, send: Send, extra: RawHeaders) -> Awaitable[int]: ...
 
 
 class EdgeMiddleware:
-    """`fast_route(scope)` may return an endpoint for the request (setting `route` and `path_params` on the
-    scope) to skip Starlette's routing and exception layers; the content GETs use it. HTTPExceptions from
-    a fast endpoint are answered here as JSON, like the app's handler would."""
+    """HTTPExceptions from a fast endpoint are answered here as JSON, like the app's handler would."""
 
     def __init__(
         self,
@@ -32,61 +40,32 @@ class EdgeMiddleware:
         tracing: Tracing,
         ratelimit: RateLimitGate,
         faults: FaultConfig,
-        fast_route: FastRoute | None = None,
+        fast: FastPath | None = None,
     ) -> None:
         self.app = app
         self.tracing = tracing
         self.ratelimit = ratelimit
         self.faults = faults
-        self.fast_route = fast_route
+        self.fast = fast
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-        extra: list[tuple[bytes, bytes]] | None = None
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if extra:
-                    message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        async def handle() -> None:
-            nonlocal extra
-            if scope["path"].startswith("/v1/"):
-                decision = await self.ratelimit.check(scope)
-                if not decision.allowed:
-                    await self.ratelimit.refuse(send_wrapper, decision)
-                    return
-                extra = self.ratelimit.raw_headers(decision)
-                if self.faults.active and await self.faults.apply(scope, send_wrapper):
-                    return
-            endpoint = self.fast_route(scope) if self.fast_route is not None else None
-            if endpoint is None:
-                await self.app(scope, receive, send_wrapper)
-                return
-            try:
-                await endpoint(scope, receive, send_wrapper)
-            except HTTPException as exc:
-                await send_json(send_wrapper, exc.status_code, {"error": exc.detail}, exc.headers)
-
+        status = 500  # what the metrics record if handling raises
         parent = Tracing.extract(scope["headers"])
         stats = HTTP_STATS
         stats.in_flight += 1
         try:
             if not self.tracing.enabled and parent is None:
-                await handle()
+                status = await self._handle(scope, receive, send)
             else:
                 with self.tracing.tracer.start_as_current_span(
                     scope["method"], context=parent, kind=trace.SpanKind.SERVER
                 ) as span:
                     try:
-                        await handle()
+                        status = await self._handle(scope, receive, send)
                     finally:
                         if span.is_recording():
                             template = route_template(scope)
@@ -99,6 +78,51 @@ class EdgeMiddleware:
         finally:
             stats.in_flight -= 1
             stats.observe(route_template(scope), scope["method"], status, time.perf_counter() - started)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Rate limit → faults → the fast path or the app; returns the status sent."""
+        extra: RawHeaders = []
+        if scope["path"].startswith("/v1/"):
+            decision = self.ratelimit.admit(scope)
+            if not isinstance(decision, RateLimitDecision):
+                decision = await decision
+            if not decision.allowed:
+                await self.ratelimit.refuse(send, decision)
+                return 429
+            extra = self.ratelimit.raw_headers(decision)
+            if self.faults.active:
+                observed = _Observed(send, extra)
+                if await self.faults.apply(scope, observed):
+                    return observed.status
+        handle = self.fast.match(scope) if self.fast is not None else None
+        if handle is None:
+            observed = _Observed(send, extra)
+            await self.app(scope, receive, observed)
+            return observed.status
+        assert self.fast is not None
+        try:
+            return await self.fast.serve(handle, scope, send, extra)
+        except HTTPException as exc:
+            await send_json(send, exc.status_code, {"error": exc.detail}, exc.headers, extra)
+            return exc.status_code
+
+
+class _Observed:
+    """A `send` that appends `extra` headers to the response and records its status."""
+
+    __slots__ = ("extra", "send", "status")
+
+    def __init__(self, send: Send, extra: RawHeaders) -> None:
+        self.send = send
+        self.extra = extra
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self.extra:
+                message["headers"] = [*message.get("headers", ()), *self.extra]
+        await self.send(message)
 
 
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")

@@ -24,6 +24,8 @@ class ContentObject:
     etag: str  # strong, quoted
     content_type: str
     body: bytes
+    raw_etag: bytes  # the two as response header values, encoded once per decoded frame
+    raw_type: bytes
 
     @property
     def size(self) -> int:
@@ -42,11 +44,9 @@ def decode(frame: bytes) -> ContentObject:
     if frame[:4] != MAGIC or len(frame) < _HEAD:
         raise ContentError("not a content frame")
     end = _HEAD + frame[_HEAD - 1]
-    return ContentObject(
-        etag=f'"{frame[4 : 4 + _DIGEST].hex()}"',
-        content_type=frame[_HEAD:end].decode("ascii"),
-        body=frame[end:],
-    )
+    etag = f'"{frame[4 : 4 + _DIGEST].hex()}"'
+    raw_type = frame[_HEAD:end]
+    return ContentObject(etag, raw_type.decode("ascii"), frame[end:], etag.encode("ascii"), raw_type)
 
 
 class DecodedFrames:

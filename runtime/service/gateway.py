@@ -55,7 +55,7 @@ class Gateway:
     purger: HttpCdnPurger | None
     content: ContentService
     limiter: RateLimiter
-    leased: LeasedLimiter | None
+    leased: LeasedLimiter  # the limiter the requests go through (local leases for hot keys)
     mfa: MfaManager
     signer: TokenSigner
     auth: Authenticator
@@ -154,6 +154,8 @@ class Gateway:
 
         processor = StreamProcessor(events, handle, tick=analytics.tick, tick_interval=1.0)
         f = settings.faults
+        limiter = RateLimiter(redis, settings.security.rate_limit)
+        lease = settings.security.rate_lease
         return cls(
             settings=settings,
             redis=redis,
@@ -164,8 +166,13 @@ class Gateway:
             cache=cache,
             purger=purger,
             content=content,
-            limiter=RateLimiter(redis, settings.security.rate_limit),
-            leased=None,
+            limiter=limiter,
+            leased=LeasedLimiter(
+                limiter,
+                window_seconds=lease.window_seconds,
+                max_tokens=lease.max_tokens,
+                hot_after=lease.hot_after,
+            ),
             mfa=mfa,
             signer=signer,
             auth=Authenticator(signer, mfa, settings.auth),
@@ -204,15 +211,6 @@ class Gateway:
             "gateway %s (%s, %s) started", self.settings.version, self.settings.color, self.settings.region
         )
 
-    def __post_init__(self) -> None:
-        lease = self.settings.security.rate_lease
-        self.leased = LeasedLimiter(
-            self.limiter,
-            window_seconds=lease.window_seconds,
-            max_tokens=lease.max_tokens,
-            hot_after=lease.hot_after,
-        )
-
     def offer(self, events: Sequence[PlaybackEvent]) -> bool:
         return self.events.offer(events)
 
@@ -223,8 +221,7 @@ class Gateway:
         await self.processor.stop(drain=True)
         ANALYTICS_COLLECTOR.detach(self.analytics)
         await self.cache.close()
-        if self.leased is not None:
-            await self.leased.aclose()
+        await self.leased.aclose()
         await self.limiter.aclose()
         if self.purger is not None:
             await self.purger.aclose()

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from starlette.types import Send
 
+RawHeaders = list[tuple[bytes, bytes]]  # ASGI header pairs, lower-case names
 
-async def send_json(send: Send, status: int, body: object, headers: Mapping[str, str] | None = None) -> None:
+
+async def send_json(
+    send: Send,
+    status: int,
+    body: object,
+    headers: Mapping[str, str] | None = None,
+    raw_headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
     payload = json.dumps(body, separators=(",", ":")).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     if headers:
         raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    raw.extend(raw_headers)
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})
 

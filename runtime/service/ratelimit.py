@@ -5,31 +5,31 @@ every answer carries `RateLimit-Limit/Remaining/Reset` (added by the edge middle
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable
 
-from prometheus_client import Counter
 from starlette.types import Scope, Send
 
+from runtime.observability.metrics import int_counters
 from runtime.observability.tracing import Tracing
-from runtime.security.ratelimit import RateLimitDecision, RateLimiter, RateLimitKey
+from runtime.security.ratelimit import RateLimitDecision, RateLimitKey
 from runtime.service.auth import Authenticator
-from runtime.service.http import send_json
+from runtime.service.http import RawHeaders, send_json
 from runtime.service.leases import LeasedLimiter
 
 # First path segment after /v1/ → the "service" scope; anything else shares `other` (bounded keys).
 SERVICES = frozenset({"content", "events", "analytics", "auth", "admin"})
 
-RawHeaders = list[tuple[bytes, bytes]]
 
 # Per request, not per Redis check: leases admit most requests of busy clients without a check, so
 # `streamgate_ratelimit_checks_total` undercounts both sides. `scope` is the denying scope (`none` if allowed).
-REQUESTS = Counter(
-    "streamgate_ratelimit_requests_total", "Requests decided by the rate limiter", ["result", "scope"]
+REQUESTS = int_counters(
+    "streamgate_ratelimit_requests_total", "Requests decided by the rate limiter", ("result", "scope")
 )
 _ALLOWED = REQUESTS.labels("allowed", "none")
 
 
 class RateLimitGate:
-    def __init__(self, limiter: RateLimiter | LeasedLimiter, auth: Authenticator, tracing: Tracing) -> None:
+    def __init__(self, limiter: LeasedLimiter, auth: Authenticator, tracing: Tracing) -> None:
         self.limiter = limiter
         self.auth = auth
         self.tracing = tracing
@@ -45,10 +45,21 @@ class RateLimitGate:
             ip=client[0] if client else None,
         )
 
-    async def check(self, scope: Scope) -> RateLimitDecision:
+    def admit(self, scope: Scope) -> RateLimitDecision | Awaitable[RateLimitDecision]:
+        """The decision for this request, or an awaitable of it when Redis must be asked: a hot client's
+        requests are decided from its local lease without creating a coroutine."""
         key = self.key(scope)
-        if not self.tracing.enabled:
-            return self._count(await self.limiter.check(key))
+        if self.tracing.enabled:
+            return self._traced(key)
+        decided = self.limiter.admit(key)
+        if isinstance(decided, RateLimitDecision):
+            return self._count(decided)
+        return self._counted(decided)
+
+    async def _counted(self, pending: Awaitable[RateLimitDecision]) -> RateLimitDecision:
+        return self._count(await pending)
+
+    async def _traced(self, key: RateLimitKey) -> RateLimitDecision:
         with self.tracing.tracer.start_as_current_span("ratelimit.check") as span:
             decision = await self.limiter.check(key)
             span.set_attribute("streamgate.ratelimit.allowed", decision.allowed)
@@ -59,9 +70,9 @@ class RateLimitGate:
     @staticmethod
     def _count(decision: RateLimitDecision) -> RateLimitDecision:
         if decision.allowed:
-            _ALLOWED.inc()
+            _ALLOWED.value += 1
         else:
-            REQUESTS.labels("denied", decision.scope.value if decision.scope else "none").inc()
+            REQUESTS.labels("denied", decision.scope.value if decision.scope else "none").value += 1
         return decision
 
     @staticmethod

@@ -49,7 +49,7 @@ class RateLeaseSettings(BaseModel):
     """Local leases for hot rate-limit keys (see runtime/service/leases.py); max_tokens <= 1 disables."""
 
     window_seconds: float = Field(0.05, gt=0, le=5)
-    max_tokens: int = Field(64, ge=0)
+    max_tokens: int = Field(256, ge=0)
     hot_after: int = Field(4, ge=1, description="requests of a key within one window before it leases")
 
 

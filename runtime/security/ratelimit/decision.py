@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Scope(StrEnum):
@@ -14,9 +15,9 @@ class Scope(StrEnum):
     IP = "ip"
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimitKey:
-    """Who a request counts against; a scope whose field is None (or has no limit configured) is skipped."""
+class RateLimitKey(NamedTuple):
+    """Who a request counts against; a scope whose field is None (or has no limit configured) is skipped.
+    A tuple: per-key state is looked up several times per request, and a tuple hashes and compares in C."""
 
     service: str | None = None
     user: str | None = None
@@ -40,10 +41,11 @@ class ScopeLimit:
         return f"{self.interval_us} {self.tolerance_us}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RateLimitDecision:
     """`scope` is the denying scope, or (when allowed) the scope with the least remaining. `retry_after`
-    and `reset` are seconds. `degraded` means Redis was not consulted (local fallback or fail-closed)."""
+    and `reset` are seconds. `degraded` means Redis was not consulted (local fallback or fail-closed).
+    Treat as immutable (not frozen: leases build one per request, and frozen init costs 3x)."""
 
     allowed: bool
     scope: Scope | None
