@@ -1,4 +1,5 @@
-"""The ASGI app: routes, the edge middleware (metrics/trace → rate limit → faults) and the lifespan."""
+"""The ASGI app: the edge pipeline (metrics/trace → rate limit → faults → fast path) in front of Starlette
+(routes, error handlers) and the lifespan."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from runtime.service import admin_routes, content_routes, event_routes, ops_routes
 from runtime.service.edge import EdgeMiddleware
 from runtime.service.gateway import Gateway
+from runtime.service.http import INTERNAL_ERROR
 from runtime.service.ratelimit import RateLimitGate
 from runtime.service.settings import GatewaySettings
 
@@ -34,7 +36,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"error": "internal error"}, status_code=500)
+    return JSONResponse(INTERNAL_ERROR, status_code=500)
+
+
+class GatewayApp(Starlette):
+    """Starlette behind the edge: every request enters `edge`, whose fast path (the content GETs) then
+    skips Starlette's own layers too; the rest reaches Starlette through `starlette`."""
+
+    edge: EdgeMiddleware
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        await self.edge(scope, receive, send)
+
+    async def starlette(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -51,19 +67,17 @@ def create_app(
         finally:
             await gateway.stop()
 
-    app = Starlette(
+    app = GatewayApp(
         routes=[*content_routes.routes, *event_routes.routes, *admin_routes.routes, *ops_routes.routes],
-        middleware=[
-            Middleware(
-                EdgeMiddleware,
-                tracing=gateway.tracing,
-                ratelimit=RateLimitGate(gateway.leased, gateway.auth, gateway.tracing),
-                faults=gateway.faults,
-                fast=content_routes.ContentServer(gateway),
-            )
-        ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
+    )
+    app.edge = EdgeMiddleware(
+        app.starlette,
+        tracing=gateway.tracing,
+        ratelimit=RateLimitGate(gateway.leased, gateway.auth, gateway.tracing),
+        faults=gateway.faults,
+        fast=content_routes.ContentServer(gateway),
     )
     app.state.gateway = gateway
     return app

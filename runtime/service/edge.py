@@ -4,6 +4,8 @@ W3C `traceparent` → rate limit (/v1/ only) → fault injection (drills) → a 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import time
 from collections.abc import Awaitable
@@ -17,8 +19,10 @@ from runtime.observability.metrics import HTTP_STATS
 from runtime.observability.tracing import Tracing
 from runtime.security.ratelimit import RateLimitDecision
 from runtime.service.faults import FaultConfig
-from runtime.service.http import RawHeaders, send_json
+from runtime.service.http import INTERNAL_ERROR, RawHeaders, send_json
 from runtime.service.ratelimit import RateLimitGate
+
+log = logging.getLogger("runtime.service")
 
 
 class FastPath(Protocol):
@@ -32,7 +36,7 @@ class FastPath(Protocol):
 
 
 class EdgeMiddleware:
-    """HTTPExceptions from a fast endpoint are answered here as JSON, like the app's handler would."""
+    """Errors of a fast endpoint are answered here as JSON, like the app's handlers would."""
 
     def __init__(
         self,
@@ -105,6 +109,11 @@ class EdgeMiddleware:
         except HTTPException as exc:
             await send_json(send, exc.status_code, {"error": exc.detail}, exc.headers, extra)
             return exc.status_code
+        except Exception:  # what Starlette's error layer does for the app's routes
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            with contextlib.suppress(RuntimeError):  # the response had started: the server closes it
+                await send_json(send, 500, INTERNAL_ERROR, raw_headers=extra)
+            return 500
 
 
 class _Observed:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from starlette.types import Send
 
 RawHeaders = list[tuple[bytes, bytes]]  # ASGI header pairs, lower-case names
+INTERNAL_ERROR = {"error": "internal error"}  # the body of every 500 we did not mean to send
 
 
 async def send_json(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import boto3
+import pytest
 
 from runtime.service.tokens import Scope
 from tests.servers import MotoServer
@@ -79,6 +80,21 @@ async def test_manifest_headers_and_missing_content(gw: Running) -> None:
     missing = await gw.client.get("/v1/content/nothing-here/segments/3")
     assert missing.status_code == 404
     assert (await gw.client.get("/v1/content/bad.id/manifest")).status_code == 404
+
+
+async def test_an_unexpected_error_on_the_fast_path_answers_500_as_json(
+    gw: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(content_id: str, n: int | None = None) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(gw.gateway.content, "get", broken)
+    got = await gw.client.get("/v1/content/show3/segments/1")
+    assert got.status_code == 500
+    assert got.json() == {"error": "internal error"}
+    assert "ratelimit-remaining" in got.headers
+    assert "unhandled error on GET /v1/content/show3/segments/1" in caplog.text
+    assert "disk on fire" in caplog.text  # the traceback is logged, never sent
 
 
 async def test_update_never_serves_old_content_from_any_tier(make_gateway: AppFactory) -> None:
