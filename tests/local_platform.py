@@ -27,7 +27,18 @@ from infra.local.nginx import NginxRouter
 from infra.local.platform import LocalPlatform
 from infra.local.preflight import port_free
 
-PORT_RANGE = (20000, 60000)
+
+def _port_range() -> tuple[int, int]:
+    """Below the kernel's ephemeral range: the platform's processes take seconds to start, and meanwhile
+    any outgoing connection (a test's, a gateway's, a scrape) may be given a port of the block."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return 10000, max(12000, low - 1000)
+
+
+PORT_RANGE = _port_range()
 
 
 @dataclass

@@ -32,6 +32,7 @@ def serve(settings: GatewaySettings) -> None:
         lifespan="on",
         access_log=s.access_log,
         proxy_headers=True,
+        server_header=False,  # no software banner (and one header less to write per response)
         forwarded_allow_ips=s.forwarded_allow_ips,
         log_config=log_config(
             s.log_level, {"version": settings.version, "color": settings.color, "region": settings.region}

@@ -6,6 +6,7 @@ import os
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from runtime.observability.metrics import HttpStats
 from runtime.service.tokens import Scope
 from tests.service.conftest import AppFactory, Running
 
@@ -26,10 +27,10 @@ async def test_metrics_carry_version_color_region_and_route_templates(gw: Runnin
         'route="/v1/content/{id}/segments/{n}",status_class="2xx",version="1.2.3"}' in text
     )
     assert 'route="other",status_class="4xx"' in text
-    # Classes that did not happen yet are exported at 0, so a first 5xx changes a rate() at once.
+    # Every class is exported (at 0 until it happens; see the unit test below).
     assert (
         'streamgate_http_requests_total{color="green",method="GET",region="local-b",'
-        'route="/v1/content/{id}/segments/{n}",status_class="5xx",version="1.2.3"} 0.0' in text
+        'route="/v1/content/{id}/segments/{n}",status_class="5xx",version="1.2.3"}' in text
     )
     assert 'streamgate_http_request_duration_seconds_bucket{color="green",le="0.3",method="GET"' in text
     assert 'streamgate_build_info{color="green",region="local-b",version="1.2.3"} 1.0' in text
@@ -38,6 +39,21 @@ async def test_metrics_carry_version_color_region_and_route_templates(gw: Runnin
     samples = [line for line in text.splitlines() if line and not line.startswith("#")]
     unlabelled = [line for line in samples if 'version="1.2.3"' not in line]
     assert not unlabelled, unlabelled[:3]
+
+
+def test_status_classes_that_did_not_happen_are_exported_at_zero() -> None:
+    # So that a first 5xx changes a rate() at once (a series born with its first failure has no rate).
+    stats = HttpStats()
+    stats.observe("/v1/content/{id}/manifest", "GET", 200, 0.01)
+    samples = {
+        (s.labels["route"], s.labels["status_class"]): s.value
+        for family in stats.collect()
+        if family.name == "streamgate_http_requests"
+        for s in family.samples
+    }
+    assert samples[("/v1/content/{id}/manifest", "2xx")] == 1
+    assert samples[("/v1/content/{id}/manifest", "5xx")] == 0
+    assert samples[("other", "4xx")] == 0
 
 
 async def test_ops_endpoints(gw: Running) -> None:

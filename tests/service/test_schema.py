@@ -66,6 +66,8 @@ def test_live_process_serves_over_http(live: LiveGateway) -> None:
     with urllib.request.urlopen(f"{live.url}/version", timeout=5) as response:
         assert response.status == 200
         assert b'"color":"blue"' in response.read()
+        assert response.headers["date"]
+        assert "server" not in response.headers  # no software banner
     with urllib.request.urlopen(f"{live.url}/metrics", timeout=5) as response:
         assert b'streamgate_build_info{color="blue",region="local-a",version="9.9.9"} 1.0' in response.read()
 
