@@ -14,7 +14,6 @@ from starlette.types import Receive, Scope, Send
 
 from runtime.cache import CacheError
 from runtime.service.content import MAX_SEGMENT, Kind, Served
-from runtime.service.http import RawHeaders
 from runtime.service.ranges import Unsatisfiable, if_range_allows, none_match, parse_range
 from runtime.storage import StorageError
 
@@ -47,12 +46,13 @@ class ContentGet:
         self.kind = kind
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await ContentServer(scope["app"].state.gateway).serve(self.kind, scope, send, [])
+        await ContentServer(scope["app"].state.gateway).serve(self.kind, scope, send)
 
 
 class ContentServer:
     """The content GETs as the edge's fast path (`runtime.service.edge.FastPath`): no Request or Response
-    objects, and a hit sends the decoded body kept for that very frame (no copy, no decode)."""
+    objects, and a hit sends the decoded body kept for that very frame (no copy, no decode). Responses are
+    `Cache-Control: public`, so they carry nothing about the requester (no `RateLimit-*`)."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -71,7 +71,7 @@ class ContentServer:
         scope["route"], scope["path_params"] = routes[0], {"id": content_id, "n": int(n)}
         return Kind.SEGMENT
 
-    async def serve(self, kind: Kind, scope: Scope, send: Send, extra: RawHeaders) -> int:
+    async def serve(self, kind: Kind, scope: Scope, send: Send) -> int:
         gateway = self.gateway
         wanted: dict[bytes, str] = {}
         for name, value in scope["headers"]:
@@ -89,15 +89,13 @@ class ContentServer:
             raise HTTPException(503, "content store unavailable", headers={"Retry-After": "1"}) from exc
         if served is None:
             raise HTTPException(404, "no such content")
-        return await respond(send, served, gateway.content.cache_control_raw(kind), wanted, extra)
+        return await respond(send, served, gateway.content.cache_control_raw(kind), wanted)
 
 
 _INTERESTING = frozenset({b"authorization", b"if-none-match", b"range", b"if-range"})
 
 
-async def respond(
-    send: Send, served: Served, cache_control: bytes, wanted: dict[bytes, str], extra: RawHeaders
-) -> int:
+async def respond(send: Send, served: Served, cache_control: bytes, wanted: dict[bytes, str]) -> int:
     """200, 206, 304 or 416 for `served`, per the request's conditional and range headers; returns it."""
     obj = served.obj
     etag = obj.etag
@@ -106,7 +104,6 @@ async def respond(
         (b"cache-control", cache_control),
         (b"accept-ranges", b"bytes"),
         (CACHE_HEADER_RAW, served.raw_tier),
-        *extra,
     ]
     status = 200
     body = obj.body

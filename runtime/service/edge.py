@@ -28,11 +28,14 @@ log = logging.getLogger("runtime.service")
 class FastPath(Protocol):
     """Endpoints the edge serves itself, skipping Starlette's routing and exception layers and any `send`
     wrapper: `match` returns a handle for the request (and sets `route` and `path_params` on the scope) or
-    None; `serve` sends the response with `extra` headers appended and returns its status."""
+    None; `serve` sends the response and returns its status.
+
+    Their successful responses are public: a CDN or the edge cache stores them and replays them to other
+    clients, so they carry no per-client fields (`RateLimit-*`); the errors the edge answers for them do."""
 
     def match(self, scope: Scope) -> object | None: ...
 
-    def serve(self, handle: Any, scope: Scope, send: Send, extra: RawHeaders) -> Awaitable[int]: ...
+    def serve(self, handle: Any, scope: Scope, send: Send) -> Awaitable[int]: ...
 
 
 class EdgeMiddleware:
@@ -85,35 +88,38 @@ class EdgeMiddleware:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> int:
         """Rate limit → faults → the fast path or the app; returns the status sent."""
-        extra: RawHeaders = []
+        decision: RateLimitDecision | None = None
         if scope["path"].startswith("/v1/"):
-            decision = self.ratelimit.admit(scope)
-            if not isinstance(decision, RateLimitDecision):
-                decision = await decision
+            admitted = self.ratelimit.admit(scope)
+            decision = admitted if isinstance(admitted, RateLimitDecision) else await admitted
             if not decision.allowed:
                 await self.ratelimit.refuse(send, decision)
                 return 429
-            extra = self.ratelimit.raw_headers(decision)
             if self.faults.active:
-                observed = _Observed(send, extra)
+                observed = _Observed(send, self._headers(decision))
                 if await self.faults.apply(scope, observed):
                     return observed.status
         handle = self.fast.match(scope) if self.fast is not None else None
         if handle is None:
-            observed = _Observed(send, extra)
+            observed = _Observed(send, self._headers(decision))
             await self.app(scope, receive, observed)
             return observed.status
         assert self.fast is not None
         try:
-            return await self.fast.serve(handle, scope, send, extra)
+            return await self.fast.serve(handle, scope, send)
         except HTTPException as exc:
-            await send_json(send, exc.status_code, {"error": exc.detail}, exc.headers, extra)
+            await send_json(
+                send, exc.status_code, {"error": exc.detail}, exc.headers, self._headers(decision)
+            )
             return exc.status_code
         except Exception:  # what Starlette's error layer does for the app's routes
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             with contextlib.suppress(RuntimeError):  # the response had started: the server closes it
-                await send_json(send, 500, INTERNAL_ERROR, raw_headers=extra)
+                await send_json(send, 500, INTERNAL_ERROR, raw_headers=self._headers(decision))
             return 500
+
+    def _headers(self, decision: RateLimitDecision | None) -> RawHeaders:
+        return self.ratelimit.raw_headers(decision) if decision is not None else []
 
 
 class _Observed:

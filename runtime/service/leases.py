@@ -5,15 +5,16 @@ Even micro-batched, every request pays the limiter's per-request work and a shar
 A key that sends at least `hot_after` requests within `window_seconds` instead takes a lease: ONE
 atomic check of all its scopes with `cost=n`, where n is the key's rate per window (at most
 `max_tokens`), so a hot key costs about one Redis round trip per window per process. Its next n-1
-requests are admitted locally until the lease expires. A round trip costs ~380 µs of client CPU here
+requests are admitted locally until the lease expires (two windows after it was taken). A round trip costs ~380 µs of client CPU here
 (redis-py, syscalls, loopback), so `max_tokens` is sized for a few thousand requests/s per key and process
 (256 per 50 ms window): a smaller cap makes busy keys pay for more round trips without changing the
 accounting below, which depends on the window only.
 
 Accounting stays conservative: a lease is charged in Redis before any of its requests is admitted, so the
 limits are never exceeded; the price is that a key may be charged up to one window of its own traffic
-ahead (unused lease tokens are not refunded; with the background refill that starts when half a lease is
-used, up to one and a half windows). Cold keys, and a hot key whose lease is refused, are checked
+ahead (unused lease tokens are not refunded; with the background refill, which starts when half a lease
+is used or its rest would not outlast two refill round trips (counted as at most a window), and
+carries the rest over, up to two windows). Cold keys, and a hot key whose lease is refused, are checked
 one request at a time, exactly as without leases; a hot key that is refused is then refused locally until
 its `Retry-After` (at most one window), so a flood of refused requests does not reach Redis either.
 `max_tokens <= 1` turns leasing off."""
@@ -76,6 +77,10 @@ class LeasedLimiter:
     ) -> None:
         self.limiter = limiter
         self.window = window_seconds
+        # A lease is sized for one window of the key's traffic but lives two: its tokens are charged
+        # already (using them later is conservative), and a lease that lapsed just before its refill
+        # landed would make the key's requests wait for a synchronous one.
+        self.lifetime = 2 * window_seconds
         self.max_tokens = max_tokens
         self.hot_after = hot_after
         self.max_keys = max_keys
@@ -83,6 +88,9 @@ class LeasedLimiter:
         self._rates: dict[RateLimitKey, _Rate] = {}
         self._pending: dict[RateLimitKey, asyncio.Future[None]] = {}
         self._refills: set[asyncio.Task[None]] = set()
+        # Recent refill round trip (an EWMA, at most half a window) as a fraction of a window, doubled:
+        # a refill starts when the lease has fewer tokens left than the key uses in that time.
+        self._lead = 0.0
 
     def _take(self, key: RateLimitKey, now: float, rate: int) -> RateLimitDecision | None:
         lease = self._leases.get(key)
@@ -101,7 +109,8 @@ class LeasedLimiter:
             return None
         lease.left -= 1
         _LEASED.value += 1
-        if lease.left * 2 <= lease.size and key not in self._pending:
+        left = lease.left
+        if (left * 2 <= lease.size or left <= rate * self._lead) and key not in self._pending:
             self._start_refill(key, max(2, min(self.max_tokens, rate)))
         return _decision(d, remaining=d.remaining + lease.left, retry_after=d.retry_after, reset=d.reset)
 
@@ -151,7 +160,7 @@ class LeasedLimiter:
             decision = await self.limiter.check(key, cost=n)
             if decision.allowed:
                 _GRANTED.inc()
-                lease = _Lease(left=n - 1, expires=now + self.window, decision=decision, size=n)
+                lease = _Lease(left=n - 1, expires=now + self.lifetime, decision=decision, size=n)
                 self._store(key, lease, now)
                 d = decision
                 return _decision(d, remaining=d.remaining + n - 1, retry_after=d.retry_after, reset=d.reset)
@@ -167,8 +176,9 @@ class LeasedLimiter:
             done.set_result(None)
 
     def _start_refill(self, key: RateLimitKey, n: int) -> None:
-        """Take the next lease in the background once half of the current one is used, so requests of a
-        hot key rarely wait for Redis. The remainder of the current lease carries over."""
+        """Take the next lease in the background once half of the current one is used, or sooner when the
+        rest would not outlast two recent refill round trips (a busy event loop makes them tens of ms),
+        so requests of a hot key rarely wait for Redis. The rest of the current lease carries over."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[key] = done
         task = asyncio.get_running_loop().create_task(self._refill(key, n, done))
@@ -177,14 +187,19 @@ class LeasedLimiter:
 
     async def _refill(self, key: RateLimitKey, n: int, done: asyncio.Future[None]) -> None:
         try:
+            started = time.monotonic()
             decision = await self.limiter.check(key, cost=n)
             now = time.monotonic()
+            seconds = min(now - started, self.window / 2)
+            self._lead = 0.8 * self._lead + 0.2 * (2 * seconds / self.window)
             if decision.allowed:  # refused: keep using what is left, then decide exactly as usual
                 _GRANTED.inc()
                 old = self._leases.get(key)
                 carry = old.left if old is not None and old.decision.allowed and old.expires > now else 0
                 self._store(
-                    key, _Lease(left=n + carry, expires=now + self.window, decision=decision, size=n), now
+                    key,
+                    _Lease(left=n + carry, expires=now + self.lifetime, decision=decision, size=n + carry),
+                    now,
                 )
             else:
                 _REFUSED.inc()

@@ -1,6 +1,7 @@
 """Rate limiting of /v1/ requests: the global, per-service, per-user and per-IP limits checked in one
 micro-batched Redis round trip (runtime.security's RateLimiter). Refusals answer 429 with `Retry-After`;
-every answer carries `RateLimit-Limit/Remaining/Reset` (added by the edge middleware)."""
+every answer carries `RateLimit-Limit/Remaining/Reset` (added by the edge middleware), except the public
+content responses that shared caches replay to other clients (see runtime.service.edge.FastPath)."""
 
 from __future__ import annotations
 

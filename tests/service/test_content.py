@@ -77,8 +77,11 @@ async def test_manifest_headers_and_missing_content(gw: Running) -> None:
     assert got.content == manifest
     assert got.headers["cache-control"] == "public, max-age=2"
     assert got.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    # A public response is stored by shared caches and replayed to others: no per-client quota on it.
+    assert not [name for name in got.headers if name.startswith("ratelimit-")]
     missing = await gw.client.get("/v1/content/nothing-here/segments/3")
     assert missing.status_code == 404
+    assert int(missing.headers["ratelimit-limit"]) > 0  # errors are not public: they carry the quota
     assert (await gw.client.get("/v1/content/bad.id/manifest")).status_code == 404
 
 

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from runtime.connections import redis_client
-from runtime.security.ratelimit import RateLimiter, RateLimitKey
+from runtime.security.ratelimit import RateLimitDecision, RateLimiter, RateLimitKey
 from runtime.security.settings import Limit, RateLimitSettings
 from runtime.service.leases import LeasedLimiter
 from tests.servers import RedisServer
@@ -64,3 +64,38 @@ async def test_concurrent_requests_share_one_lease(client: aioredis.Redis) -> No
     assert all(d.allowed for d in decisions)
     assert limiter._batcher.items - before <= 3  # one lease (plus at most a refill), not 40 checks
     assert all(0 <= d.remaining <= d.limit for d in decisions)
+
+
+class _BusyLoopLimiter(RateLimiter):
+    """The real limiter, with each round trip taking as long as it does on a saturated event loop."""
+
+    async def check(self, key: RateLimitKey, cost: int = 1) -> RateLimitDecision:
+        await asyncio.sleep(0.03)
+        return await super().check(key, cost)
+
+
+async def test_refills_start_early_enough_when_round_trips_are_slow(client: aioredis.Redis) -> None:
+    # ~1 request/ms against 30 ms refills: a refill started at half a ~50-token lease would land after
+    # the lease ran dry, and every request in between would wait for it.
+    limiter = _BusyLoopLimiter(
+        client,
+        RateLimitSettings(
+            global_limit=None, service=None, user=None, ip=Limit(requests=1_000_000, period_seconds=1)
+        ),
+    )
+    leased = LeasedLimiter(limiter, window_seconds=0.05, max_tokens=256, hot_after=4)
+    key = RateLimitKey(ip="10.0.0.4")
+    loop = asyncio.get_running_loop()
+    waits: list[float] = []
+
+    async def client_stream() -> None:  # 4 of these: about 1 request/ms in all
+        for _ in range(200):
+            started = loop.time()
+            assert (await leased.check(key)).allowed
+            waits.append(loop.time() - started)
+            await asyncio.sleep(0.004)
+
+    await asyncio.gather(*(client_stream() for _ in range(4)))
+    late = [w for w in waits[300:] if w > 0.002]  # after the first refills measured the round trip
+    assert len(late) <= 10, f"{len(late)} of {len(waits) - 300} requests waited for a refill"
+    await leased.aclose()
