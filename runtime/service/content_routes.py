@@ -107,22 +107,21 @@ async def respond(send: Send, served: Served, cache_control: bytes, wanted: dict
     ]
     status = 200
     body = obj.body
-    if wanted:
-        if_none_match = wanted.get(b"if-none-match")
-        range_header = wanted.get(b"range")
-        if if_none_match is not None and none_match(if_none_match, etag):
-            status, body = 304, b""
-        elif range_header is not None and if_range_allows(wanted.get(b"if-range"), etag):
-            try:
-                byte_range = parse_range(range_header, obj.size)
-            except Unsatisfiable:
-                status, body = 416, b""
-                headers.append((b"content-range", f"bytes */{obj.size}".encode("latin-1")))
-            else:
-                if byte_range is not None:
-                    status = 206
-                    body = body[byte_range.first : byte_range.last + 1]
-                    headers.append((b"content-range", byte_range.content_range(obj.size).encode("latin-1")))
+    if_none_match = wanted.get(b"if-none-match")
+    range_header = wanted.get(b"range")
+    if if_none_match is not None and none_match(if_none_match, etag):
+        status, body = 304, b""
+    elif range_header is not None and if_range_allows(wanted.get(b"if-range"), etag):
+        try:
+            byte_range = parse_range(range_header, obj.size)
+        except Unsatisfiable:
+            status, body = 416, b""
+            headers.append((b"content-range", f"bytes */{obj.size}".encode("latin-1")))
+        else:
+            if byte_range is not None:
+                status = 206
+                body = body[byte_range.first : byte_range.last + 1]
+                headers.append((b"content-range", byte_range.content_range(obj.size).encode("latin-1")))
     if status != 304:
         headers.append((b"content-length", b"%d" % len(body)))
         if status != 416:

@@ -99,14 +99,13 @@ class EdgeMiddleware:
                 observed = _Observed(send, self._headers(decision))
                 if await self.faults.apply(scope, observed):
                     return observed.status
-        handle = self.fast.match(scope) if self.fast is not None else None
-        if handle is None:
+        fast = self.fast
+        if fast is None or (handle := fast.match(scope)) is None:
             observed = _Observed(send, self._headers(decision))
             await self.app(scope, receive, observed)
             return observed.status
-        assert self.fast is not None
         try:
-            return await self.fast.serve(handle, scope, send)
+            return await fast.serve(handle, scope, send)
         except HTTPException as exc:
             await send_json(
                 send, exc.status_code, {"error": exc.detail}, exc.headers, self._headers(decision)

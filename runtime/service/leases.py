@@ -5,10 +5,10 @@ Even micro-batched, every request pays the limiter's per-request work and a shar
 A key that sends at least `hot_after` requests within `window_seconds` instead takes a lease: ONE
 atomic check of all its scopes with `cost=n`, where n is the key's rate per window (at most
 `max_tokens`), so a hot key costs about one Redis round trip per window per process. Its next n-1
-requests are admitted locally until the lease expires (two windows after it was taken). A round trip costs ~380 µs of client CPU here
-(redis-py, syscalls, loopback), so `max_tokens` is sized for a few thousand requests/s per key and process
-(256 per 50 ms window): a smaller cap makes busy keys pay for more round trips without changing the
-accounting below, which depends on the window only.
+requests are admitted locally until the lease expires (two windows after it was taken). A round trip
+costs ~380 µs of client CPU here (redis-py, syscalls, loopback), so `max_tokens` is sized for a few
+thousand requests/s per key and process (256 per 50 ms window): a smaller cap makes busy keys pay for more
+round trips without changing the accounting below, which depends on the window only.
 
 Accounting stays conservative: a lease is charged in Redis before any of its requests is admitted, so the
 limits are never exceeded; the price is that a key may be charged up to one window of its own traffic
@@ -112,7 +112,7 @@ class LeasedLimiter:
         left = lease.left
         if (left * 2 <= lease.size or left <= rate * self._lead) and key not in self._pending:
             self._start_refill(key, max(2, min(self.max_tokens, rate)))
-        return _decision(d, remaining=d.remaining + lease.left, retry_after=d.retry_after, reset=d.reset)
+        return _decision(d, remaining=d.remaining + left, retry_after=d.retry_after, reset=d.reset)
 
     def _observe(self, key: RateLimitKey, now: float) -> int:
         """Count this request; returns the key's rate in requests per window (the larger of the current
