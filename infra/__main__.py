@@ -5,6 +5,7 @@ import pulumi
 from infra.config import load_stack
 from infra.platform import build_platform
 
-platform = build_platform(load_stack(pulumi.get_stack()))
+# `pulumi up` needs every secret the stack uses: name the missing ones before declaring anything.
+platform = build_platform(load_stack(pulumi.get_stack(), require_secrets=True))
 for key, value in platform.outputs.items():
     pulumi.export(key, value)

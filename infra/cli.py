@@ -89,12 +89,20 @@ def plan(
             "exit 1 on a mandatory violation. With --json: {resources, policy}.",
         ),
     ] = False,
+    require_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--require-secrets",
+            help="Fail (exit 2) unless every secret the stack needs is set in its stack file, as `pulumi "
+            "up` requires; the offline plan itself uses placeholders.",
+        ),
+    ] = False,
 ) -> None:
     """Offline plan of STACK: run the Pulumi program under Pulumi's mocks (no cloud, no credentials, no
     Pulumi CLI) and list what it would declare, grouped by region and component."""
     from infra.plan import run_plan, summarize
 
-    cfg = load_stack(stack)
+    cfg = load_stack(stack, require_secrets=require_secrets)
     started = time.perf_counter()
     with err_console.status(f"planning {stack} under mocks…", spinner="dots"):
         result = run_plan(cfg)

@@ -18,6 +18,14 @@ err_console = Console(stderr=True)
 StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+OutputsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--outputs",
+        help="Cloud stacks: the stack's outputs, as `pulumi stack output --json --show-secrets > "
+        "outputs.json` writes them (clusters, buckets, ids). Not needed for the local platform.",
+    ),
+]
 
 
 def command_group(name: str, help: str) -> typer.Typer:

@@ -32,8 +32,25 @@ NAMESPACE = "streamgate"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 LOCAL_REGION = re.compile(r"^local-[a-z]$")
-# Keys whose values must be Pulumi secrets (`pulumi config set --secret`), never plain text.
-SECRET_KEYS = ("redisAuthToken", "apiTokenSigningKey")
+# Keys whose values must be Pulumi secrets (`pulumi config set --secret`), never plain text. Which of them a
+# stack needs: `StackConfig.required_secrets`; apiTokenPreviousSigningKeys is a JSON list (key rotation).
+SECRET_KEYS = (
+    "redisAuthToken",
+    "apiTokenSigningKey",
+    "apiTokenPreviousSigningKeys",
+    "mfaPepper",
+    "pagerDutyRoutingKey",
+    "slackWebhookUrl",
+)
+# How to create each secret (the command a missing-secret error prints).
+SECRET_VALUES = {
+    "redisAuthToken": '"$(openssl rand -hex 32)"',
+    "apiTokenSigningKey": '"$(openssl rand -hex 32)"',
+    "apiTokenPreviousSigningKeys": "'[\"<the previous signing key>\"]'",
+    "mfaPepper": '"$(openssl rand -hex 32)"',
+    "pagerDutyRoutingKey": '"<the PagerDuty Events API v2 integration key>"',
+    "slackWebhookUrl": '"<the Slack incoming webhook URL>"',
+}
 
 
 class Environment(StrEnum):
@@ -277,6 +294,8 @@ class WorkloadConfig(Model):
     cpu_limit: str = "2"
     memory_request: str = "512Mi"
     memory_limit: str = "1Gi"
+    # Where the gateways send traces (OTLP/HTTP, e.g. an OpenTelemetry Collector); unset = no tracing export.
+    otlp_endpoint: str | None = Field(None, pattern=r"^https?://")
 
     @field_validator("tag", "candidate_tag")
     @classmethod
@@ -311,9 +330,32 @@ class SloConfig(Model):
     window_days: int = Field(30, ge=1, le=90)
 
 
+class PagerDutyReceiver(Model):
+    """Pages (severity=page) go to PagerDuty's Events API v2; the integration (routing) key is the secret
+    streamgate:pagerDutyRoutingKey."""
+
+    # PagerDuty's event severity for our pages.
+    severity: Literal["critical", "error", "warning", "info"] = "critical"
+
+
+class SlackReceiver(Model):
+    """Tickets (severity=ticket), and a copy of every page, go to a Slack channel through an incoming
+    webhook: the secret streamgate:slackWebhookUrl."""
+
+    channel: str = Field(pattern=r"^[#@][A-Za-z0-9._-]{1,80}$")
+
+
+class ReceiversConfig(Model):
+    pagerduty: PagerDutyReceiver | None = None
+    slack: SlackReceiver | None = None
+
+
 class AlertsConfig(Model):
     team: str = "streaming-platform"
+    # Where on-call reads the runbooks and dashboards that alerts link to; cloud stacks set both.
     runbook_base_url: str = "https://github.com/streamgate/streamgate/blob/main/infra/alerts/runbooks"
+    dashboard_base_url: str | None = None
+    receivers: ReceiversConfig = Field(default_factory=ReceiversConfig)
     replication_lag_rpo_seconds: float = Field(1.0, gt=0)
     cache_hit_ratio_floor: float = Field(0.5, gt=0, lt=1)
     rate_limit_rejection_ratio: float = Field(0.1, gt=0, lt=1)
@@ -333,10 +375,10 @@ class AlertsConfig(Model):
             raise ValueError(f"{v!r} is not a team name (lower-case letters, digits and -)")
         return v
 
-    @field_validator("runbook_base_url")
+    @field_validator("runbook_base_url", "dashboard_base_url")
     @classmethod
-    def _runbooks(cls, v: str) -> str:
-        if not re.fullmatch(r"https?://\S+[^/]", v):
+    def _base_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://\S+[^/]", v):
             raise ValueError(f"{v!r} is not an http(s) URL without a trailing slash")
         return v
 
@@ -438,10 +480,10 @@ class RolloutConfig(Model):
     confirm_promotion: bool = False  # manual gate: wait for `streamgate rollout promote` before 100%
     router: Literal["auto", "nginx", "ingress-nginx", "route53"] = "auto"  # auto: local→nginx, aws→ingress
     route53: Route53RouterConfig | None = None
-    kube_contexts: dict[str, str] = Field(default_factory=dict)  # region -> kubeconfig context
-    prometheus_url: str | None = Field(None, pattern=r"^https?://")  # local: the platform's Prometheus
+    # Overrides only: by default the local platform's, or on a cloud stack each region's in-cluster
+    # Prometheus / Pushgateway reached through its cluster's API server (from the stack outputs).
+    prometheus_url: str | None = Field(None, pattern=r"^https?://")
     pushgateway_url: str | None = Field(None, pattern=r"^https?://")
-    state_bucket: str | None = None  # cloud: S3 bucket of rollout state (required for target aws)
 
     @field_validator("steps")
     @classmethod
@@ -473,8 +515,8 @@ class FailoverConfig(Model):
     """Regional failover (`streamgate failover`): readiness thresholds, the fence and what verifies it.
 
     Cloud resource ids (global datastore, replication groups, health checks, distribution, clusters) come
-    from the Pulumi stack outputs (`pulumi stack output --json > outputs.json`, `--outputs` or
-    `outputsFile`), not from here: the program that created them is their single source of truth."""
+    from the Pulumi stack outputs (`pulumi stack output --json --show-secrets > outputs.json`, passed as
+    `--outputs`), not from here: the program that created them is their single source of truth."""
 
     # A planned switchover waits for the replica to catch up while writes are fenced; refuse to start when
     # the replica lags more than this (the fence would hold writes too long).
@@ -496,7 +538,6 @@ class FailoverConfig(Model):
     smoke_timeout_seconds: float = Field(10.0, gt=0)
     datastore: Literal["auto", "redis", "elasticache"] = "auto"  # auto: local→redis, aws→elasticache
     traffic: Literal["auto", "nginx", "route53"] = "auto"  # auto: local→nginx, aws→route53 (+ CloudFront)
-    outputs_file: str | None = None  # `pulumi stack output --json` of the stack
     namespace: str = "streamgate"  # the gateway's namespace (HPA floors)
 
 
@@ -571,6 +612,44 @@ class StackConfig(Model):
             raise ValueError("regions: each region needs its own vpcCidr so the VPCs can be peered later")
         return self
 
+    @model_validator(mode="after")
+    def _alerting(self) -> Self:
+        """A cloud stack's alerts must reach people: Slack for tickets, PagerDuty for prod's pages, and
+        links on-call can open."""
+        if self.target != "aws":
+            return self
+        alerts = self.alerts
+        receivers = alerts.receivers
+        if receivers.slack is None:
+            raise ValueError(
+                "alerts.receivers.slack: a cloud stack needs a chat receiver for tickets: "
+                'add `slack: {channel: "#your-channel"}` (its webhook is the secret streamgate:slackWebhookUrl)'
+            )
+        if self.environment is Environment.PROD and receivers.pagerduty is None:
+            raise ValueError(
+                "alerts.receivers.pagerduty: prod pages must reach on-call: add `pagerduty: {}` (its "
+                "integration key is the secret streamgate:pagerDutyRoutingKey)"
+            )
+        for key in ("runbook_base_url", "dashboard_base_url"):
+            if key not in alerts.model_fields_set:
+                raise ValueError(
+                    f"alerts.{to_camel(key)}: set it for a cloud stack (alerts link to it), e.g. "
+                    "https://runbooks.example.com/streamgate"
+                )
+        return self
+
+    @property
+    def required_secrets(self) -> tuple[str, ...]:
+        """The secrets `pulumi up` needs for this stack (the local platform generates its own)."""
+        if self.target != "aws":
+            return ()
+        needed = ["redisAuthToken", "apiTokenSigningKey", "mfaPepper"]
+        if self.alerts.receivers.pagerduty is not None:
+            needed.append("pagerDutyRoutingKey")
+        if self.alerts.receivers.slack is not None:
+            needed.append("slackWebhookUrl")
+        return tuple(needed)
+
     @property
     def primary(self) -> RegionConfig:
         return self.regions[0]
@@ -601,8 +680,11 @@ def available_stacks() -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir().glob("Pulumi.*.yaml"))
 
 
-def load_stack(stack: str, path: Path | None = None) -> StackConfig:
-    """Read and validate a stack file; raise ConfigError naming the file, key path and fix."""
+def load_stack(stack: str, path: Path | None = None, *, require_secrets: bool = False) -> StackConfig:
+    """Read and validate a stack file; raise ConfigError naming the file, key path and fix.
+
+    `require_secrets`: also require every secret the stack needs (`pulumi up` does; an offline plan
+    substitutes placeholders)."""
     path = path or stack_file(stack)
     if not path.is_file():
         known = ", ".join(available_stacks()) or "none"
@@ -611,13 +693,14 @@ def load_stack(stack: str, path: Path | None = None) -> StackConfig:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_stack(stack, document, path)
+    return parse_stack(stack, document, path, require_secrets=require_secrets)
 
 
-def parse_stack(stack: str, document: Any, path: Path) -> StackConfig:
+def parse_stack(stack: str, document: Any, path: Path, *, require_secrets: bool = False) -> StackConfig:
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise ConfigError(f"{path}: expected a top-level `config:` mapping, as `pulumi config set` writes")
     raw: dict[str, Any] = {}
+    secrets_set: set[str] = set()
     for key, value in document["config"].items():
         namespace, _, name = str(key).partition(":")
         if namespace != NAMESPACE:
@@ -628,13 +711,24 @@ def parse_stack(stack: str, document: Any, path: Path) -> StackConfig:
                     f"{path}: {key}: must be a secret; set it with "
                     f"`pulumi config set --secret {key} ... -s {stack}` instead of a plain value"
                 )
+            secrets_set.add(name)
             continue
         raw[name] = value
     raw.setdefault("stack", stack)
     try:
-        return StackConfig.model_validate(raw)
+        cfg = StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_errors(path, exc)) from None
+    missing = [name for name in cfg.required_secrets if name not in secrets_set]
+    if require_secrets and missing:
+        raise ConfigError(
+            "\n".join(
+                f"{path}: {NAMESPACE}:{name}: required secret is not set; set it with "
+                f"`pulumi config set --secret {NAMESPACE}:{name} {SECRET_VALUES[name]} -s {stack}`"
+                for name in missing
+            )
+        )
+    return cfg
 
 
 def format_errors(path: Path, exc: ValidationError) -> str:

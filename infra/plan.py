@@ -47,7 +47,10 @@ class PlanResource:
 class Plan:
     stack: str
     resources: list[PlanResource]
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # as the program returned them (Outputs)
+    # The outputs resolved under the mocks, secrets in clear: what `pulumi stack output --json
+    # --show-secrets` would print after an `up` (infra/outputs.py is their shape).
+    resolved_outputs: dict[str, Any] = field(default_factory=dict)
 
     def of_type(self, type_token: str) -> list[PlanResource]:
         return [r for r in self.resources if r.type == type_token]
@@ -77,6 +80,12 @@ def _short(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()[:7]
 
 
+def _uuid(name: str) -> str:
+    """A stable UUID-shaped id (KMS key ids, health check ids), as AWS formats them."""
+    h = hashlib.sha1(name.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
 class PlanMocks(pulumi.runtime.Mocks):
     """Answers the engine's calls the way AWS would, closely enough for the program to finish."""
 
@@ -97,8 +106,10 @@ class PlanMocks(pulumi.runtime.Mocks):
         }
         state.setdefault("name", physical)
         state.update(inputs)
-        state.update(computed_outputs(typ, name, physical, region, inputs))
-        return f"{physical}-id", state
+        computed = computed_outputs(typ, name, physical, region, inputs)
+        resource_id = str(computed.pop("id", f"{physical}-id"))  # where AWS's ids have a format of their own
+        state.update(computed)
+        return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         region = self.region_of(args.provider) or "us-east-1"
@@ -126,13 +137,22 @@ def computed_outputs(
                 {"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{_short(name)}"}]}
             ],
         }
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        cluster = inputs.get("clusterName", "cluster")
+        return {"arn": f"arn:aws:eks:{region}:{ACCOUNT}:nodegroup/{cluster}/{physical}/{_uuid(name)}"}
     if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
         return {
+            "id": physical,  # the replication group id, which its ARN ends with
+            "arn": f"arn:aws:elasticache:{region}:{ACCOUNT}:replicationgroup:{physical}",
             "primaryEndpointAddress": f"master.{physical}.cache.amazonaws.com",
             "readerEndpointAddress": f"replica.{physical}.cache.amazonaws.com",
         }
     if typ == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
-        return {"globalReplicationGroupId": f"ldgnf-{inputs.get('globalReplicationGroupIdSuffix', name)}"}
+        global_id = f"ldgnf-{inputs.get('globalReplicationGroupIdSuffix', name)}"
+        return {
+            "globalReplicationGroupId": global_id,
+            "arn": f"arn:aws:elasticache::{ACCOUNT}:globalreplicationgroup:{global_id}",
+        }
     if typ == "aws:s3/bucket:Bucket":
         # S3 and IAM ARNs carry no region (IRSA policies and the policy pack read them).
         return {
@@ -150,23 +170,37 @@ def computed_outputs(
         hostname = f"{_short(name)}-{_short(region)}.elb.{region}.amazonaws.com"
         return {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
     if typ == "aws:kms/key:Key":
-        return {"keyId": _short(name)}
+        key_id = _uuid(name)
+        return {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}"}
     if typ == "aws:acm/certificate:Certificate":
-        domain = inputs.get("domainName", "")
+        # ACM's validation record depends on the name (and account) only: the same in every region.
+        domains = [inputs.get("domainName", ""), *inputs.get("subjectAlternativeNames", [])]
         return {
+            "arn": f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{_uuid(name)}",
             "domainValidationOptions": [
                 {
                     "domainName": domain,
                     "resourceRecordType": "CNAME",
-                    "resourceRecordName": f"_{_short(name)}.{domain}.",
-                    "resourceRecordValue": f"_{_short(domain)}.acm-validations.aws.",
+                    "resourceRecordName": f"_{_short(domain)}.{domain}.",
+                    "resourceRecordValue": f"_{_short('value' + domain)}.acm-validations.aws.",
                 }
-            ]
+                for domain in domains
+            ],
         }
     if typ == "aws:cloudfront/distribution:Distribution":
-        return {"domainName": f"d{_short(name)}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2"}
+        distribution_id = f"E{_short(name).upper()}{_short(physical).upper()}"
+        return {
+            "id": distribution_id,
+            "arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{distribution_id}",
+            "domainName": f"d{_short(name)}.cloudfront.net",
+            "hostedZoneId": "Z2FDTNDATAQYW2",
+        }
     if typ == "aws:route53/zone:Zone":
-        return {"zoneId": f"Z{_short(name).upper()}"}
+        zone_id = f"Z{_short(name).upper()}"
+        return {"zoneId": zone_id, "arn": f"arn:aws:route53:::hostedzone/{zone_id}"}
+    if typ == "aws:route53/healthCheck:HealthCheck":
+        check_id = _uuid(name)
+        return {"id": check_id, "arn": f"arn:aws:route53:::healthcheck/{check_id}"}
     if typ == "aws:route53/record:Record":
         return {"fqdn": inputs.get("name", physical)}
     return {}
@@ -250,11 +284,12 @@ def run_plan(cfg: StackConfig, program: Callable[[StackConfig], dict[str, Any]] 
     )
     pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=cfg.stack, preview=True, monitor=monitor)
     outputs: dict[str, Any] = {}
+    resolved: dict[str, Any] = {}
 
     @pulumi.runtime.test
     def run() -> pulumi.Output[None]:
         outputs.update(program(cfg))
-        return pulumi.Output.from_input(None)
+        return pulumi.Output.from_input(outputs).apply(lambda values: resolved.update(values))
 
     # A plan builds about a million long-lived objects (SDK classes, resources, outputs) and frees none
     # until it ends, so the cyclic collector's rescans of the growing heap are pure cost: 2 s of 7.
@@ -265,7 +300,7 @@ def run_plan(cfg: StackConfig, program: Callable[[StackConfig], dict[str, Any]] 
     finally:
         if collecting:
             gc.enable()
-    return Plan(stack=cfg.stack, resources=_resolve(monitor), outputs=outputs)
+    return Plan(stack=cfg.stack, resources=_resolve(monitor), outputs=outputs, resolved_outputs=resolved)
 
 
 def _resolve(monitor: RecordingMonitor) -> list[PlanResource]:

@@ -1,4 +1,6 @@
-"""Builds the whole stack from its model: the regions, then what spans them. `__main__` exports the result."""
+"""Builds the whole stack from its model: what the regions share first (zone, WAF, CDN), then the regions,
+then what spans them (DNS failover, data protection, the automation's access). `__main__` exports the
+outputs (their shape: infra/outputs.py)."""
 
 from __future__ import annotations
 
@@ -8,33 +10,48 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.automation import Automation
 from infra.aws.base import regional_provider
 from infra.aws.cache import GlobalDatastore, RegionalRedis
 from infra.aws.cdn import Cdn, Waf
 from infra.aws.cluster import Cluster
-from infra.aws.dns import Dns
+from infra.aws.dns import Dns, origin_name
+from infra.aws.iam import RegionResources
 from infra.aws.keys import RegionKey
 from infra.aws.network import Network
 from infra.aws.storage import DataProtection, RegionStorage
+from infra.aws.tls import OriginCertificate
 from infra.config import RegionConfig, StackConfig
-from infra.k8s.layer import KubernetesLayer, build_kubernetes
+from infra.k8s.layer import ClusterInputs, KubernetesLayer, build_kubernetes
+from infra.outputs import KubernetesOutputs, RegionOutputs, StackOutputs, exported
+from infra.stack_secrets import StackSecrets
 
 # Route 53, CloudFront, ACM for CloudFront and CLOUDFRONT-scope WAF are global services driven from us-east-1.
 GLOBAL_REGION = "us-east-1"
 GLOBAL_PROVIDER = "aws-global"
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What every region uses from the stack's global resources."""
+
+    secrets: StackSecrets
+    dns: Dns
+    cdn: Cdn
+
+
 class Region(pulumi.ComponentResource):
-    """Everything one region runs: network, key, cluster, Redis, buckets, and on the cluster the
-    Kubernetes layer (add-ons, gateway workload, autoscaling, monitoring)."""
+    """Everything one region runs: network, key, cluster, Redis, buckets, the origin's certificate, and on
+    the cluster the Kubernetes layer (add-ons, gateway workload, autoscaling, monitoring)."""
 
     def __init__(
         self,
         cfg: StackConfig,
         region: RegionConfig,
         provider: aws.Provider,
-        auth_token: pulumi.Input[str],
+        shared: Shared,
         global_group_id: pulumi.Input[str] | None,
+        api_record_fqdn: pulumi.Output[str] | None,
     ) -> None:
         name = region.name
         super().__init__(
@@ -46,11 +63,30 @@ class Region(pulumi.ComponentResource):
         self.network = Network(f"{name}-network", cfg, region, opts)
         self.cluster = Cluster(f"{name}-cluster", cfg, region, self.network, self.key, opts)
         self.redis = RegionalRedis(
-            f"{name}-cache", cfg, region, self.network, self.key, auth_token, global_group_id, opts
+            f"{name}-cache",
+            cfg,
+            region,
+            self.network,
+            self.key,
+            shared.secrets.redis_auth_token,
+            global_group_id,
+            opts,
         )
         self.storage = RegionStorage(f"{name}-storage", cfg, name, self.key, opts)
+        self.certificate = OriginCertificate(f"{name}-tls", cfg, name, shared.dns.zone, api_record_fqdn, opts)
         self.kubernetes: KubernetesLayer = build_kubernetes(
-            cfg, region, self, self.cluster, self.key, self.storage, self.redis, auth_token
+            cfg,
+            region,
+            self,
+            ClusterInputs(
+                cluster=self.cluster,
+                key=self.key,
+                storage=self.storage,
+                redis=self.redis,
+                certificate_arn=self.certificate.arn,
+                distribution=shared.cdn.distribution,
+                secrets=shared.secrets,
+            ),
         )
         self.register_outputs({})
 
@@ -62,15 +98,21 @@ class Platform:
 
 
 def build_platform(cfg: StackConfig) -> Platform:
-    secrets = pulumi.Config("streamgate")
-    auth_token = secrets.require_secret("redisAuthToken")
+    secrets = StackSecrets.from_config(cfg)
     providers = {r.name: regional_provider(cfg, r.name) for r in cfg.regions}
     global_provider = aws.Provider(
         GLOBAL_PROVIDER, region=GLOBAL_REGION, default_tags={"tags": cfg.resource_tags}
     )
+    on_global = pulumi.ResourceOptions(provider=global_provider)
+    names = [r.name for r in cfg.regions]
+    dns = Dns("dns", cfg, on_global)
+    waf = Waf("waf", cfg, on_global)
+    global_key = RegionKey("global-keys", cfg, GLOBAL_REGION, on_global).key
+    cdn = Cdn("cdn", cfg, names, dns.zone, waf, global_key, on_global)
+    shared = Shared(secrets, dns, cdn)
 
     primary_cfg, *secondary_cfgs = cfg.regions
-    primary = Region(cfg, primary_cfg, providers[primary_cfg.name], auth_token, None)
+    primary = Region(cfg, primary_cfg, providers[primary_cfg.name], shared, None, None)
     datastore = None
     if secondary_cfgs:
         datastore = GlobalDatastore(
@@ -80,47 +122,81 @@ def build_platform(cfg: StackConfig) -> Platform:
     for rc in secondary_cfgs:
         assert datastore is not None
         regions[rc.name] = Region(
-            cfg, rc, providers[rc.name], auth_token, datastore.group.global_replication_group_id
+            cfg,
+            rc,
+            providers[rc.name],
+            shared,
+            datastore.group.global_replication_group_id,
+            primary.certificate.api_record_fqdn,
         )
 
-    names = list(regions)
+    on_primary = pulumi.ResourceOptions(provider=primary.provider)
     DataProtection(
-        "data-protection",
-        cfg,
-        primary.storage,
-        [regions[n].storage for n in names[1:]],
-        pulumi.ResourceOptions(provider=primary.provider),
+        "data-protection", cfg, primary.storage, [regions[n].storage for n in names[1:]], on_primary
     )
-    on_global = pulumi.ResourceOptions(provider=global_provider)
-    origins = {n: r.kubernetes.workload.ingress_hostname for n, r in regions.items()}
-    dns = Dns("dns", cfg, names, origin_targets=origins, opts=on_global)
-    waf = Waf("waf", cfg, on_global)
-    global_key = RegionKey("global-keys", cfg, GLOBAL_REGION, on_global).key
-    cdn = Cdn("cdn", cfg, names, dns.zone, waf, global_key, on_global)
-
-    outputs: dict[str, Any] = {
-        "stack": cfg.stack,
-        "primaryRegion": primary_cfg.name,
-        "cdnDomain": cdn.distribution.domain_name,
-        "cdnDistributionId": cdn.distribution.id,
-        "zoneId": dns.zone.zone_id,
-        "globalDatastoreId": datastore.group.global_replication_group_id if datastore else None,
-        "regions": {
-            name: {
-                "clusterName": r.cluster.cluster.name,
-                "clusterEndpoint": r.cluster.cluster.endpoint,
-                "kubeconfig": r.cluster.kubeconfig,
-                "redisPrimaryEndpoint": r.redis.group.primary_endpoint_address,
-                "redisReaderEndpoint": r.redis.group.reader_endpoint_address,
-                "redisReplicationGroupId": r.redis.group.id,
-                "contentBucket": r.storage.content.bucket.bucket,
-                "backupBucket": r.storage.backup.bucket.bucket,
-                "backupVault": r.storage.vault.name,
-                "kmsKeyArn": r.key.arn,
-                "healthCheckId": dns.health_checks[name].id,
-                "kubernetes": r.kubernetes.outputs(),
-            }
-            for name, r in regions.items()
-        },
-    }
+    dns.route(names, {n: r.kubernetes.workload.ingress_hostname for n, r in regions.items()})
+    automation = Automation(
+        "automation",
+        cfg,
+        primary.key,
+        [
+            RegionResources(
+                content_bucket_arn=r.storage.content.bucket.arn,
+                backup_bucket_arn=r.storage.backup.bucket.arn,
+                key_arn=r.key.arn,
+                replication_group_arn=r.redis.group.arn,
+                nodegroup_arn=r.cluster.node_group.arn,
+                health_check_arn=dns.health_checks[n].arn,
+            )
+            for n, r in regions.items()
+        ],
+        {n: (r.cluster.cluster, r.provider) for n, r in regions.items()},
+        dns.zone,
+        cdn.distribution,
+        datastore.group.arn if datastore else None,
+        on_primary,
+    )
+    outputs = exported(
+        StackOutputs,
+        stack=cfg.stack,
+        primary_region=primary_cfg.name,
+        cdn_domain=cdn.distribution.domain_name,
+        cdn_distribution_id=cdn.distribution.id,
+        zone_id=dns.zone.zone_id,
+        global_datastore_id=datastore.group.global_replication_group_id if datastore else None,
+        state_bucket=automation.state_bucket.bucket,
+        automation_role_arn=automation.role.arn,
+        regions={name: _region_outputs(cfg, name, r, dns) for name, r in regions.items()},
+    )
     return Platform(regions=regions, outputs=outputs)
+
+
+def _region_outputs(cfg: StackConfig, name: str, r: Region, dns: Dns) -> dict[str, Any]:
+    wl = r.kubernetes.workload
+    return exported(
+        RegionOutputs,
+        cluster_name=r.cluster.cluster.name,
+        cluster_endpoint=r.cluster.cluster.endpoint,
+        kubeconfig=r.cluster.kubeconfig,
+        redis_primary_endpoint=r.redis.group.primary_endpoint_address,
+        redis_reader_endpoint=r.redis.group.reader_endpoint_address,
+        redis_replication_group_id=r.redis.group.id,
+        content_bucket=r.storage.content.bucket.bucket,
+        backup_bucket=r.storage.backup.bucket.bucket,
+        backup_vault=r.storage.vault.name,
+        kms_key_arn=r.key.arn,
+        health_check_id=dns.health_checks[name].id,
+        origin_name=origin_name(cfg, name),
+        certificate_arn=r.certificate.arn,
+        kubernetes=exported(
+            KubernetesOutputs,
+            namespace=wl.namespace.metadata.name,
+            service=wl.service.metadata.name,
+            color_services={c: s.metadata.name for c, s in wl.color_services.items()},
+            deployments={c: d.metadata.name for c, d in wl.deployments.items()},
+            ingress=wl.ingress.metadata.name,
+            canary_ingress=wl.canary_ingress.metadata.name,
+            live_color=cfg.workload.live_color,
+            ingress_hostname=wl.ingress_hostname,
+        ),
+    )

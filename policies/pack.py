@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from policies import alerts, autoscaling, cache, cdn, cluster, keys, storage, topology, workloads
+from policies import alerts, autoscaling, cache, cdn, cluster, keys, storage, tls, topology, workloads
 
 PACK_NAME = "streamgate-guardrails"
 DESCRIPTION = (
@@ -32,6 +32,10 @@ POLICIES: tuple[Policy, ...] = (
     cdn.cloudfront_https_only,
     cdn.cloudfront_tls_1_2,
     cdn.cloudfront_waf_attached,
+    # tls
+    tls.health_check_https,
+    tls.ingress_https_only,
+    tls.origin_tls_certificate,
     # keys
     keys.kms_key_rotation,
     # kubernetes
@@ -41,6 +45,7 @@ POLICIES: tuple[Policy, ...] = (
     autoscaling.gateway_autoscaled,
     autoscaling.hpa_vpa_conflict,
     alerts.alert_rules_annotated,
+    alerts.alertmanager_receivers,
     # topology
     topology.environment_declared,
     topology.prod_multi_region,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
 
+from infra.config import load_stack
+from infra.plan import Plan, run_plan
 from tests.servers import MotoServer, RedisServer, moto_server, redis_server
 
 # boto3 needs credentials and a region even against moto; never real ones.
@@ -19,6 +22,17 @@ os.environ.update(
 )
 for _var in ("AWS_PROFILE", "AWS_CA_BUNDLE"):
     os.environ.pop(_var, None)
+
+
+@cache
+def _plan(stack: str) -> Plan:
+    return run_plan(load_stack(stack))
+
+
+@pytest.fixture(scope="session")
+def plan_of() -> Callable[[str], Plan]:
+    """Offline plans, built once per stack per test session (each takes a few seconds under mocks)."""
+    return _plan
 
 
 @pytest.fixture(scope="session")

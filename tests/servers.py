@@ -11,7 +11,9 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -51,20 +53,29 @@ class RedisServer:
     port: int
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
+    # TLS and AUTH, as ElastiCache with in-transit encryption and an auth token: (cert, key, ca), password.
+    tls: tuple[Path, Path, Path] | None = None
+    password: str | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://{LOOPBACK}:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{LOOPBACK}:{self.port}/0"
 
     def start(self) -> None:
         """Start (or restart on the same port, keeping the data dir)."""
         binary = require_binary("redis-server", "redis-server")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        listen = ["--port", str(self.port)]
+        if self.tls is not None:
+            cert, key, ca = self.tls
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert)]
+            listen += ["--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
+        if self.password is not None:
+            listen += ["--requirepass", self.password]
         self.proc = subprocess.Popen(
             [
                 binary,
-                "--port",
-                str(self.port),
+                *listen,
                 "--bind",
                 LOOPBACK,
                 "--dir",
@@ -93,8 +104,10 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(port=free_port(), workdir=workdir)
+def redis_server(
+    workdir: Path, *, tls: tuple[Path, Path, Path] | None = None, password: str | None = None
+) -> Iterator[RedisServer]:
+    server = RedisServer(port=free_port(), workdir=workdir, tls=tls, password=password)
     server.start()
     try:
         yield server
@@ -128,3 +141,131 @@ def moto_server() -> Iterator[MotoServer]:
         yield MotoServer(port=port)
     finally:
         server.stop()
+
+
+@dataclass
+class EnforcingMoto:
+    """moto's server with IAM enforcement on: every call after the first `INITIAL_NO_AUTH_ACTION_COUNT` is
+    authorized against the caller's policies. The first calls create an administrator whose keys set up
+    everything else."""
+
+    url: str
+    admin: dict[str, str]  # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of the administrator
+
+
+@contextlib.contextmanager
+def enforcing_moto_server() -> Iterator[EnforcingMoto]:
+    import os
+    import sys
+
+    import boto3
+
+    port = free_port()
+    binary = str(Path(sys.executable).with_name("moto_server"))
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    proc = subprocess.Popen(
+        [binary, "-H", LOOPBACK, "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_until(lambda: port_open(port), 20, f"moto server on {port}")
+        iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
+        iam.create_user(UserName="admin")  # the three unauthenticated calls
+        iam.put_user_policy(
+            UserName="admin",
+            PolicyName="admin",
+            PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
+        )
+        key = iam.create_access_key(UserName="admin")["AccessKey"]
+        yield EnforcingMoto(
+            url, {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        )
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it does not exit within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class HttpReceiver:
+    """A local HTTP endpoint that records every POST (webhooks, notification services) and answers
+    `status`."""
+
+    url: str
+    received: list[tuple[str, Any]]  # (path, JSON body)
+    status: int = 200
+
+
+@contextlib.contextmanager
+def http_receiver(status: int = 200) -> Iterator[HttpReceiver]:
+    import json
+
+    receiver = HttpReceiver("", [], status)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.received.append((self.path, json.loads(body)))
+            self.send_response(receiver.status)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"done")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serving(Handler) as url:
+        receiver.url = url
+        yield receiver
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server with `handler` on a free loopback port, in a thread; its base URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOOPBACK}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@contextlib.contextmanager
+def alertmanager_server(config_file: Path, storage: Path) -> Iterator[str]:
+    """A real Alertmanager with `config_file`, on a free loopback port, clustering off; its URL."""
+    binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config_file}",
+            f"--storage.path={storage}",
+            f"--web.listen-address={LOOPBACK}:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: port_open(port), 20, f"alertmanager on {port}")
+        yield f"http://{LOOPBACK}:{port}"
+    finally:
+        stop(proc)

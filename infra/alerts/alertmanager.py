@@ -1,15 +1,17 @@
 """The Alertmanager config: a route per team, below it one per severity, and inhibitions.
 
-Receivers are named `<team>-<severity>` (plus `default` for alerts of a team we do not know). Their
-integrations come from the caller (PagerDuty for pages, a ticket webhook, ...): secrets belong to the
-deployment, not to this code. A receiver given none is valid and drops what it receives.
+Receivers are named `<team>-<severity>` (plus `default` for alerts of a team we do not know). On a cloud stack
+their integrations come from the stack (`alerts.receivers`): pages go to PagerDuty (and a copy to Slack),
+tickets to Slack; `info` reaches no one. The keys are never in the config: it names files
+(`routing_key_file`, `api_url_file`) in the Secret `RECEIVER_SECRET`, which Alertmanager mounts beside it, so
+the config can be shown in plans and reviews. A receiver given no integration drops what it receives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.alerts.errors import AlertsError
 from infra.alerts.model import Impact, Severity
@@ -18,8 +20,18 @@ from infra.alerts.render import definitions, to_yaml
 from infra.alerts.slo import slos
 from infra.config import StackConfig
 
+if TYPE_CHECKING:
+    import pulumi
+
+    from infra.stack_secrets import StackSecrets
+
 DEFAULT_RECEIVER = "default"
 GROUP_BY = ("alertname", "region")
+# kube-prometheus-stack mounts each Secret of `alertmanagerSpec.secrets` at /etc/alertmanager/secrets/<name>.
+RECEIVER_SECRET = "alertmanager-receivers"
+SECRETS_MOUNT = f"/etc/alertmanager/secrets/{RECEIVER_SECRET}"
+PAGERDUTY_KEY = "pagerduty-routing-key"
+SLACK_KEY = "slack-webhook-url"
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,13 @@ TIMINGS = {
     Severity.TICKET: Timing("2m", "15m", "12h"),
     Severity.INFO: Timing("5m", "30m", "24h"),
 }
+# What a notification says: the alert, its region, and where to act (the rules' annotations carry the links).
+SLACK_TITLE = "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} in {{ .CommonLabels.region }}"
+SLACK_TEXT = (
+    "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
+    "Runbook: {{ .Annotations.runbook_url }}\n{{ if .Annotations.dashboard_url }}"
+    "Dashboard: {{ .Annotations.dashboard_url }}\n{{ end }}{{ end }}"
+)
 
 
 def receiver_name(team: str, severity: Severity) -> str:
@@ -47,12 +66,52 @@ def teams(cfg: StackConfig) -> list[str]:
     return sorted({cfg.alerts.team})
 
 
-def alertmanager_config(
+def receiver_files(cfg: StackConfig, root: str = SECRETS_MOUNT) -> dict[str, dict[str, Any]]:
+    """The stack's integrations per receiver, reading their keys from files under `root`."""
+    receivers = cfg.alerts.receivers
+    slack: list[dict[str, Any]] = []
+    if receivers.slack is not None:
+        slack = [
+            {
+                "api_url_file": f"{root}/{SLACK_KEY}",
+                "channel": receivers.slack.channel,
+                "send_resolved": True,
+                "title": SLACK_TITLE,
+                "text": SLACK_TEXT,
+            }
+        ]
+    pages: dict[str, Any] = {"slack_configs": slack} if slack else {}
+    if receivers.pagerduty is not None:
+        pages["pagerduty_configs"] = [
+            {
+                "routing_key_file": f"{root}/{PAGERDUTY_KEY}",
+                "severity": receivers.pagerduty.severity,
+                "send_resolved": True,
+                "description": "{{ .CommonLabels.alertname }} in {{ .CommonLabels.region }}",
+                "links": [{"href": "{{ (index .Alerts 0).Annotations.runbook_url }}", "text": "Runbook"}],
+            }
+        ]
+    configured: dict[str, dict[str, Any]] = {}
+    for team in teams(cfg):
+        if pages:
+            configured[receiver_name(team, Severity.PAGE)] = pages
+        if slack:
+            configured[receiver_name(team, Severity.TICKET)] = {"slack_configs": slack}
+    return configured
+
+
+def receiver_secret_data(secrets: StackSecrets) -> dict[str, pulumi.Output[str]]:
+    """The Secret `RECEIVER_SECRET`'s keys: the integrations' credentials the config's files name."""
+    data = {PAGERDUTY_KEY: secrets.pagerduty_routing_key, SLACK_KEY: secrets.slack_webhook_url}
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def alertmanager_document(
     cfg: StackConfig,
     receivers: Mapping[str, Mapping[str, Any]] | None = None,
     extra_teams: Iterable[str] = (),
-) -> str:
-    """The config as YAML. `receivers` maps receiver names (`<team>-<severity>`, `default`) to their
+) -> dict[str, Any]:
+    """The config as a mapping. `receivers` maps receiver names (`<team>-<severity>`, `default`) to their
     integrations, e.g. `{"streaming-platform-page": {"pagerduty_configs": [...]}}`."""
     owners = sorted({*teams(cfg), *extra_teams})
     names = [DEFAULT_RECEIVER, *(receiver_name(t, s) for t in owners for s in Severity)]
@@ -60,7 +119,7 @@ def alertmanager_config(
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise AlertsError(f"unknown receivers {unknown}; known: {', '.join(names)}")
-    config = {
+    return {
         "global": {"resolve_timeout": "5m"},
         "route": {
             "receiver": DEFAULT_RECEIVER,
@@ -71,8 +130,19 @@ def alertmanager_config(
         "inhibit_rules": inhibit_rules(cfg),
         "receivers": [{"name": name, **given.get(name, {})} for name in names],
     }
+
+
+def alertmanager_config(
+    cfg: StackConfig,
+    receivers: Mapping[str, Mapping[str, Any]] | None = None,
+    extra_teams: Iterable[str] = (),
+) -> str:
+    """The config as YAML; receivers default to the stack's own (`receiver_files`)."""
+    document = alertmanager_document(
+        cfg, receiver_files(cfg) if receivers is None else receivers, extra_teams
+    )
     header = f"# Alertmanager config of stack {cfg.stack}, generated by infra/alerts. Do not edit.\n"
-    return header + to_yaml(config)
+    return header + to_yaml(document)
 
 
 def _timing(timing: Timing) -> dict[str, str]:

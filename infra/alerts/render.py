@@ -81,6 +81,17 @@ def runbook_url(cfg: StackConfig, alert: str) -> str:
     return f"{cfg.alerts.runbook_base_url}/{alert}.md"
 
 
+# The overview dashboard every alert links to, filtered to the alert's region.
+DASHBOARD_UID = "streamgate-overview"
+
+
+def dashboard_url(cfg: StackConfig, region: str | None) -> str | None:
+    base = cfg.alerts.dashboard_base_url
+    if base is None:
+        return None
+    return f"{base}/d/{DASHBOARD_UID}?var-region={region or '{{ $labels.region }}'}"
+
+
 def _rule(scope: Scope, rule: RecordingRule | AlertRule) -> dict[str, Any]:
     # Per cluster, exporter series carry no region: every rule's output gets the cluster's.
     region = {} if scope.region is None else {"region": scope.region}
@@ -105,6 +116,8 @@ def _rule(scope: Scope, rule: RecordingRule | AlertRule) -> dict[str, Any]:
         "description": go_template(rule, rule.description, scope.region),
         "runbook_url": runbook_url(cfg, rule.name),
     }
+    if (dashboard := dashboard_url(cfg, scope.region)) is not None:
+        out["annotations"]["dashboard_url"] = dashboard
     return out
 
 

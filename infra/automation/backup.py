@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+from prometheus_client import CollectorRegistry, Gauge
 from redis.exceptions import RedisError, ResponseError
 
+from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.backup_model import (
     PREFIX,
     BackupInfo,
@@ -539,18 +540,12 @@ def _sha256_file(path: Path) -> str:
 
 
 def push_last_success(
-    url: str | None, stack: str, region: str, finished_at: float, timeout: float = 5.0
+    gateway: Pushgateway | None, stack: str, region: str, finished_at: float, timeout: float = 5.0
 ) -> bool:
     """Push the newest backup's time (job streamgate-backup, group stack+region); an outage is reported
     to the caller, never fatal: the backup itself succeeded."""
-    if not url:
+    if gateway is None:
         return False
     LAST_SUCCESS.clear()
     LAST_SUCCESS.labels(stack, region).set(finished_at)
-    try:
-        push_to_gateway(
-            url, job=JOB, registry=REGISTRY, grouping_key={"stack": stack, "region": region}, timeout=timeout
-        )
-    except OSError:
-        return False
-    return True
+    return gateway.push(JOB, REGISTRY, {"stack": stack, "region": region}, timeout)

@@ -16,8 +16,18 @@ from rich.table import Table
 
 from infra.automation.backup import BackupError, Backups, RegionBackup, push_last_success
 from infra.automation.errors import InvalidInputError
-from infra.clikit import JsonOpt, StackOpt, command_group, console, emit_json, err_console, fail
-from infra.config import StackConfig, load_stack
+from infra.automation.targets import Target, for_stack
+from infra.clikit import (
+    JsonOpt,
+    OutputsOpt,
+    StackOpt,
+    command_group,
+    console,
+    emit_json,
+    err_console,
+    fail,
+)
+from infra.config import load_stack
 from infra.errors import StreamgateError
 from runtime.storage import ObjectStore
 
@@ -30,17 +40,15 @@ RegionOpt = Annotated[
     list[str] | None, typer.Option("--region", "-r", help="Region(s) to act on (default: every region).")
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
-OutputsOpt = Annotated[
-    str | None, typer.Option("--outputs", help="Cloud stacks: `pulumi stack output --json` of the stack.")
-]
 
 
 def _targets(
-    cfg: StackConfig, regions: list[str] | None, outputs: str | None, redis: bool = True
-) -> list[RegionBackup]:
+    stack: str, outputs: str | None, regions: list[str] | None, redis: bool = True
+) -> tuple[Target, list[RegionBackup]]:
     from infra.automation import backup_wiring
 
-    return backup_wiring.targets(cfg, regions, outputs_path=outputs, redis=redis)
+    target = for_stack(load_stack(stack), outputs)
+    return target, backup_wiring.targets(target, regions, redis=redis)
 
 
 @contextmanager
@@ -92,12 +100,9 @@ def create(
 ) -> None:
     """Back up each region: its Redis snapshot (BGSAVE) and every object of its content bucket, encrypted,
     with a manifest; then push the backup's time to the Pushgateway (backup-age alert)."""
-    from infra.automation import backup_wiring
-
     try:
-        cfg = load_stack(stack)
-        targets = _targets(cfg, region, outputs, redis=not no_redis)
-        gateway = backup_wiring.pushgateway(cfg)
+        stack_target, targets = _targets(stack, outputs, region, redis=not no_redis)
+        cfg = stack_target.cfg
     except StreamgateError as exc:
         fail(exc)
 
@@ -110,6 +115,7 @@ def create(
                 rows.append({"region": target.region, "dry_run": True, "objects": len(keys), "bytes": size})
                 continue
             manifest = await backups.create()
+            gateway = stack_target.pushgateway(target.region, cfg.backup.pushgateway_url)
             pushed = push_last_success(gateway, cfg.stack, target.region, manifest.finished_at)
             rows.append(
                 {
@@ -149,7 +155,7 @@ def list_(
 ) -> None:
     """Every backup per region, newest first (incomplete ones included)."""
     try:
-        targets = _targets(load_stack(stack), region, outputs)
+        _, targets = _targets(stack, outputs, region)
     except StreamgateError as exc:
         fail(exc)
 
@@ -192,7 +198,7 @@ def verify(
     """Restore a backup into scratch space and compare every object with its manifest checksum; load its
     Redis snapshot into a scratch redis-server. Exit 1 naming every corrupted, missing or extra object."""
     try:
-        targets = _targets(load_stack(stack), region, outputs)
+        _, targets = _targets(stack, outputs, region)
     except StreamgateError as exc:
         fail(exc)
 
@@ -247,16 +253,13 @@ def restore(
 ) -> None:
     """Restore a backup: objects (checked against the manifest before writing) into a bucket, and with
     --redis-url the Redis snapshot into a Redis. Objects that fail their check are named, never written."""
-    from infra.automation import backup_wiring
-
     try:
-        cfg = load_stack(stack)
-        [target] = _targets(cfg, [region], outputs)
+        stack_target, [target] = _targets(stack, outputs, [region])
     except StreamgateError as exc:
         fail(exc)
     to: ObjectStore | None = None
     if not no_content:
-        to = backup_wiring.bucket(cfg, target_bucket, region) if target_bucket else target.content
+        to = stack_target.bucket(target_bucket, region) if target_bucket else target.content
     if to is None and redis_url is None:
         fail(InvalidInputError("nothing to restore: drop --no-content or give --redis-url"))
     if not dry_run and not yes:
@@ -304,8 +307,8 @@ def prune(
     """Delete backups older than backup.retentionDays (never the newest backup.keepLast) and incomplete
     backups older than backup.incompleteGraceHours."""
     try:
-        cfg = load_stack(stack)
-        targets = _targets(cfg, region, outputs)
+        stack_target, targets = _targets(stack, outputs, region)
+        cfg = stack_target.cfg
     except StreamgateError as exc:
         fail(exc)
     policy = cfg.backup

@@ -15,6 +15,7 @@ from typing import Any
 
 from infra.automation import pushmetrics
 from infra.automation.adapters import Deployer, MetricsProvider, Router
+from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.analysis import CheckSpec, Target, analyze, render, validate
 from infra.automation.decide import Action, Decision, Progress, decide, decide_warm, start
 from infra.automation.errors import (
@@ -67,7 +68,7 @@ class RolloutSpec:
     webhooks: tuple[WebhookConfig, ...] = ()
     confirm_promotion: bool = False
     rollback_window_seconds: float = 0.0
-    pushgateway_url: str | None = None
+    pushgateway: Pushgateway | None = None
     health_timeout_seconds: float = 60.0
 
 
@@ -170,7 +171,7 @@ class Controller:
         """Record an event, persist, push metrics, tell listeners: after every step."""
         record = state.record(event, reason, analysis)
         await self._persist(state)
-        await pushmetrics.push(self.spec.pushgateway_url, state)
+        await pushmetrics.push(self.spec.pushgateway, state)
         for listener in self.listeners:
             listener(state, record)
 

@@ -47,12 +47,13 @@ def failover(
     gateways and run the unplanned failover (or, with --planned, a planned switchover); report RTO (until
     writes are accepted and the edge answers from the other region) and RPO (acknowledged writes lost)."""
     from infra.automation import failover_wiring
+    from infra.automation.targets import for_stack
 
     try:
         cfg = load_stack(stack)
         if cfg.target != "local":
             raise DrillError(f"stack {stack}: drills kill processes, so they run on the local platform only")
-        runner = failover_wiring.runner(cfg)
+        runner = failover_wiring.runner(for_stack(cfg))
         with err_console.status(f"drill: {'planned switchover' if planned else 'region kill'} under load…"):
             report = asyncio.run(
                 run_drill(cfg, runner, "planned" if planned else "unplanned", target=to, failback=failback)

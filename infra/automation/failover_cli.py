@@ -22,7 +22,16 @@ from infra.automation.failover import (
     state_key,
 )
 from infra.automation.failover_model import Action, FailoverPlan, FailoverRecord, Mode, StepRecord
-from infra.clikit import JsonOpt, StackOpt, command_group, console, emit_json, err_console, fail
+from infra.clikit import (
+    JsonOpt,
+    OutputsOpt,
+    StackOpt,
+    command_group,
+    console,
+    emit_json,
+    err_console,
+    fail,
+)
 from infra.config import load_stack
 from infra.errors import StreamgateError
 
@@ -32,16 +41,13 @@ app = command_group(
 )
 
 ToOpt = Annotated[str, typer.Option("--to", help="The region to fail over to.")]
-OutputsOpt = Annotated[
-    str | None,
-    typer.Option("--outputs", help="Cloud stacks: `pulumi stack output --json` of the stack (resource ids)."),
-]
 
 
 def _runner(stack: str, outputs: str | None, progress: Progress | None = None) -> FailoverRunner:
     from infra.automation import failover_wiring
+    from infra.automation.targets import for_stack
 
-    return failover_wiring.runner(load_stack(stack), outputs_path=outputs, progress=progress)
+    return failover_wiring.runner(for_stack(load_stack(stack), outputs), progress=progress)
 
 
 def print_plan(plan: FailoverPlan) -> None:
@@ -201,13 +207,12 @@ def _num(value: Any) -> str:
 
 
 @app.command()
-def status(stack: StackOpt, as_json: JsonOpt = False) -> None:
+def status(stack: StackOpt, as_json: JsonOpt = False, outputs: OutputsOpt = None) -> None:
     """The last failover run recorded for the stack (steps, timings, measured RTO/RPO)."""
-    from infra.automation import wiring
+    from infra.automation.targets import for_stack
 
     try:
-        cfg = load_stack(stack)
-        doc = wiring.state_store(cfg).load(state_key(stack))
+        doc = for_stack(load_stack(stack), outputs).state_store().load(state_key(stack))
     except StreamgateError as exc:
         fail(exc)
     if as_json:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+from prometheus_client import CollectorRegistry, Gauge
 
+from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.model import Phase, RolloutState
 
 JOB = "streamgate-rollout"
@@ -53,21 +54,11 @@ def observe(state: RolloutState) -> None:
         PHASE.labels(state.stack, state.region, phase.value).set(1 if phase is state.phase else 0)
 
 
-async def push(url: str | None, state: RolloutState, timeout_seconds: float = 3.0) -> bool:
+async def push(gateway: Pushgateway | None, state: RolloutState, timeout_seconds: float = 3.0) -> bool:
     """Push the gauges; a Pushgateway outage is logged, never fails the rollout."""
-    if not url:
+    if gateway is None:
         return False
     observe(state)
-    try:
-        await asyncio.to_thread(
-            push_to_gateway,
-            url,
-            job=JOB,
-            registry=REGISTRY,
-            grouping_key={"stack": state.stack, "region": state.region},
-            timeout=timeout_seconds,
-        )
-    except OSError as exc:
-        log.warning("pushgateway %s: %s", url, exc)
-        return False
-    return True
+    return await asyncio.to_thread(
+        gateway.push, JOB, REGISTRY, {"stack": state.stack, "region": state.region}, timeout_seconds
+    )

@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from infra.automation import report, wiring
+from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.analysis import checks_from
 from infra.automation.controller import (
     Controller,
@@ -28,7 +29,18 @@ from infra.automation.controller import (
 from infra.automation.errors import AutomationError, InvalidInputError
 from infra.automation.judge import JudgeSettings
 from infra.automation.model import Control, Kind, Outcome, Record, RolloutState
-from infra.clikit import JsonOpt, StackOpt, YesOpt, command_group, console, emit_json, err_console, fail
+from infra.automation.targets import Target, for_stack
+from infra.clikit import (
+    JsonOpt,
+    OutputsOpt,
+    StackOpt,
+    YesOpt,
+    command_group,
+    console,
+    emit_json,
+    err_console,
+    fail,
+)
 from infra.config import StackConfig, load_stack
 from infra.errors import StreamgateError
 
@@ -100,6 +112,7 @@ def build_spec(
     threshold: int | None,
     manual_promotion: bool | None,
     rollback_window: float | None = None,
+    pushgateway: Pushgateway | None = None,
 ) -> RolloutSpec:
     if not TAG.fullmatch(version):
         raise InvalidInputError(f"--version {version!r}: not an image tag (letters, digits, _ . -; ≤ 63)")
@@ -120,7 +133,7 @@ def build_spec(
         rollback_window_seconds=float(
             r.rollback_window_seconds if rollback_window is None else rollback_window
         ),
-        pushgateway_url=wiring.endpoints(cfg).pushgateway_url,
+        pushgateway=pushgateway,
     )
 
 
@@ -159,9 +172,10 @@ def _confirm(yes: bool, question: str) -> None:
         raise typer.Exit(3)
 
 
-def _run(spec: RolloutSpec, cfg: StackConfig, dry_run: bool, as_json: bool, yes: bool) -> None:
+def _run(spec: RolloutSpec, target: Target, dry_run: bool, as_json: bool, yes: bool) -> None:
+    cfg = target.cfg
     try:
-        controller = Controller(spec, wiring.adapters(cfg, spec.region), [] if as_json else [printer])
+        controller = Controller(spec, wiring.adapters(target, spec.region), [] if as_json else [printer])
         if dry_run:
             plan = asyncio.run(controller.plan())
             if as_json:
@@ -224,18 +238,28 @@ def canary(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     yes: YesOpt = False,
+    outputs: OutputsOpt = None,
 ) -> None:
     """Shift traffic to VERSION step by step, analyzing each step; roll back on failed analyses.
 
     Re-running after a crash resumes from the persisted step."""
     try:
-        cfg = load_stack(stack)
-        chosen = wiring.region_of(cfg, region)
+        cfg, chosen, target = _context(stack, region, outputs)
         plan = parse_steps(steps, step_weight, max_weight, cfg.rollout.steps)
-        spec = build_spec(cfg, "canary", chosen, version, plan, interval, threshold, manual_promotion)
+        spec = build_spec(
+            cfg,
+            "canary",
+            chosen,
+            version,
+            plan,
+            interval,
+            threshold,
+            manual_promotion,
+            pushgateway=target.pushgateway(chosen, cfg.rollout.pushgateway_url),
+        )
     except StreamgateError as exc:
         fail(exc)
-    _run(spec, cfg, dry_run, as_json, yes)
+    _run(spec, target, dry_run, as_json, yes)
 
 
 @app.command()
@@ -253,24 +277,33 @@ def bluegreen(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     yes: YesOpt = False,
+    outputs: OutputsOpt = None,
 ) -> None:
     """Bring the idle color up with VERSION, smoke it, switch 100% and verify, keep the old color warm for
     the rollback window (switching back on failed analyses), then retire it."""
     try:
-        cfg = load_stack(stack)
-        chosen = wiring.region_of(cfg, region)
+        cfg, chosen, target = _context(stack, region, outputs)
         spec = build_spec(
-            cfg, "bluegreen", chosen, version, [100], interval, threshold, manual_promotion, rollback_window
+            cfg,
+            "bluegreen",
+            chosen,
+            version,
+            [100],
+            interval,
+            threshold,
+            manual_promotion,
+            rollback_window,
+            pushgateway=target.pushgateway(chosen, cfg.rollout.pushgateway_url),
         )
     except StreamgateError as exc:
         fail(exc)
-    _run(spec, cfg, dry_run, as_json, yes)
+    _run(spec, target, dry_run, as_json, yes)
 
 
-def _context(stack: str, region: str | None) -> tuple[StackConfig, str, Any]:
+def _context(stack: str, region: str | None, outputs: str | None) -> tuple[StackConfig, str, Target]:
     cfg = load_stack(stack)
     chosen = wiring.region_of(cfg, region)
-    return cfg, chosen, wiring.state_store(cfg)
+    return cfg, chosen, for_stack(cfg, outputs)
 
 
 def _active_state(store: Any, region: str) -> RolloutState:
@@ -281,9 +314,17 @@ def _active_state(store: Any, region: str) -> RolloutState:
     return state
 
 
-def _request(stack: str, region: str | None, change: dict[str, bool], what: str, as_json: bool) -> None:
+def _request(
+    stack: str,
+    region: str | None,
+    outputs: str | None,
+    change: dict[str, bool],
+    what: str,
+    as_json: bool,
+) -> None:
     try:
-        _, chosen, store = _context(stack, region)
+        _, chosen, target = _context(stack, region, outputs)
+        store = target.state_store()
         state = _active_state(store, chosen)
         control = Control.from_dict(store.load(control_key(chosen)))
         for key, value in change.items():
@@ -299,15 +340,19 @@ def _request(stack: str, region: str | None, change: dict[str, bool], what: str,
 
 
 @app.command()
-def pause(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False) -> None:
+def pause(
+    stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, outputs: OutputsOpt = None
+) -> None:
     """Hold the rollout at its current weight (analysis continues; failures still roll back)."""
-    _request(stack, region, {"paused": True}, "pause", as_json)
+    _request(stack, region, outputs, {"paused": True}, "pause", as_json)
 
 
 @app.command()
-def resume(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False) -> None:
+def resume(
+    stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, outputs: OutputsOpt = None
+) -> None:
     """Let a paused rollout advance again."""
-    _request(stack, region, {"paused": False}, "resume", as_json)
+    _request(stack, region, outputs, {"paused": False}, "resume", as_json)
 
 
 @app.command()
@@ -316,17 +361,25 @@ def promote(
     region: RegionOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Skip the remaining steps: go to 100% now.")] = False,
     as_json: JsonOpt = False,
+    outputs: OutputsOpt = None,
 ) -> None:
     """Open the confirm-promotion gate (or, with --full, promote at the next analysis)."""
     change = {"promote": True, "promote_full": full}
-    _request(stack, region, change, "full promotion" if full else "promotion", as_json)
+    _request(stack, region, outputs, change, "full promotion" if full else "promotion", as_json)
 
 
 @app.command()
-def abort(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, yes: YesOpt = False) -> None:
+def abort(
+    stack: StackOpt,
+    region: RegionOpt = None,
+    as_json: JsonOpt = False,
+    yes: YesOpt = False,
+    outputs: OutputsOpt = None,
+) -> None:
     """Roll back now: the running controller does it, or this command when none runs."""
     try:
-        cfg, chosen, store = _context(stack, region)
+        cfg, chosen, target = _context(stack, region, outputs)
+        store = target.state_store()
         state = _active_state(store, chosen)
         _confirm(yes, f"abort the {state.kind} rollout of {state.version} in {chosen}?")
         control = Control.from_dict(store.load(control_key(chosen)))
@@ -337,8 +390,18 @@ def abort(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, y
             message = f"abort requested; the running controller {holder.describe()} rolls back"
             final: RolloutState | None = state
         else:
-            spec = build_spec(cfg, state.kind, chosen, state.version, state.steps, None, None, None)
-            controller = Controller(spec, wiring.adapters(cfg, chosen), [] if as_json else [printer])
+            spec = build_spec(
+                cfg,
+                state.kind,
+                chosen,
+                state.version,
+                state.steps,
+                None,
+                None,
+                None,
+                pushgateway=target.pushgateway(chosen, cfg.rollout.pushgateway_url),
+            )
+            controller = Controller(spec, wiring.adapters(target, chosen), [] if as_json else [printer])
             final = asyncio.run(controller.abort_now())
             message = f"rolled back: {final.reason if final else 'nothing to do'}"
     except StreamgateError as exc:
@@ -352,10 +415,13 @@ def abort(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, y
 
 
 @app.command()
-def status(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False) -> None:
+def status(
+    stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, outputs: OutputsOpt = None
+) -> None:
     """The last rollout of a region: phase, step, weights (persisted and live), who runs it."""
     try:
-        cfg, chosen, store = _context(stack, region)
+        cfg, chosen, target = _context(stack, region, outputs)
+        store = target.state_store()
         doc = store.load(state_key(chosen))
         control = Control.from_dict(store.load(control_key(chosen)))
         holder = store.holder(state_key(chosen))
@@ -364,7 +430,7 @@ def status(stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False) 
     state = RolloutState.from_dict(doc) if doc else None
     live: dict[str, int] | str
     try:
-        live = asyncio.run(wiring.router(cfg, chosen).get_weights())
+        live = asyncio.run(target.router(chosen).get_weights())
     except Exception as exc:  # status must answer even when the router does not
         live = f"unavailable: {exc}"
     result = {
@@ -397,10 +463,12 @@ def report_cmd(
     region: RegionOpt = None,
     png: Annotated[Path | None, typer.Option("--png", help="Write a chart (weight, success, p99).")] = None,
     as_json: JsonOpt = False,
+    outputs: OutputsOpt = None,
 ) -> None:
     """Post-mortem of the last rollout from its persisted history."""
     try:
-        _, chosen, store = _context(stack, region)
+        _, chosen, target = _context(stack, region, outputs)
+        store = target.state_store()
         doc = store.load(state_key(chosen))
         if doc is None:
             raise AutomationError(f"no rollout recorded in {chosen}")

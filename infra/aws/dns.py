@@ -1,4 +1,5 @@
-"""Route 53: the stack's zone, a health check per region on /healthz, and failover records for the API name.
+"""Route 53: the stack's zone, an HTTPS health check per region on the gateway's readiness path, and
+failover records for the API name.
 
 Route 53 failover is pairwise (PRIMARY/SECONDARY), so regions are chained in order: api → region 0, else
 failover-1.api → region 1, else failover-2.api → ... Every region is in the chain, primary first.
@@ -13,6 +14,10 @@ import pulumi_aws as aws
 
 from infra.aws.base import child
 from infra.config import StackConfig
+from runtime.service import paths
+
+# Route 53 health checkers must run from at least three of its checker regions.
+HEALTH_CHECKER_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
 
 
 def origin_name(cfg: StackConfig, region: str) -> str:
@@ -25,21 +30,23 @@ def api_name(cfg: StackConfig) -> str:
 
 
 class Dns(pulumi.ComponentResource):
+    """The zone comes first (certificates validate through it, the CDN's alias lives in it); the origin
+    records, health checks and failover chain follow once the regions' load balancers exist (`route`)."""
+
     zone: aws.route53.Zone
     health_checks: dict[str, aws.route53.HealthCheck]
 
-    def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        regions: Sequence[str],
-        origin_targets: Mapping[str, pulumi.Input[str]] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("streamgate:aws:Dns", name, None, opts)
+        self.name, self.cfg = name, cfg
         self.zone = aws.route53.Zone(f"{name}-zone", name=cfg.domain, force_destroy=False, opts=child(self))
-        # Seam for the Kubernetes layer: the ingress load balancers' hostnames become the origin names.
-        for region, target in (origin_targets or {}).items():
+        self.health_checks = {}
+
+    def route(self, regions: Sequence[str], origin_targets: Mapping[str, pulumi.Input[str]]) -> None:
+        """Origin names → the regions' ingress load balancers, an HTTPS health check per region on the
+        gateway's readiness path (through the load balancer, as a viewer's request goes), and the chain."""
+        name, cfg = self.name, self.cfg
+        for region, target in origin_targets.items():
             aws.route53.Record(
                 f"{name}-origin-{region}",
                 zone_id=self.zone.zone_id,
@@ -55,11 +62,12 @@ class Dns(pulumi.ComponentResource):
                 type="HTTPS",
                 fqdn=origin_name(cfg, region),
                 port=443,
-                resource_path="/healthz",
+                enable_sni=True,
+                resource_path=paths.READY,
                 request_interval=10,
                 failure_threshold=3,
                 measure_latency=True,
-                regions=["us-east-1", "eu-west-1", "ap-southeast-1"],
+                regions=HEALTH_CHECKER_REGIONS,
                 tags={"Name": f"streamgate-{cfg.stack}-{region}", "streamgate/region": region},
                 opts=child(self),
             )

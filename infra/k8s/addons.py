@@ -15,10 +15,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.alerts.alertmanager import (
+    RECEIVER_SECRET,
+    alertmanager_document,
+    receiver_files,
+    receiver_secret_data,
+)
+from infra.aws.cache import REDIS_PORT
 from infra.config import Environment, RegionConfig, StackConfig
 from infra.k8s.autoscaling import REQUESTS_SERIES, RPS_METRIC
-from infra.k8s.base import on
+from infra.k8s.base import labels, on
 from infra.k8s.identity import IRSA_ANNOTATION, irsa_role
+from infra.k8s.inputs import ClusterInputs
+from infra.outputs import MONITORING_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,7 @@ KUBE_PROMETHEUS_STACK = Chart(
     "kube-prometheus-stack",
     "65.1.1",
     "https://prometheus-community.github.io/helm-charts",
-    "monitoring",
+    MONITORING_NAMESPACE,
 )
 PROMETHEUS_ADAPTER = Chart(
     "prometheus-adapter",
@@ -88,6 +97,11 @@ VELERO_AWS_PLUGIN = "velero/velero-plugin-for-aws:v1.10.0"  # the plugin line th
 PROMETHEUS_URL = f"http://{KUBE_PROMETHEUS_STACK.release}-prometheus.{KUBE_PROMETHEUS_STACK.namespace}.svc"
 # kube-prometheus-stack selects monitors and rules by this label (its `release` by default).
 PROMETHEUS_SELECTOR = {"release": KUBE_PROMETHEUS_STACK.release}
+# The ingress controller's NLB listener: TLS with the region's ACM certificate and AWS's TLS 1.3/1.2 policy.
+NLB_SSL_CERT = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
+NLB_SSL_PORTS = "service.beta.kubernetes.io/aws-load-balancer-ssl-ports"
+NLB_SSL_POLICY = "service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
 def rps_adapter_rule() -> dict[str, Any]:
@@ -152,11 +166,7 @@ class Addons(pulumi.ComponentResource):
         cfg: StackConfig,
         region: RegionConfig,
         provider: k8s.Provider,
-        oidc: aws.iam.OpenIdConnectProvider,
-        backup_bucket: aws.s3.Bucket,
-        key: aws.kms.Key,
-        redis_endpoint: pulumi.Input[str],
-        redis_auth_token: pulumi.Input[str],
+        inputs: ClusterInputs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("streamgate:k8s:Addons", name, None, opts)
@@ -164,9 +174,33 @@ class Addons(pulumi.ComponentResource):
         self.name = name
         prod = cfg.environment is Environment.PROD
         replicas = 3 if prod else 2
+        oidc, backup_bucket, key = inputs.cluster.oidc_provider, inputs.storage.backup.bucket, inputs.key
         self.releases = {}
-        monitoring = self._release(KUBE_PROMETHEUS_STACK, self._prometheus_values(cfg, region, prod))
-        self._release(INGRESS_NGINX, self._ingress_values(replicas), [monitoring])
+        # The monitoring namespace comes before its chart: Alertmanager's receiver keys must be there when
+        # its pods start.
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-monitoring",
+            metadata={"name": KUBE_PROMETHEUS_STACK.namespace, "labels": labels(cfg, "monitoring")},
+            opts=on(self, provider),
+        )
+        receiver_keys = k8s.core.v1.Secret(
+            f"{name}-alertmanager-receivers",
+            metadata={
+                "name": RECEIVER_SECRET,
+                "namespace": namespace.metadata.name,
+                "labels": labels(cfg, "alerting"),
+            },
+            type="Opaque",
+            string_data=receiver_secret_data(inputs.secrets),
+            opts=on(self, provider),
+        )
+        monitoring = self._release(
+            KUBE_PROMETHEUS_STACK,
+            self._prometheus_values(cfg, region, prod),
+            [namespace, receiver_keys],
+            create_namespace=False,
+        )
+        self._release(INGRESS_NGINX, self._ingress_values(replicas, inputs.certificate_arn), [monitoring])
         self._release(PROMETHEUS_ADAPTER, self._adapter_values(), [monitoring])
         self._release(
             METRICS_SERVER, {"replicas": 2, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1}}
@@ -200,14 +234,16 @@ class Addons(pulumi.ComponentResource):
         # Secret, not in the release's values, so the values stay readable in plans and `helm get values`.
         auth = k8s.core.v1.Secret(
             f"{name}-redis-exporter-auth",
-            metadata={"name": "redis-exporter-auth", "namespace": REDIS_EXPORTER.namespace},
-            string_data={"password": redis_auth_token},
-            opts=on(self, provider, depends_on=[monitoring]),  # that release creates the namespace
+            metadata={"name": "redis-exporter-auth", "namespace": namespace.metadata.name},
+            string_data={"password": inputs.secrets.redis_auth_token},
+            opts=on(self, provider),
         )
         self._release(
             REDIS_EXPORTER,
             {
-                "redisAddress": pulumi.Output.concat("rediss://", redis_endpoint, ":6379"),
+                "redisAddress": pulumi.Output.concat(
+                    "rediss://", inputs.redis.group.primary_endpoint_address, f":{REDIS_PORT}"
+                ),
                 "auth": {"enabled": True, "secret": {"name": "redis-exporter-auth", "key": "password"}},
                 "serviceMonitor": {"enabled": True, "labels": PROMETHEUS_SELECTOR},
             },
@@ -230,7 +266,12 @@ class Addons(pulumi.ComponentResource):
         return self.releases[VPA.release]
 
     def _release(
-        self, chart: Chart, values: dict[str, Any], after: list[pulumi.Resource] | None = None
+        self,
+        chart: Chart,
+        values: dict[str, Any],
+        after: list[pulumi.Resource] | None = None,
+        *,
+        create_namespace: bool = True,
     ) -> k8s.helm.v3.Release:
         release = k8s.helm.v3.Release(
             f"{self.name}-{chart.release}",
@@ -239,7 +280,7 @@ class Addons(pulumi.ComponentResource):
             version=chart.version,
             repository_opts={"repo": chart.repo},
             namespace=chart.namespace,
-            create_namespace=True,
+            create_namespace=create_namespace,
             values=values,
             atomic=True,  # a failed upgrade rolls back instead of leaving a half-applied release
             cleanup_on_fail=True,
@@ -268,11 +309,17 @@ class Addons(pulumi.ComponentResource):
                     },
                 }
             },
-            "alertmanager": {"enabled": True},
+            # Our routes and receivers (infra/alerts/alertmanager.py); the receivers' keys are files from
+            # the Secret mounted beside the config, so the config itself holds no secret.
+            "alertmanager": {
+                "enabled": True,
+                "config": alertmanager_document(cfg, receiver_files(cfg)),
+                "alertmanagerSpec": {"secrets": [RECEIVER_SECRET], "replicas": 3 if prod else 1},
+            },
         }
 
     @staticmethod
-    def _ingress_values(replicas: int) -> dict[str, Any]:
+    def _ingress_values(replicas: int, certificate_arn: pulumi.Input[str]) -> dict[str, Any]:
         return {
             "controller": {
                 "replicaCount": replicas,
@@ -283,9 +330,17 @@ class Addons(pulumi.ComponentResource):
                 "service": {
                     "type": "LoadBalancer",
                     "externalTrafficPolicy": "Local",  # keep client IPs for rate limiting
+                    # HTTPS only: the NLB terminates TLS with the region's certificate and hands plain HTTP
+                    # to the controller's http port; nothing listens in clear text.
+                    "enableHttp": False,
+                    "targetPorts": {"https": "http"},
                     "annotations": {
                         "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
                         "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+                        NLB_SSL_CERT: certificate_arn,
+                        NLB_SSL_PORTS: "https",
+                        NLB_SSL_POLICY: TLS_POLICY,
+                        "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "tcp",
                     },
                 },
                 "topologySpreadConstraints": [

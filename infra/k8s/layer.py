@@ -4,22 +4,20 @@ monitoring, each a component parented under the region."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.alerts import RULE_NAME, rule_groups
-from infra.aws.cache import RegionalRedis
-from infra.aws.cluster import Cluster
-from infra.aws.storage import RegionStorage
 from infra.config import RegionConfig, StackConfig
 from infra.k8s.addons import Addons
 from infra.k8s.autoscaling import Autoscaling
 from infra.k8s.base import cluster_provider
+from infra.k8s.inputs import ClusterInputs
 from infra.k8s.observability import Observability
 from infra.k8s.workload import Workload
+
+__all__ = ["ClusterInputs", "KubernetesLayer", "build_kubernetes"]
 
 
 @dataclass(frozen=True)
@@ -30,57 +28,15 @@ class KubernetesLayer:
     autoscaling: Autoscaling
     observability: Observability
 
-    def outputs(self) -> dict[str, Any]:
-        """What rollout automation needs to find the objects it shifts traffic with."""
-        wl = self.workload
-        return {
-            "namespace": wl.namespace.metadata.name,
-            "service": wl.service.metadata.name,
-            "colorServices": {c: s.metadata.name for c, s in wl.color_services.items()},
-            "deployments": {c: d.metadata.name for c, d in wl.deployments.items()},
-            "ingress": wl.ingress.metadata.name,
-            "canaryIngress": wl.canary_ingress.metadata.name,
-            "liveColor": wl.cfg.workload.live_color,
-            "ingressHostname": wl.ingress_hostname,
-        }
-
 
 def build_kubernetes(
-    cfg: StackConfig,
-    region: RegionConfig,
-    parent: pulumi.Resource,
-    cluster: Cluster,
-    key: aws.kms.Key,
-    storage: RegionStorage,
-    redis: RegionalRedis,
-    redis_auth_token: pulumi.Input[str],
+    cfg: StackConfig, region: RegionConfig, parent: pulumi.Resource, inputs: ClusterInputs
 ) -> KubernetesLayer:
     name = region.name
-    provider = cluster_provider(f"{name}-k8s", cluster, parent)
+    provider = cluster_provider(f"{name}-k8s", inputs.cluster, parent)
     opts = pulumi.ResourceOptions(parent=parent)
-    addons = Addons(
-        f"{name}-addons",
-        cfg,
-        region,
-        provider,
-        cluster.oidc_provider,
-        storage.backup.bucket,
-        key,
-        redis.group.primary_endpoint_address,
-        redis_auth_token,
-        opts,
-    )
-    workload = Workload(
-        f"{name}-gateway",
-        cfg,
-        region,
-        provider,
-        cluster.oidc_provider,
-        storage.content.bucket,
-        key,
-        addons.ingress_controller,
-        opts,
-    )
+    addons = Addons(f"{name}-addons", cfg, region, provider, inputs, opts)
+    workload = Workload(f"{name}-gateway", cfg, region, provider, inputs, addons.ingress_controller, opts)
     autoscaling = Autoscaling(f"{name}-autoscaling", cfg, provider, workload.deployments, addons.vpa, opts)
     observability = Observability(
         f"{name}-observability", cfg, provider, workload.namespace.metadata.name, addons.monitoring, opts

@@ -9,14 +9,18 @@ Traffic model (what rollout automation drives):
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.aws.cache import REDIS_PORT
 from infra.aws.dns import api_name, origin_name
+from infra.aws.iam import gateway_statements
 from infra.config import Color, RegionConfig, StackConfig
+from infra.gateway_env import EnvValue, GatewayTarget, SecretRef, gateway_environment
 from infra.k8s.base import (
     APP,
     COLOR_LABEL,
@@ -30,6 +34,8 @@ from infra.k8s.base import (
     selector,
 )
 from infra.k8s.identity import IRSA_ANNOTATION, irsa_role
+from infra.k8s.inputs import ClusterInputs
+from runtime.service import paths
 
 INGRESS_CLASS = "nginx"
 CANARY = "nginx.ingress.kubernetes.io/canary"
@@ -40,23 +46,23 @@ PORT_NAME = "http"
 RUN_AS = 10001  # a non-root UID for the gateway image; runAsNonRoot refuses to start a root image anyway
 ZONE_KEY = "topology.kubernetes.io/zone"
 HOST_KEY = "kubernetes.io/hostname"
+# The gateway's secrets, in one Kubernetes Secret created from the stack's Pulumi secrets.
+SECRET = "gateway"
+SIGNING_KEY = SecretRef(SECRET, "signing-key")
+PREVIOUS_SIGNING_KEYS = SecretRef(SECRET, "previous-signing-keys")
+MFA_PEPPER = SecretRef(SECRET, "mfa-pepper")
+REDIS_AUTH_TOKEN = SecretRef(SECRET, "redis-auth-token")
+# Pods restart when this changes (a rotated key reaches them); a hash, so the value stays unreadable.
+SECRET_VERSION = "streamgate/secret-version"
 
 
-def content_reader_statements(bucket: aws.s3.Bucket, key: aws.kms.Key) -> list[dict[str, Any]]:
-    """What the gateway may do in AWS: read the region's content bucket, and use the region's key (SSE-KMS
-    reads and envelope encryption of objects)."""
+def env_vars(env: dict[str, EnvValue]) -> list[Manifest]:
+    """A container's `env`: values inline, secrets by reference (never in the pod spec), sorted by name."""
     return [
-        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket.arn]},
-        {
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-            "Resource": [bucket.arn.apply(lambda arn: f"{arn}/*")],
-        },
-        {
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            "Resource": [key.arn],
-        },
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": value.secret, "key": value.key}}}
+        if isinstance(value, SecretRef)
+        else {"name": name, "value": value}
+        for name, value in sorted(env.items())
     ]
 
 
@@ -94,15 +100,14 @@ class Workload(pulumi.ComponentResource):
         cfg: StackConfig,
         region: RegionConfig,
         provider: k8s.Provider,
-        oidc: aws.iam.OpenIdConnectProvider,
-        content_bucket: aws.s3.Bucket,
-        key: aws.kms.Key,
+        inputs: ClusterInputs,
         ingress_controller: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("streamgate:k8s:Workload", name, None, opts)
-        self.cfg, self.region = cfg, region
+        self.cfg, self.region, self.inputs = cfg, region, inputs
         wl = cfg.workload
+        content_bucket, key = inputs.storage.content.bucket, inputs.key
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata=meta(
@@ -120,10 +125,10 @@ class Workload(pulumi.ComponentResource):
         ns = self.namespace.metadata.name
         self.role = irsa_role(
             f"{name}-irsa",
-            oidc,
+            inputs.cluster.oidc_provider,
             NAMESPACE,
             SERVICE_ACCOUNT,
-            content_reader_statements(content_bucket, key),
+            gateway_statements(content_bucket.arn, key.arn, inputs.distribution.arn),
             self,
         )
         self.service_account = k8s.core.v1.ServiceAccount(
@@ -131,21 +136,33 @@ class Workload(pulumi.ComponentResource):
             metadata=meta(SERVICE_ACCOUNT, ns, labels(cfg, "identity"), {IRSA_ANNOTATION: self.role.arn}),
             opts=on(self, provider),
         )
-        env: dict[str, pulumi.Input[str]] = {
-            "STREAMGATE_REGION": region.name,
-            # Names as runtime/service/settings.py reads them (nested sections joined by `__`).
-            "STREAMGATE_STORAGE__BUCKET": content_bucket.bucket,
-            "STREAMGATE_STORAGE__REGION": region.name,
-            "STREAMGATE_SECURITY__ENCRYPTION__KMS_KEY_ID": key.arn,
-            "STREAMGATE_SECURITY__ENCRYPTION__REGION": region.name,
-            "AWS_REGION": region.name,
+        secrets = inputs.secrets
+        secret_values = {
+            SIGNING_KEY.key: secrets.signing_key,
+            PREVIOUS_SIGNING_KEYS.key: secrets.previous_signing_keys,
+            MFA_PEPPER.key: secrets.mfa_pepper,
+            REDIS_AUTH_TOKEN.key: secrets.redis_auth_token,
         }
+        self.secret = k8s.core.v1.Secret(
+            f"{name}-secrets",
+            metadata=meta(SECRET, ns, labels(cfg, "secrets")),
+            type="Opaque",
+            string_data=secret_values,
+            opts=on(self, provider),
+        )
+        # A digest of high-entropy keys reveals nothing usable; left secret, it would hide the whole pod
+        # spec from plans and policies.
+        self.secret_version = pulumi.Output.unsecret(
+            pulumi.Output.all(*(secret_values[k] for k in sorted(secret_values))).apply(
+                lambda values: hashlib.sha256("\0".join(values).encode()).hexdigest()[:16]
+            )
+        )
         self.deployments = {
             color: k8s.apps.v1.Deployment(
                 f"{name}-{color}",
                 metadata=meta(deployment_name(color), ns, labels(cfg, "server", color)),
-                spec=self._deployment_spec(color, env),
-                opts=on(self, provider, depends_on=[self.service_account]),
+                spec=self._deployment_spec(color, self.environment(color)),
+                opts=on(self, provider, depends_on=[self.service_account, self.secret]),
             )
             for color in COLORS
         }
@@ -205,7 +222,36 @@ class Workload(pulumi.ComponentResource):
 
         return self.ingress.status.apply(hostname)
 
-    def _deployment_spec(self, color: Color, env: dict[str, pulumi.Input[str]]) -> Manifest:
+    def environment(self, color: Color) -> dict[str, EnvValue]:
+        """The gateway's environment in this cluster (checked by infra/gateway_env.py)."""
+        region, inputs, wl = self.region.name, self.inputs, self.cfg.workload
+        return gateway_environment(
+            self.cfg,
+            GatewayTarget(
+                region=region,
+                color=color,
+                version=wl.tag_of(color),
+                host="0.0.0.0",  # the pod's network namespace: probes and the Service reach its IP
+                port=wl.port,
+                # The ingress controller's pods (VPC CNI: addresses from the VPC) set X-Forwarded-For.
+                trusted_proxies=self.region.vpc_cidr,
+                # ElastiCache with in-transit encryption speaks TLS; AUTH comes from the Secret.
+                redis_url=pulumi.Output.concat(
+                    "rediss://", inputs.redis.group.primary_endpoint_address, f":{REDIS_PORT}/0"
+                ),
+                redis_password=REDIS_AUTH_TOKEN,
+                content_bucket=inputs.storage.content.bucket.bucket,
+                storage_region=region,
+                kms_key=inputs.key.arn,
+                signing_key=SIGNING_KEY,
+                previous_signing_keys=PREVIOUS_SIGNING_KEYS,
+                mfa_pepper=MFA_PEPPER,
+                cloudfront_distribution_id=inputs.distribution.id,
+                otlp_endpoint=wl.otlp_endpoint,
+            ),
+        )
+
+    def _deployment_spec(self, color: Color, env: dict[str, EnvValue]) -> Manifest:
         wl = self.cfg.workload
         version = wl.tag_of(color)
         spread = {"labelSelector": {"matchLabels": selector(color)}, "matchLabelKeys": ["pod-template-hash"]}
@@ -217,7 +263,10 @@ class Workload(pulumi.ComponentResource):
             "revisionHistoryLimit": 5,
             "minReadySeconds": 5,
             "template": {
-                "metadata": {"labels": labels(self.cfg, "server", color)},
+                "metadata": {
+                    "labels": labels(self.cfg, "server", color),
+                    "annotations": {SECRET_VERSION: self.secret_version},
+                },
                 "spec": {
                     "serviceAccountName": SERVICE_ACCOUNT,
                     # IRSA mounts its own projected token; the pod needs no Kubernetes API token.
@@ -250,31 +299,26 @@ class Workload(pulumi.ComponentResource):
                             "image": f"{wl.image}:{version}",
                             "imagePullPolicy": "IfNotPresent",
                             "ports": [{"name": PORT_NAME, "containerPort": wl.port, "protocol": "TCP"}],
-                            "env": [
-                                *({"name": k, "value": v} for k, v in env.items()),
-                                {"name": "STREAMGATE_COLOR", "value": color},
-                                {"name": "STREAMGATE_VERSION", "value": version},
-                                {"name": "STREAMGATE_SERVER__PORT", "value": str(wl.port)},
-                            ],
+                            "env": env_vars(env),
                             "resources": {
                                 "requests": {"cpu": wl.cpu_request, "memory": wl.memory_request},
                                 "limits": {"cpu": wl.cpu_limit, "memory": wl.memory_limit},
                             },
                             "startupProbe": {
                                 **probe,
-                                "httpGet": {**probe["httpGet"], "path": "/healthz"},
+                                "httpGet": {**probe["httpGet"], "path": paths.HEALTH},
                                 "periodSeconds": 2,
                                 "failureThreshold": 30,
                             },
                             "livenessProbe": {
                                 **probe,
-                                "httpGet": {**probe["httpGet"], "path": "/healthz"},
+                                "httpGet": {**probe["httpGet"], "path": paths.HEALTH},
                                 "periodSeconds": 10,
                                 "failureThreshold": 3,
                             },
                             "readinessProbe": {
                                 **probe,
-                                "httpGet": {**probe["httpGet"], "path": "/readyz"},
+                                "httpGet": {**probe["httpGet"], "path": paths.READY},
                                 "periodSeconds": 5,
                                 "failureThreshold": 2,
                             },

@@ -24,19 +24,22 @@ from typing import Any, cast
 import pyotp
 from pydantic import SecretStr
 
+from infra import gateway_env
 from infra.config import Color, StackConfig
+from infra.gateway_env import GatewayTarget
 from infra.local.aws import AWS_REGION, FAKE_CREDENTIALS, AwsResources, kms_client
 from infra.local.errors import LocalPlatformError
 from infra.local.layout import LOOPBACK, Layout, Paths
 from infra.local.nginx import atomic_write
 from infra.local.state import Deployment, Secrets
+from runtime.service.settings import env_name
 
 ADMIN = "local-admin"
 MFA_HEADER = "X-StreamGate-MFA"
 TOTP_PERIOD_SECONDS = 30  # the gateway's MfaSettings default, which the local platform keeps
 # Every viewer of a local platform comes from loopback: one IP. Its limit is raised so load tests and
 # drills measure the system, not the per-IP limit (which production keeps at its default).
-LOCAL_IP_LIMIT = {"REQUESTS": "5000", "PERIOD_SECONDS": "1", "BURST": "10000"}
+LOCAL_IP_LIMIT = {"requests": "5000", "period_seconds": "1", "burst": "10000"}
 
 
 def gateway_environment(
@@ -48,37 +51,34 @@ def gateway_environment(
     color: Color,
     deployment: Deployment,
 ) -> dict[str, str]:
-    """The environment of one gateway process (names from runtime/service/settings.py)."""
-    ports = layout.region(region)
-    env = {
-        "PYTHONUNBUFFERED": "1",
-        **FAKE_CREDENTIALS,
-        "AWS_DEFAULT_REGION": AWS_REGION,
-        "STREAMGATE_VERSION": deployment.version,
-        "STREAMGATE_COLOR": color,
-        "STREAMGATE_REGION": region,
-        "STREAMGATE_SERVER__HOST": LOOPBACK,
-        "STREAMGATE_SERVER__PORT": str(ports.gateway(color)),
-        "STREAMGATE_SERVER__LOG_LEVEL": "info",
-        # Through nginx's stream proxy: always the current primary, repointed by failover.
-        "STREAMGATE_REDIS__URL": layout.redis_url(region),
-        # One origin bucket (the primary region's, which cloud stacks replicate); L3 is the region's copy.
-        "STREAMGATE_STORAGE__BUCKET": resources.content_buckets[layout.primary.name],
-        "STREAMGATE_STORAGE__L3_BUCKET": resources.content_buckets[region],
-        "STREAMGATE_STORAGE__ENDPOINT_URL": layout.moto_url,
-        "STREAMGATE_STORAGE__REGION": AWS_REGION,
-        "STREAMGATE_SECURITY__ENCRYPTION__KMS_KEY_ID": resources.kms_key_alias,
-        "STREAMGATE_SECURITY__ENCRYPTION__KMS_ENDPOINT_URL": layout.moto_url,
-        "STREAMGATE_SECURITY__ENCRYPTION__REGION": AWS_REGION,
-        "STREAMGATE_SECURITY__MFA__PEPPER": secrets.mfa_pepper,
-        **{f"STREAMGATE_SECURITY__RATE_LIMIT__IP__{k}": v for k, v in LOCAL_IP_LIMIT.items()},
-        "STREAMGATE_AUTH__SIGNING_KEY": secrets.signing_key,
-        "STREAMGATE_CDN__PURGE_URL": layout.edge_url,
-        "STREAMGATE_CONTENT__SEGMENT_MAX_AGE_SECONDS": str(cfg.cdn.segment_ttl_seconds),
-        "STREAMGATE_CONTENT__MANIFEST_MAX_AGE_SECONDS": str(cfg.cdn.manifest_ttl_seconds),
-    }
-    env.update(deployment.settings)
-    return env
+    """The environment of one gateway process, from the same builder as the Kubernetes Deployment's."""
+    env = gateway_env.gateway_environment(
+        cfg,
+        GatewayTarget(
+            region=region,
+            color=color,
+            version=deployment.version,
+            host=LOOPBACK,
+            port=layout.region(region).gateway(color),
+            trusted_proxies=LOOPBACK,  # nginx, the edge
+            # Through nginx's stream proxy: always the current primary, repointed by failover.
+            redis_url=layout.redis_url(region),
+            # One origin bucket (the primary region's, which cloud stacks replicate); L3 is the region's copy.
+            content_bucket=resources.content_buckets[layout.primary.name],
+            l3_bucket=resources.content_buckets[region],
+            storage_region=AWS_REGION,
+            kms_key=resources.kms_key_alias,
+            signing_key=secrets.signing_key,
+            mfa_pepper=secrets.mfa_pepper,
+            purge_url=layout.edge_url,
+            aws_endpoint_url=layout.moto_url,
+            tuning={
+                env_name("server", "log_level"): "info",
+                **{env_name("security", "rate_limit", "ip", k): v for k, v in LOCAL_IP_LIMIT.items()},
+            },
+        ),
+    )
+    return {"PYTHONUNBUFFERED": "1", **FAKE_CREDENTIALS, **env, **deployment.settings}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.config import JsonDict
+
+# Marks a setting whose default only works on a developer's machine: every deployment must set it
+# (runtime.service.settings.deploy_required lists them; the deployment builders check them).
+DEPLOY_REQUIRED: JsonDict = {"deploy_required": True}
 
 
 class Limit(BaseModel):
@@ -73,14 +78,14 @@ class MfaSettings(BaseModel):
     one_time_code_ttl_seconds: int = Field(default=300, gt=0)
     one_time_code_resend_seconds: int = Field(default=30, ge=0)
     # HMAC key for stored recovery and one-time code hashes; set it in production (from a secret store).
-    pepper: SecretStr = SecretStr("")
+    pepper: SecretStr = Field(SecretStr(""), json_schema_extra=DEPLOY_REQUIRED)
     default_required_factors: frozenset[Factor] = frozenset({Factor.TOTP})
 
 
 class EncryptionSettings(BaseModel):
-    kms_key_id: str = "alias/streamgate-content"
+    kms_key_id: str = Field("alias/streamgate-content", json_schema_extra=DEPLOY_REQUIRED)
     kms_endpoint_url: str | None = None
-    region: str | None = None
+    region: str | None = Field(None, json_schema_extra=DEPLOY_REQUIRED)
     kms_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     kms_read_timeout_seconds: float = Field(default=5.0, gt=0)
     kms_max_attempts: int = Field(default=3, gt=0)

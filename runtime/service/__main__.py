@@ -68,7 +68,8 @@ async def enroll_mfa(settings: GatewaySettings, subject: str) -> tuple[str, str]
             kms_client(settings.security.encryption),
             settings.security.encryption.kms_key_id,
         )
-    redis = redis_client(settings.redis.url)
+    r = settings.redis
+    redis = redis_client(r.url, password=r.password.get_secret_value() if r.password else None)
     try:
         mfa = MfaManager(redis, settings.security.mfa, cipher=envelope)
         enrollment = await mfa.begin_totp_enrollment(subject)

@@ -1,17 +1,23 @@
-"""The HTTP CDN purger (the cache's `CdnPurger` hook): `PURGE <purge_url>/<key>` for every invalidated
-key, in parallel with bounded concurrency. nginx (the local edge) and Varnish-style caches answer PURGE;
-CloudFront would get its own implementation (CreateInvalidation) behind the same Protocol.
-
-A purge is one tiny request, so it speaks HTTP/1.1 over asyncio streams itself rather than adding an HTTP
-client to the runtime image."""
+"""CDN purgers (the cache's `CdnPurger` hook), chosen by `purger_for(settings)`:
+- `HttpCdnPurger`: `PURGE <purge_url>/<key>` for every invalidated key, in parallel with bounded
+  concurrency. nginx (the local edge) and Varnish-style caches answer PURGE. A purge is one tiny request,
+  so it speaks HTTP/1.1 over asyncio streams itself rather than adding an HTTP client to the runtime image.
+- `CloudFrontPurger`: one CreateInvalidation per batch of paths on the stack's distribution.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import ssl
+import time
+import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    from runtime.service.settings import CdnSettings
 
 from runtime.observability.tracing import Tracing
 from runtime.service.errors import ServiceError
@@ -84,3 +90,68 @@ class HttpCdnPurger:
 
     async def aclose(self) -> None:
         return None
+
+
+class CloudFrontPurger:
+    """Invalidates paths on a CloudFront distribution. CloudFront bills invalidations per path and queues
+    at most 3000 paths in progress per distribution, so paths go in one request per batch."""
+
+    MAX_PATHS = 3000
+
+    def __init__(self, distribution_id: str, *, client: Any = None, timeout: float = 5.0) -> None:
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            # A global service: its API lives in us-east-1 whatever region the gateway runs in.
+            client = boto3.client(
+                "cloudfront",
+                region_name="us-east-1",
+                config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"mode": "standard"}),
+            )
+        self.distribution_id = distribution_id
+        self._client = client
+        self.purged: list[str] = []
+
+    async def purge(self, paths: Sequence[str]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        items = sorted({"/" + quote(p.lstrip("/"), safe="/") for p in paths})
+        for start in range(0, len(items), self.MAX_PATHS):
+            batch = items[start : start + self.MAX_PATHS]
+            try:
+                await asyncio.to_thread(
+                    self._client.create_invalidation,
+                    DistributionId=self.distribution_id,
+                    InvalidationBatch={
+                        "Paths": {"Quantity": len(batch), "Items": batch},
+                        "CallerReference": f"streamgate-{time.time_ns()}-{uuid.uuid4().hex[:8]}",
+                    },
+                )
+            except (BotoCoreError, ClientError) as exc:
+                log.warning("CloudFront invalidation of %d paths failed: %s", len(batch), exc)
+                raise CdnPurgeError(f"CloudFront invalidation of {len(batch)} paths failed: {exc}") from exc
+            self.purged.extend(batch)
+            del self.purged[:-1000]
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Purger(Protocol):
+    purged: list[str]
+
+    async def purge(self, paths: Sequence[str]) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def purger_for(settings: CdnSettings) -> Purger | None:
+    """The purger the settings name (a CloudFront distribution wins over an HTTP purge URL), or None."""
+    if settings.cloudfront_distribution_id:
+        return CloudFrontPurger(settings.cloudfront_distribution_id, timeout=settings.purge_timeout_seconds)
+    if settings.purge_url:
+        return HttpCdnPurger(
+            settings.purge_url, timeout=settings.purge_timeout_seconds, concurrency=settings.purge_concurrency
+        )
+    return None

@@ -25,7 +25,7 @@ from runtime.security.mfa import MfaManager
 from runtime.security.ratelimit import RateLimiter
 from runtime.service.auth import Authenticator
 from runtime.service.bootstrap import bootstrap
-from runtime.service.cdn import HttpCdnPurger
+from runtime.service.cdn import Purger, purger_for
 from runtime.service.content import ContentService
 from runtime.service.errors import ConfigError
 from runtime.service.faults import FaultConfig
@@ -52,7 +52,7 @@ class Gateway:
     kms: KMSClient
     envelope: Envelope
     cache: MultiLevelCache
-    purger: HttpCdnPurger | None
+    purger: Purger | None
     content: ContentService
     limiter: RateLimiter
     leased: LeasedLimiter  # the limiter the requests go through (local leases for hot keys)
@@ -88,6 +88,7 @@ class Gateway:
         r = settings.redis
         redis = redis_client(
             r.url,
+            password=r.password.get_secret_value() if r.password else None,
             max_connections=r.max_connections,
             pool_timeout=r.pool_timeout_seconds,
             socket_timeout=r.socket_timeout_seconds,
@@ -114,15 +115,7 @@ class Gateway:
                 region=s.region,
                 max_pool_connections=s.max_pool_connections,
             )
-        purger = (
-            HttpCdnPurger(
-                settings.cdn.purge_url,
-                timeout=settings.cdn.purge_timeout_seconds,
-                concurrency=settings.cdn.purge_concurrency,
-            )
-            if settings.cdn.purge_url
-            else None
-        )
+        purger = purger_for(settings.cdn)
         cdn: CdnPurger | None = purger
         cache = MultiLevelCache(redis, settings=settings.cache, store=l3_store, cdn=cdn)
         if tracing.enabled:

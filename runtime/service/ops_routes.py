@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runtime.observability import render_metrics
+from runtime.service import paths
 from runtime.service.openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -50,9 +51,9 @@ async def openapi(request: Request) -> Response:
 
 
 routes = [
-    Route("/healthz", healthz, methods=["GET"], name="healthz"),
-    Route("/readyz", readyz, methods=["GET"], name="readyz"),
-    Route("/metrics", metrics, methods=["GET"], name="metrics"),
-    Route("/version", version, methods=["GET"], name="version"),
-    Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
+    Route(paths.HEALTH, healthz, methods=["GET"], name="healthz"),
+    Route(paths.READY, readyz, methods=["GET"], name="readyz"),
+    Route(paths.METRICS, metrics, methods=["GET"], name="metrics"),
+    Route(paths.VERSION, version, methods=["GET"], name="version"),
+    Route(paths.OPENAPI, openapi, methods=["GET"], name="openapi"),
 ]

@@ -3,27 +3,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtime.cache import CacheSettings
-from runtime.security.settings import EncryptionSettings, MfaSettings, RateLimitSettings
+from runtime.security.settings import (
+    DEPLOY_REQUIRED,
+    EncryptionSettings,
+    MfaSettings,
+    RateLimitSettings,
+)
+
+ENV_PREFIX = "STREAMGATE_"
+ENV_NESTED = "__"
 
 
 class ServerSettings(BaseModel):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    host: str = Field("127.0.0.1", json_schema_extra=DEPLOY_REQUIRED)
+    port: int = Field(8080, ge=1, le=65535, json_schema_extra=DEPLOY_REQUIRED)
     workers: int = Field(1, ge=1, description="uvicorn processes; metrics and analytics are per process")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = False
-    forwarded_allow_ips: str = Field("127.0.0.1", description="proxies trusted for X-Forwarded-For")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="proxies trusted for X-Forwarded-For (addresses or CIDRs, comma-separated)",
+        json_schema_extra=DEPLOY_REQUIRED,
+    )
     graceful_shutdown_seconds: int = Field(10, ge=0)
 
 
 class RedisSettings(BaseModel):
-    url: str = "redis://127.0.0.1:6379/0"
+    url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="redis:// or rediss:// (TLS, as ElastiCache with in-transit encryption)",
+        json_schema_extra=DEPLOY_REQUIRED,
+    )
+    password: SecretStr | None = Field(
+        None, description="AUTH token (ElastiCache auth_token); kept out of the URL"
+    )
     max_connections: int = Field(64, ge=1, description="one bounded pool per process")
     pool_timeout_seconds: float = Field(1.0, gt=0)
     socket_timeout_seconds: float = Field(0.5, gt=0)
@@ -33,10 +53,10 @@ class StorageSettings(BaseModel):
     """The origin bucket holds every object envelope-encrypted; L3 is a second (regional) copy, also
     encrypted, used by the multi-level cache."""
 
-    bucket: str = "streamgate-content"
+    bucket: str = Field("streamgate-content", json_schema_extra=DEPLOY_REQUIRED)
     prefix: str = "content"
     endpoint_url: str | None = None
-    region: str | None = None
+    region: str | None = Field(None, json_schema_extra=DEPLOY_REQUIRED)
     create_bucket: bool = Field(False, description="create the buckets at start-up (local platform)")
     max_pool_connections: int = Field(32, ge=1)
     l3_enabled: bool = True
@@ -61,7 +81,9 @@ class SecuritySettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    signing_key: SecretStr = Field(SecretStr(""), description="HMAC key of API tokens; required")
+    signing_key: SecretStr = Field(
+        SecretStr(""), description="HMAC key of API tokens; required", json_schema_extra=DEPLOY_REQUIRED
+    )
     previous_signing_keys: list[SecretStr] = Field(
         default_factory=list, description="still accepted for verification (key rotation)"
     )
@@ -84,7 +106,11 @@ class ContentSettings(BaseModel):
 
 
 class CdnSettings(BaseModel):
-    purge_url: str | None = Field(None, description="base URL receiving `PURGE <base><path>`; unset = no-op")
+    """Where invalidated paths are purged: an HTTP cache answering PURGE (the local nginx edge), or a
+    CloudFront distribution (CreateInvalidation). Neither set: no purge (the edge keeps stale copies)."""
+
+    purge_url: str | None = Field(None, description="base URL receiving `PURGE <base><path>`")
+    cloudfront_distribution_id: str | None = Field(None, description="purge by CloudFront CreateInvalidation")
     purge_timeout_seconds: float = Field(2.0, gt=0)
     purge_concurrency: int = Field(8, ge=1)
 
@@ -133,12 +159,12 @@ class GatewaySettings(BaseSettings):
     """Everything the gateway process reads; `GatewaySettings()` loads the environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="STREAMGATE_", env_nested_delimiter="__", extra="ignore", frozen=False
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED, extra="ignore", frozen=False
     )
 
-    version: str = "dev"
-    color: Literal["blue", "green"] = "blue"
-    region: str = "local-a"
+    version: str = Field("dev", json_schema_extra=DEPLOY_REQUIRED)
+    color: Literal["blue", "green"] = Field("blue", json_schema_extra=DEPLOY_REQUIRED)
+    region: str = Field("local-a", json_schema_extra=DEPLOY_REQUIRED)
 
     server: ServerSettings = ServerSettings()
     redis: RedisSettings = RedisSettings()
@@ -152,3 +178,24 @@ class GatewaySettings(BaseSettings):
     faults: FaultSettings = FaultSettings()
     tracing: TracingSettings = TracingSettings()
     profiling: ProfilingSettings = ProfilingSettings()
+
+
+def env_name(*path: str) -> str:
+    """The environment variable of a setting: `env_name("redis", "url")` → STREAMGATE_REDIS__URL."""
+    return ENV_PREFIX + ENV_NESTED.join(part.upper() for part in path)
+
+
+def deploy_required() -> tuple[str, ...]:
+    """Every setting a deployment must set explicitly: its default only works on a developer's machine
+    (127.0.0.1 Redis, an empty signing key, the `local-a` region...). Marked in the models with
+    `DEPLOY_REQUIRED`, so a setting added with the marker is required everywhere at once."""
+
+    def walk(model: type[BaseModel], path: tuple[str, ...]) -> Iterator[str]:
+        for name, info in model.model_fields.items():
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                yield from walk(annotation, (*path, name))
+            elif info.json_schema_extra == DEPLOY_REQUIRED:
+                yield env_name(*path, name)
+
+    return tuple(sorted(walk(GatewaySettings, ())))

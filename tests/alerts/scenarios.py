@@ -927,6 +927,11 @@ def expected_alert(world: World, firing: Firing) -> dict[str, Any]:
             "summary": expand(rule.summary, values),
             "description": expand(rule.description, values),
             "runbook_url": f"{world.cfg.alerts.runbook_base_url}/{rule.name}.md",
+            **(
+                {"dashboard_url": f"{base}/d/streamgate-overview?var-region={firing.labels['region']}"}
+                if (base := world.cfg.alerts.dashboard_base_url)
+                else {}
+            ),
         },
     }
 

@@ -19,7 +19,7 @@ import yaml
 from infra.alerts import AlertsError
 from infra.alerts.alertmanager import alertmanager_config
 from infra.config import load_stack
-from tests.servers import LOOPBACK, free_port, port_open, wait_until
+from tests.servers import alertmanager_server
 
 TEAM = "streaming-platform"
 
@@ -97,24 +97,8 @@ def test_extra_teams_get_their_own_routes() -> None:
 
 @pytest.fixture
 def alertmanager(config_file: Path, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary("prometheus-alertmanager"),
-            f"--config.file={config_file}",
-            f"--storage.path={tmp_path}",
-            f"--web.listen-address={LOOPBACK}:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: port_open(port), 20, f"alertmanager on {port}")
-        yield f"http://{LOOPBACK}:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with alertmanager_server(config_file, tmp_path) as url:
+        yield url
 
 
 def _alert(name: str, **labels: str) -> dict[str, Any]:

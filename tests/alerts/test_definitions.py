@@ -97,8 +97,11 @@ def test_every_alert_carries_severity_team_and_annotations(stack: str) -> None:
             assert labels["severity"] in {"page", "ticket", "info"}
             assert labels["team"] == cfg.alerts.team
             assert labels["impact"] in {i.value for i in Impact}
-            assert set(notes) == {"summary", "description", "runbook_url"}
+            links = {"dashboard_url"} if cfg.alerts.dashboard_base_url else set()
+            assert set(notes) == {"summary", "description", "runbook_url", *links}
             assert notes["runbook_url"] == f"{cfg.alerts.runbook_base_url}/{alert['alert']}.md"
+            if links:
+                assert notes["dashboard_url"].startswith(f"{cfg.alerts.dashboard_base_url}/d/")
             text = notes["summary"] + notes["description"]
             # names the region: a label per cluster is a literal, else the template reads it
             assert (region or "{{ $labels.region }}") in text

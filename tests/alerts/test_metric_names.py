@@ -45,6 +45,7 @@ def runtime_metric_names() -> set[str]:
     for mod in pkgutil.walk_packages(runtime.__path__, "runtime."):
         if mod.name.rsplit(".", 1)[-1] == "metrics":
             importlib.import_module(mod.name)
+    importlib.import_module("runtime.service.app")  # the gateway: every collector it registers
     names = set()
     for family in REGISTRY.collect():
         for suffix in SUFFIXES.get(family.type, ("_info",) if family.type == "info" else ("",)):

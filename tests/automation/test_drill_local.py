@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from infra.automation import failover_wiring
 from infra.automation.drill import restore_platform
 from infra.automation.drill_cli import app
+from infra.automation.targets import for_stack
 from infra.config import load_stack
 from infra.local.layout import LOOPBACK
 from tests.local_platform import RunningPlatform
@@ -25,9 +26,9 @@ cli = CliRunner()
 def platform(running_platform: RunningPlatform, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningPlatform]:
     monkeypatch.setenv("STREAMGATE_LOCAL_STATE_DIR", str(running_platform.platform.paths.root))
     cfg = load_stack("local")
-    asyncio.run(restore_platform(cfg, failover_wiring.runner(cfg)))
+    asyncio.run(restore_platform(cfg, failover_wiring.runner(for_stack(cfg))))
     yield running_platform
-    asyncio.run(restore_platform(cfg, failover_wiring.runner(cfg)))
+    asyncio.run(restore_platform(cfg, failover_wiring.runner(for_stack(cfg))))
 
 
 def test_unplanned_drill_promotes_within_the_floor_and_keeps_every_replicated_write(

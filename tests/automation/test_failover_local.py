@@ -20,6 +20,7 @@ from infra.automation import failover_wiring
 from infra.automation.drill import Load, restore_platform
 from infra.automation.failover import FAIL_AFTER_ENV
 from infra.automation.failover_cli import app
+from infra.automation.targets import for_stack
 from infra.config import load_stack
 from infra.local.layout import LOOPBACK
 from tests.local_platform import RunningPlatform
@@ -34,10 +35,10 @@ def platform(running_platform: RunningPlatform, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv(FAIL_AFTER_ENV, raising=False)
     (running_platform.platform.paths.root / "failover" / "local.json").unlink(missing_ok=True)
     cfg = load_stack("local")
-    asyncio.run(restore_platform(cfg, failover_wiring.runner(cfg)))
+    asyncio.run(restore_platform(cfg, failover_wiring.runner(for_stack(cfg))))
     yield running_platform
     monkeypatch.delenv(FAIL_AFTER_ENV, raising=False)
-    asyncio.run(restore_platform(cfg, failover_wiring.runner(cfg)))
+    asyncio.run(restore_platform(cfg, failover_wiring.runner(for_stack(cfg))))
 
 
 def roles(lp: RunningPlatform) -> dict[str, tuple[str, int | None]]:

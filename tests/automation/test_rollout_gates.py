@@ -3,57 +3,32 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from infra.automation.gates import run_hooks
 from infra.config import WebhookConfig
-from tests.servers import LOOPBACK
+from tests.servers import HttpReceiver, http_receiver
 
 PAYLOAD = {"stack": "s", "region": "local-a", "version": "v2", "weight": 10}
 
 
-class Hooks:
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.status = 200
-
-
 @pytest.fixture
-def hook_server() -> Iterator[tuple[str, Hooks]]:
-    hooks = Hooks()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            hooks.received.append(json.loads(body))
-            self.send_response(hooks.status)
-            self.end_headers()
-            self.wfile.write(b"done")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{LOOPBACK}:{server.server_address[1]}", hooks
-    server.shutdown()
-    thread.join(5)
+def hook_server() -> Iterator[tuple[str, HttpReceiver]]:
+    with http_receiver() as receiver:
+        yield receiver.url, receiver
 
 
-async def test_http_hook_posts_the_rollout(hook_server: tuple[str, Hooks]) -> None:
+async def test_http_hook_posts_the_rollout(hook_server: tuple[str, HttpReceiver]) -> None:
     url, hooks = hook_server
     hook = WebhookConfig(name="smoke", type="pre-rollout", url=f"{url}/smoke", metadata={"suite": "fast"})
     other = WebhookConfig(name="load", type="rollout", url=f"{url}/load")
     [result] = await run_hooks([hook, other], "pre-rollout", PAYLOAD)
     assert result.ok and result.name == "smoke" and "HTTP 200" in result.detail
     assert hooks.received == [
-        PAYLOAD | {"webhook": "smoke", "type": "pre-rollout", "metadata": {"suite": "fast"}}
+        ("/smoke", PAYLOAD | {"webhook": "smoke", "type": "pre-rollout", "metadata": {"suite": "fast"}})
     ]
     hooks.status = 503
     [failed] = await run_hooks([hook], "pre-rollout", PAYLOAD)

@@ -25,6 +25,7 @@ from infra.automation.adapters.ingress_nginx import (
 )
 from infra.automation.adapters.k8s_deployer import KubernetesDeployer, image_patch, rolled_out
 from infra.automation.errors import RouterError
+from tests.kubeapi import merge
 from tests.servers import LOOPBACK
 
 SERVICE = "/api/v1/namespaces/streamgate/services/gateway"
@@ -51,19 +52,6 @@ def canary_ingress(service: str, weight: str) -> dict[str, Any]:
             "rules": [{"host": "api.example.com", "http": {"paths": [path]}}],
         },
     }
-
-
-def merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge(result.get(key), value)
-    return result
 
 
 class Recorder:

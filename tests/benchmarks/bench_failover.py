@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 from infra.automation import failover_wiring
 from infra.automation.adapters.redis_store import RedisDataStore, RedisNode
 from infra.automation.drill import PLANNED_RTO_FLOOR, UNPLANNED_RTO_FLOOR, DrillReport, Kind, run_drill
+from infra.automation.targets import for_stack
 from infra.config import load_stack
 from tests.local_platform import local_platform
 from tests.servers import LOOPBACK, RedisServer, redis_server, wait_until
@@ -50,7 +51,7 @@ def drills(rounds: int) -> dict[str, list[DrillReport]]:
         for _ in range(rounds):
             kinds: tuple[Kind, ...] = ("planned", "unplanned")
             for kind in kinds:
-                runner = failover_wiring.runner(cfg)
+                runner = failover_wiring.runner(for_stack(cfg))
                 out[kind].append(asyncio.run(run_drill(cfg, runner, kind)))
     return out
 

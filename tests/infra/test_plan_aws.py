@@ -37,14 +37,16 @@ def test_every_region_has_its_building_blocks(plan_of: PlanOf, stack: str) -> No
             plan.one(token, region)
         assert len([k for k in plan.of_type("aws:kms/key:Key") if k.region == region]) == 1
         buckets = [b for b in plan.of_type("aws:s3/bucket:Bucket") if b.region == region]
-        assert len(buckets) == 2  # content + backup
+        # content + backup, and in the primary region the automation's state
+        assert len(buckets) == (3 if region == regions[0] else 2)
         assert len([s for s in plan.of_type("aws:ec2/subnet:Subnet") if s.region == region]) == 6
         health = [
             h
             for h in plan.of_type("aws:route53/healthCheck:HealthCheck")
             if h.inputs["fqdn"] == f"origin.{region}.{cfg.domain}"
         ]
-        assert len(health) == 1 and health[0].inputs["resourcePath"] == "/healthz"
+        assert len(health) == 1 and health[0].inputs["resourcePath"] == "/readyz"
+        assert health[0].inputs["type"] == "HTTPS" and health[0].inputs["enableSni"] is True
     assert len(plan.of_type(DISTRIBUTION)) == 1 and plan.one(DISTRIBUTION).region is None
     assert len(plan.of_type("aws:wafv2/webAcl:WebAcl")) == 1
     assert len(plan.of_type(GLOBAL_DATASTORE)) == (1 if len(regions) > 1 else 0)
@@ -138,8 +140,9 @@ def test_cdn_fails_over_and_caches_by_content_type(plan_of: PlanOf) -> None:
 
 def test_waf_and_cdn_certificate_use_the_us_east_1_provider(plan_of: PlanOf) -> None:
     plan = plan_of("staging")  # staging has no us-east-1-only assumption beyond its first region
-    for token in ("aws:wafv2/webAcl:WebAcl", "aws:acm/certificate:Certificate", DISTRIBUTION):
-        assert plan.one(token).provider is not None and plan.one(token).provider.endswith("::aws-global")
+    cdn_cert = next(c for c in plan.of_type("aws:acm/certificate:Certificate") if c.name == "cdn-cert")
+    for r in (plan.one("aws:wafv2/webAcl:WebAcl"), cdn_cert, plan.one(DISTRIBUTION)):
+        assert r.provider is not None and r.provider.endswith("::aws-global")
 
 
 def test_dns_failover_chain_covers_every_region_primary_first(plan_of: PlanOf) -> None:
@@ -164,7 +167,11 @@ def test_dns_failover_chain_covers_every_region_primary_first(plan_of: PlanOf) -
 
 def test_backups_are_locked_expire_and_replicate_across_regions(plan_of: PlanOf) -> None:
     plan, cfg = plan_of("prod"), load_stack("prod")
-    lifecycle = plan.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    lifecycle = [
+        r
+        for r in plan.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        if r.name.endswith("-storage-backup")
+    ]
     assert len(lifecycle) == 3
     rule = lifecycle[0].inputs["rules"][0]
     assert rule["expiration"]["days"] == cfg.backup.retention_days

@@ -32,7 +32,7 @@ CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 # Namespace, ServiceAccount, 2 Deployments, 2 PDBs, 3 Services, 2 Ingresses, 2 HPAs, 2 VPAs, PodMonitor,
 # PrometheusRule, the Redis exporter's auth Secret, 8 Helm releases.
-PER_REGION_OBJECTS = 26
+PER_REGION_OBJECTS = 29
 RECOMMENDED_LABELS = {
     f"app.kubernetes.io/{k}" for k in ("name", "instance", "version", "component", "part-of")
 }
@@ -313,14 +313,24 @@ def test_gateway_identity_reads_its_regions_content_and_key_only(plan_of: PlanOf
         ]
         statements = json.loads(policy.inputs["policy"])["Statement"]
         actions = {a for s in statements for a in s["Action"]}
-        assert "s3:GetObject" in actions and "kms:Decrypt" in actions
-        assert not {a for a in actions if a.startswith("s3:Put") or a.startswith("s3:Delete")}
+        # Serving reads; admin PUTs and L3 copies write; purges call the CDN (tests/infra/test_iam.py
+        # proves each call against moto's IAM enforcement). Deletes: only stale L3 copies.
+        assert {"s3:GetObject", "s3:PutObject", "kms:Decrypt", "cloudfront:CreateInvalidation"} <= actions
         content = next(
             b for b in in_region(plan, "aws:s3/bucket:Bucket", region) if b.name.endswith("-storage-content")
         )
         key = next(k for k in plan.of_type("aws:kms/key:Key") if k.region == region)
+        distribution = plan.one("aws:cloudfront/distribution:Distribution")
+        deletes = {r for s in statements if "s3:DeleteObject" in s["Action"] for r in s["Resource"]}
+        assert deletes == {f"{content.arn}/l3-cache/*"}
         resources = {res for s in statements for res in s["Resource"]}
-        assert resources == {content.arn, f"{content.arn}/*", key.arn}
+        assert resources == {
+            content.arn,
+            f"{content.arn}/content/*",
+            f"{content.arn}/l3-cache/*",
+            key.arn,
+            distribution.arn,
+        }
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -438,9 +448,17 @@ def test_the_gateway_reads_every_setting_the_deployment_passes(
 
     deployment = next(d for d in plan_of("prod").of_type(DEPLOYMENT) if d.region == "eu-west-1")
     container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("STREAMGATE_")}
+    env = {e["name"]: e.get("value") for e in container["env"] if e["name"].startswith("STREAMGATE_")}
+    secrets = {e["name"] for e in container["env"] if "valueFrom" in e}
+    assert secrets == {
+        "STREAMGATE_AUTH__SIGNING_KEY",
+        "STREAMGATE_AUTH__PREVIOUS_SIGNING_KEYS",
+        "STREAMGATE_SECURITY__MFA__PEPPER",
+        "STREAMGATE_REDIS__PASSWORD",
+    }
     for name, value in env.items():
-        monkeypatch.setenv(name, str(value))
+        if name not in secrets:
+            monkeypatch.setenv(name, str(value))
     settings = GatewaySettings()
     assert settings.region == "eu-west-1" and settings.color in ("blue", "green")
     assert settings.version == env["STREAMGATE_VERSION"]

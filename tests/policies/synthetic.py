@@ -217,6 +217,8 @@ REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 EKS = "aws:eks/cluster:Cluster"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 RECORD = "aws:route53/record:Record"
+CERTIFICATE = "aws:acm/certificate:Certificate"
+CERTIFICATE_VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
@@ -396,6 +398,24 @@ def good_stack(env: str = "prod", regions: tuple[str, ...] = ("us-east-1", "eu-w
             f"health-{region}",
             regions[0],
             {"type": "HTTPS", "fqdn": f"origin.{region}.example.com", "tags": {"streamgate/region": region}},
+        )
+        aws_resource(
+            stack,
+            CERTIFICATE,
+            f"{region}-cert",
+            region,
+            {
+                "domainName": f"origin.{region}.example.com",
+                "subjectAlternativeNames": ["api.example.com"],
+                "validationMethod": "DNS",
+            },
+        )
+        aws_resource(
+            stack,
+            CERTIFICATE_VALIDATION,
+            f"{region}-cert-validation",
+            region,
+            {"certificateArn": arn(region, f"{region}-cert")},
         )
         stack.add(DEPLOYMENT, f"{region}-gateway-blue", deployment(), provider=f"k8s-{region}")
         stack.add(HPA, f"{region}-hpa", hpa(), provider=f"k8s-{region}")

@@ -17,6 +17,7 @@ import infra.plan
 from infra import cli
 from infra.config import StackConfig, stack_file
 from infra.plan import Plan
+from policies.pack import POLICIES
 
 
 @pytest.fixture
@@ -43,10 +44,10 @@ def test_prod_passes_and_json_carries_plan_and_verdict(
     policy = document["policy"]
     assert policy["passed"] is True and policy["violations"] == []
     assert policy["stack"] == "prod" and policy["config"].endswith("policies/config/prod.json")
-    assert len(policy["policies"]) == 26
+    assert policy["policies"] == [p.name for p in POLICIES]
 
     table = runner.invoke(cli.app, ["plan", "prod", "--policy"])
-    assert table.exit_code == 0 and "policies passed: 26 policies" in table.stdout
+    assert table.exit_code == 0 and f"policies passed: {len(POLICIES)} policies" in table.stdout
     assert planned == ["prod", "prod"]
 
 

@@ -133,6 +133,9 @@ REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 EKS = "aws:eks/cluster:Cluster"
 CDN = "aws:cloudfront/distribution:Distribution"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+HEALTH = "aws:route53/healthCheck:HealthCheck"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
 
 # One broken copy of the prod plan per policy: (policy, mutation, message fragment).
 BREAKAGES: list[tuple[str, Mutation, str]] = [
@@ -202,6 +205,13 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         "TLSv1_2016",
     ),
     ("cloudfront-waf-attached", delete_input(CDN, "webAclId"), "no web ACL"),
+    ("health-check-https", set_input(HEALTH, "resourcePath", "/"), "not a gateway health path"),
+    (
+        "ingress-https-only",
+        set_input(RELEASE, "values.controller.service.enableHttp", True, "ingress-nginx"),
+        "also listens on plain HTTP",
+    ),
+    ("origin-tls-certificate", drop_type(VALIDATION, "eu-west-1"), "covers origin.eu-west-1."),
     (
         "kms-key-rotation",
         set_input("aws:kms/key:Key", "enableKeyRotation", False, "global"),
@@ -229,6 +239,11 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         "both act on cpu",
     ),
     ("alert-rules-annotated", add_alert_without_runbook, "has no http(s) runbook_url"),
+    (
+        "alertmanager-receivers",
+        set_input(RELEASE, "values.alertmanager.config.receivers", [], "kube-prometheus-stack"),
+        "severity=page alerts reach receiver streaming-platform-page, which notifies no one",
+    ),
     (
         "environment-declared",
         retag_provider,

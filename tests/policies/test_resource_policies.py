@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pulumi_policy import Policy, ResourceValidationPolicy
 
-from policies import cache, cdn, cluster, keys, storage, workloads
+from policies import alerts, cache, cdn, cluster, keys, storage, tls, workloads
 from policies.pack import POLICIES
 from tests.policies.synthetic import DELETE, POD, UNKNOWN, patched, resource_messages
 
@@ -69,6 +69,79 @@ DISTRIBUTION = {
     "webAclId": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/x",
 }
 WORKLOAD = {"metadata": {"name": "gateway-blue"}, "spec": {"template": {"spec": POD}}}
+HEALTH_CHECK = {
+    "type": "HTTPS",
+    "fqdn": "origin.us-east-1.example.com",
+    "port": 443.0,
+    "enableSni": True,
+    "resourcePath": "/readyz",
+}
+NLB = "service.beta.kubernetes.io/aws-load-balancer-"
+INGRESS_RELEASE = {
+    "chart": "ingress-nginx",
+    "values": {
+        "controller": {
+            "service": {
+                "enableHttp": False,
+                "annotations": {
+                    f"{NLB}ssl-cert": "arn:aws:acm:us-east-1:123456789012:certificate/c",
+                    f"{NLB}ssl-ports": "https",
+                    f"{NLB}ssl-negotiation-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                },
+            }
+        }
+    },
+}
+
+
+def nlb_annotations(**changes: Any) -> dict[str, Any]:
+    """A change to the ingress load balancer's annotations (their keys hold dots, so not a path)."""
+    annotations = dict(INGRESS_RELEASE["values"]["controller"]["service"]["annotations"])
+    for key, value in changes.items():
+        if value is None:
+            del annotations[f"{NLB}{key}"]
+        else:
+            annotations[f"{NLB}{key}"] = value
+    return {"values.controller.service.annotations": annotations}
+
+
+KEYS = "/etc/alertmanager/secrets/alertmanager-receivers"
+MONITORING_RELEASE = {
+    "chart": "kube-prometheus-stack",
+    "values": {
+        "alertmanager": {
+            "config": {
+                "route": {
+                    "receiver": "default",
+                    "routes": [
+                        {
+                            "matchers": ['team="t"'],
+                            "receiver": "t-ticket",
+                            "routes": [
+                                {"matchers": ['severity="page"'], "receiver": "t-page"},
+                                {"matchers": ['severity="ticket"'], "receiver": "t-ticket"},
+                                {"matchers": ['severity="info"'], "receiver": "t-info"},
+                            ],
+                        }
+                    ],
+                },
+                "receivers": [
+                    {"name": "default"},
+                    {
+                        "name": "t-page",
+                        "pagerduty_configs": [{"routing_key_file": f"{KEYS}/pagerduty-routing-key"}],
+                    },
+                    {
+                        "name": "t-ticket",
+                        "slack_configs": [{"api_url_file": f"{KEYS}/slack-webhook-url", "channel": "#c"}],
+                    },
+                    {"name": "t-info"},
+                ],
+            }
+        }
+    },
+}
+PAGE_RECEIVER = "values.alertmanager.config.receivers.1"
 C0 = "spec.template.spec.containers.0"
 
 
@@ -299,6 +372,56 @@ CASES = [
         ],
         # The pod's runAsNonRoot covers a container that sets none.
         [{f"{C0}.securityContext.runAsNonRoot": DELETE}],
+    ),
+]
+CASES += [
+    Case(
+        tls.health_check_https,
+        tls.HEALTH_CHECK,
+        HEALTH_CHECK,
+        [
+            ({"type": "HTTP"}, "checks over HTTP, not HTTPS"),
+            ({"port": 80.0}, "checks port 80, not the origin's 443"),
+            ({"enableSni": False}, "does not send SNI"),
+            ({"resourcePath": "/"}, "probes /, which is not a gateway health path"),
+            ({"resourcePath": DELETE}, "probes /, which is not a gateway health path"),
+        ],
+        [{"resourcePath": "/healthz"}, {"type": "HTTPS_STR_MATCH"}, {"resourcePath": UNKNOWN}],
+    ),
+    Case(
+        tls.ingress_https_only,
+        tls.HELM_RELEASE,
+        INGRESS_RELEASE,
+        [
+            ({"values.controller.service.enableHttp": True}, "also listens on plain HTTP"),
+            ({"values.controller.service.enableHttp": DELETE}, "also listens on plain HTTP"),
+            (nlb_annotations(**{"ssl-cert": None}), "no ACM certificate"),
+            (nlb_annotations(**{"ssl-ports": "443x"}), "does not terminate TLS"),
+            (nlb_annotations(**{"ssl-negotiation-policy": None}), "allows protocols older than TLS 1.2"),
+        ],
+        # Another chart is not an ingress controller; an unknown certificate ARN is decided at update time.
+        [
+            {"chart": "metrics-server", "values.controller.service.enableHttp": True},
+            nlb_annotations(**{"ssl-cert": UNKNOWN}),
+        ],
+    ),
+    Case(
+        alerts.alertmanager_receivers,
+        alerts.HELM_RELEASE,
+        MONITORING_RELEASE,
+        [
+            ({f"{PAGE_RECEIVER}.pagerduty_configs": []}, "severity=page alerts reach receiver t-page"),
+            (
+                {"values.alertmanager.config.route.routes.0.routes.1.receiver": "t-info"},
+                "severity=ticket alerts reach receiver t-info, which notifies no one",
+            ),
+            (
+                {f"{PAGE_RECEIVER}.pagerduty_configs.0": {"routing_key": "plain"}},
+                "receiver t-page holds its routing_key inline",
+            ),
+            ({"values.alertmanager.config": DELETE}, "no routing config"),
+        ],
+        [{"chart": "ingress-nginx", f"{PAGE_RECEIVER}.pagerduty_configs": []}],
     ),
 ]
 IDS = [c.policy.name for c in CASES]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pulumi_policy import Policy, StackValidationPolicy
 
-from policies import alerts, autoscaling, storage, topology
+from policies import alerts, autoscaling, storage, tls, topology
 from policies.pack import POLICIES
 from tests.policies.synthetic import (
     DEPLOYMENT,
@@ -305,6 +305,32 @@ CASES = [
                 set_path("api-secondary-1", "failoverRoutingPolicies", []),
                 "region eu-west-1's health check is on no failover record",
                 None,
+            ),
+        ],
+    ),
+    Case(
+        tls.origin_tls_certificate,
+        [
+            (
+                remove("eu-west-1-cert-validation"),
+                "no issued (DNS-validated) ACM certificate covers origin.eu-west-1.example.com",
+                "health-eu-west-1",
+            ),
+            (
+                set_path("us-east-1-cert", "domainName", "origin.elsewhere.example.com"),
+                "covers origin.us-east-1.example.com",
+                "health-us-east-1",
+            ),
+            (
+                set_path("us-east-1-cert", "validationMethod", "EMAIL"),
+                "certificate us-east-1-cert is not DNS-validated",
+                "us-east-1-cert",
+            ),
+            # A wildcard covers one label only: *.example.com does not cover origin.<region>.example.com.
+            (
+                set_path("eu-west-1-cert", "domainName", "*.example.com"),
+                "covers origin.eu-west-1.example.com",
+                "health-eu-west-1",
             ),
         ],
     ),

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import LOOPBACK, free_port
+from tests.servers import LOOPBACK, free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,12 +81,7 @@ def live_gateway(env: Mapping[str, str], port: int | None = None) -> Iterator[Li
             time.sleep(0.1)
         yield LiveGateway(port, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 __all__ = ["LiveGateway", "free_port", "gateway_env", "live_gateway"]

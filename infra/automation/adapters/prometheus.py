@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from requests.auth import AuthBase
 from urllib3.util.retry import Retry
 
 from infra.automation.errors import MetricsError
@@ -22,11 +23,25 @@ from infra.automation.errors import MetricsError
 class PrometheusMetrics:
     """The MetricsProvider for Prometheus' HTTP API."""
 
-    def __init__(self, url: str, timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_seconds: float = 5.0,
+        *,
+        auth: AuthBase | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        """`auth` and `session` (its CA): for a Prometheus behind a cluster's API server (KubeApi)."""
         self.url = url.rstrip("/")
         self.timeout = timeout_seconds
         retry = Retry(total=1, connect=1, read=0, backoff_factor=0.1, status_forcelist=[502, 503, 504])
-        self._client = PrometheusConnect(url=self.url, retry=retry, timeout=math.ceil(timeout_seconds))
+        self._client = PrometheusConnect(
+            url=self.url,
+            retry=retry,
+            timeout=math.ceil(timeout_seconds),
+            auth=auth,  # typed as a tuple; requests takes any auth object
+            session=session,
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -1,0 +1,109 @@
+"""The local platform as a target: nginx routes, supervisord runs the gateways, Prometheus and the
+Pushgateway are the platform's, Redis nodes and moto's buckets hold the data."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from infra.automation.adapters.prometheus import PrometheusMetrics
+from infra.automation.adapters.pushgateway import Pushgateway
+from infra.automation.errors import InvalidInputError
+from infra.automation.state import LocalStateStore
+from infra.config import StackConfig
+
+if TYPE_CHECKING:
+    from infra.automation.adapters import Deployer, Router
+    from infra.automation.adapters.failover_ports import FailoverPorts
+    from infra.automation.backup import RegionBackup
+    from infra.local.platform import LocalPlatform
+    from runtime.storage import ObjectStore
+
+
+class LocalTarget:
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+
+    @cached_property
+    def platform(self) -> LocalPlatform:
+        from infra.local.platform import LocalPlatform
+
+        return LocalPlatform(self.cfg)
+
+    def metrics(self, region: str) -> PrometheusMetrics:
+        return PrometheusMetrics(self.cfg.rollout.prometheus_url or self.platform.layout.prometheus_url)
+
+    def pushgateway(self, region: str, override: str | None = None) -> Pushgateway | None:
+        return Pushgateway(override or self.platform.layout.pushgateway_url)
+
+    def state_store(self) -> LocalStateStore:
+        return LocalStateStore(self.platform.paths.root)
+
+    def router(self, region: str) -> Router:
+        if self.cfg.rollout.router not in ("auto", "nginx"):
+            raise InvalidInputError(
+                f"streamgate:rollout.router: {self.cfg.rollout.router} needs a cloud stack; the local "
+                "platform routes with nginx (router: auto or nginx)"
+            )
+        from infra.automation.adapters.nginx_local import NginxColorRouter
+
+        return NginxColorRouter(self.platform.router, region)
+
+    def deployer(self, region: str) -> Deployer:
+        from infra.automation.adapters.local_deployer import LocalDeployer
+
+        return LocalDeployer(self.platform, region)
+
+    def failover_ports(self) -> FailoverPorts:
+        from infra.automation.adapters.failover_ports import FailoverPorts
+        from infra.automation.adapters.local_region import (
+            LocalRegions,
+            NginxRedisEndpoint,
+            NginxRegionRouter,
+        )
+        from infra.automation.adapters.redis_store import RedisDataStore, RedisNode
+        from infra.local.layout import LOOPBACK
+
+        if self.cfg.failover.datastore == "elasticache" or self.cfg.failover.traffic == "route53":
+            raise InvalidInputError(
+                "streamgate:failover: elasticache and route53 need a cloud stack; the local platform "
+                "fails over its Redis nodes and nginx (datastore/traffic: auto)"
+            )
+        platform = self.platform
+        nodes = {r.name: RedisNode(LOOPBACK, r.redis) for r in platform.layout.regions}
+        regions = LocalRegions(platform, self.cfg.failover.smoke_path)
+        return FailoverPorts(
+            datastore=RedisDataStore(nodes, NginxRedisEndpoint(platform.router)),
+            traffic=[NginxRegionRouter(platform.router)],
+            health=regions,
+            capacity=regions,
+            smoke=regions,
+        )
+
+    def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
+        from infra.automation.backup import RedisSnapshot, RegionBackup
+        from infra.local.aws import AWS_REGION, kms_client, s3_client
+        from infra.local.layout import LOOPBACK
+        from runtime.security.envelope import Envelope
+        from runtime.security.settings import EncryptionSettings
+        from runtime.storage import ObjectStore
+
+        endpoint, res = self.platform.layout.moto_url, self.platform.resources
+        s3 = s3_client(endpoint)
+        settings = EncryptionSettings(
+            kms_key_id=res.kms_key_alias, kms_endpoint_url=endpoint, region=AWS_REGION
+        )
+        return RegionBackup(
+            stack=self.cfg.stack,
+            region=region,
+            backup=ObjectStore(res.backup_buckets[region], client=s3),
+            envelope=Envelope(settings, kms=kms_client(endpoint)),
+            content=ObjectStore(res.content_buckets[region], client=s3),
+            redis=RedisSnapshot(LOOPBACK, self.platform.layout.region(region).redis) if redis else None,
+        )
+
+    def bucket(self, name: str, region: str) -> ObjectStore:
+        from infra.local.aws import s3_client
+        from runtime.storage import ObjectStore
+
+        return ObjectStore(name, client=s3_client(self.platform.layout.moto_url))
