@@ -143,6 +143,9 @@ def plan(
         str | None,
         typer.Option("--artifact", help="Where the full diff is kept, named in the markdown's cut note."),
     ] = None,
+    expect_no_changes: Annotated[
+        bool, typer.Option("--expect-no-changes", help="With a diff: exit 1 if anything would change.")
+    ] = False,
 ) -> None:
     """Offline plan of STACK: run the Pulumi program under Pulumi's mocks (no cloud, no credentials, no
     Pulumi CLI) and list what it would declare, grouped by region and component; with --diff or
@@ -151,11 +154,13 @@ def plan(
         names = _plan_stacks(stack, stack_opt, all_stacks)
         chosen = Format.JSON if as_json else fmt
         if diff is not None or against is not None:
-            _preview(names, all_stacks, chosen, policy, diff, against, save, out_dir, artifact)
+            _preview(
+                names, all_stacks, chosen, policy, diff, against, save, out_dir, artifact, expect_no_changes
+            )
             return
-        if out_dir is not None or chosen is Format.MARKDOWN:
+        if out_dir is not None or chosen is Format.MARKDOWN or expect_no_changes:
             raise ConfigError(
-                "--format markdown and --out-dir show a diff: add --diff BASE or --against FILE"
+                "--format markdown, --out-dir and --expect-no-changes need a diff: add --diff BASE or --against FILE"
             )
         _plain_plan(names, all_stacks, chosen is Format.JSON, policy, save)
     except StreamgateError as exc:
@@ -241,6 +246,7 @@ def _preview(
     save: Path | None,
     out_dir: Path | None,
     artifact: str | None,
+    expect_no_changes: bool,
 ) -> None:
     """Plan the head and compare it with the base (a git ref, a saved plan or a stack export)."""
     from infra.preview import compare, markdown, saved
@@ -278,6 +284,10 @@ def _preview(
         for d in diffs:
             print_diff(d, console)
     if policy and not all(head["policy"].get("passed", True) for head in heads.values()):
+        raise typer.Exit(1)
+    if expect_no_changes and not all(d.empty for d in diffs):
+        changed = ", ".join(d.stack for d in diffs if not d.empty)
+        report_error(f"--expect-no-changes: {changed} would change")
         raise typer.Exit(1)
 
 

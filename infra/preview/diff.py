@@ -12,6 +12,7 @@ from infra.preview.paths import flatten
 from infra.preview.replace import forces_replacement
 
 SECRET = "[secret]"
+STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER = "(provider)"  # the pseudo-property of a resource's provider: another provider replaces it
 Action = Literal["create", "delete", "update", "replace"]
 ChangeKind = Literal["added", "removed", "changed", "rotated"]
@@ -50,9 +51,8 @@ class ResourceChange:
     @property
     def component(self) -> str:
         """`type::name` of the component the resource belongs to (its parent), or `stack`."""
-        if not self.parent or self.parent.endswith("pulumi:pulumi:Stack"):
-            return "stack"
-        return urn_label(self.parent)
+        label = urn_label(self.parent) if self.parent else ""
+        return "stack" if not label or label.startswith(f"{STACK_TYPE}::") else label
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from infra.plan import ACCOUNT, Plan, PlanResource, mock_tokens
+from infra.preview.diff import STACK_TYPE
 from infra.preview.errors import PreviewInputError
 
 DEPLOYMENT_VERSION = 3
-STACK_TYPE = "pulumi:pulumi:Stack"
 # Pulumi's property-value encoding (sdk/go/common/apitype/property-values.json).
 SIG = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
