@@ -87,7 +87,7 @@ def _component(name: str, changes: list[ResourceChange], budget: int) -> tuple[s
 
 
 def _resource(change: ResourceChange) -> str:
-    line = f"**{SIGN[change.action]} {change.action}** `{change.type}` {_code(change.name)}"
+    line = f"**{SIGN[change.action]} {change.action}** {_code(change.type)} {_code(change.name)}"
     if change.region:
         line += f" ({change.region})"
     if not change.properties:

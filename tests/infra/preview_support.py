@@ -11,10 +11,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from rich.console import Console
 
+import infra.plan
 from infra.config import PROJECT_ROOT, StackConfig, stack_file
-from infra.plan import run_plan
+from infra.plan import Plan, run_plan
+from infra.preview import snapshot
 from infra.preview.snapshot import document
 from policies.offline import run_policies
 from tests.infra.conftest import _plan
@@ -25,6 +29,19 @@ Document = dict[str, Any]
 def document_of_config(cfg: StackConfig, secrets: dict[str, str] | None = None) -> Document:
     plan = run_plan(cfg, secrets=secrets)
     return document(plan, run_policies(plan))
+
+
+def use_cached_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the plan command plan from the session's cached plans (tests of the command, not the mocks),
+    and print tables wide enough not to wrap inside a cell."""
+    from infra import cli
+
+    def cached(cfg: StackConfig, program: Any = None, **_: Any) -> Plan:
+        return _plan(cfg.stack)
+
+    monkeypatch.setattr(cli, "console", Console(width=250))
+    monkeypatch.setattr(infra.plan, "run_plan", cached)
+    monkeypatch.setattr(snapshot, "plan_document", shipped_document)
 
 
 @cache

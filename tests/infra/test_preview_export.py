@@ -16,30 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
-import infra.plan
 from infra import cli
-from infra.config import StackConfig
-from infra.plan import Plan
-from infra.preview import snapshot
 from infra.preview.export import SECRET_SIG, SIG
-from tests.infra.preview_support import shipped_document
+from tests.infra.preview_support import shipped_document, use_cached_plans
 
 STACK_URN = "urn:pulumi:prod::streamgate::pulumi:pulumi:Stack::streamgate-prod"
 PLAINTEXT = "s3cr3t-token-never-shown"
 
 
 @pytest.fixture(autouse=True)
-def cached_plans(plan_of: Callable[[str], Plan], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "console", Console(width=250))
-
-    def run_plan(cfg: StackConfig, program: Any = None, **_: Any) -> Plan:
-        return plan_of(cfg.stack)
-
-    monkeypatch.setattr(infra.plan, "run_plan", run_plan)
-    monkeypatch.setattr(snapshot, "plan_document", shipped_document)
+def cached_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_cached_plans(monkeypatch)
 
 
 def deployed(document: dict[str, Any], show_secrets: bool = False) -> dict[str, Any]:

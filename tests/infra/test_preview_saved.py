@@ -5,31 +5,21 @@ mocks again."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
-import infra.plan
 from infra import cli
-from infra.config import StackConfig, load_stack
-from infra.plan import Plan
+from infra.config import load_stack
 from infra.preview import saved, snapshot
-from tests.infra.preview_support import document_of_config, shipped_document
+from tests.infra.preview_support import document_of_config, shipped_document, use_cached_plans
 
 
 @pytest.fixture(autouse=True)
-def cached_plans(plan_of: Callable[[str], Plan], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "console", Console(width=250))
-
-    def run_plan(cfg: StackConfig, program: Any = None, **_: Any) -> Plan:
-        return plan_of(cfg.stack)
-
-    monkeypatch.setattr(infra.plan, "run_plan", run_plan)
-    monkeypatch.setattr(snapshot, "plan_document", shipped_document)
+def cached_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_cached_plans(monkeypatch)
 
 
 def invoke(*args: str) -> Any:
