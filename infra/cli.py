@@ -152,6 +152,8 @@ def plan(
     --against, what would change."""
     try:
         names = _plan_stacks(stack, stack_opt, all_stacks)
+        if as_json and fmt not in (Format.TABLE, Format.JSON):
+            raise ConfigError(f"--json and --format {fmt.value} ask for two outputs: give one")
         chosen = Format.JSON if as_json else fmt
         if diff is not None or against is not None:
             _preview(

@@ -121,6 +121,7 @@ def test_an_unusable_saved_plan_is_bad_input(tmp_path: Path, content: Any, messa
         (("prod", "--stack", "dev"), "two stacks given (prod and --stack dev)"),
         (("prod", "--diff", "HEAD", "--against", "x.json"), "--diff and --against both give a base"),
         (("prod", "--format", "markdown"), "need a diff: add --diff BASE or --against FILE"),
+        (("prod", "--json", "--format", "markdown"), "--json and --format markdown ask for two outputs"),
         (("--all", "--against", "x.json"), "--against compares one stack with its export"),
         (("nosuchstack", "--diff", "HEAD"), "no such stack file"),
     ],
