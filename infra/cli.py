@@ -256,17 +256,22 @@ def _preview(
 
     if diff is not None and against is not None:
         raise ConfigError("--diff and --against both give a base: choose one")
+    from policies.offline import PolicyConfigError
+
+    if against is not None and many:
+        raise ConfigError("--against compares one stack with its export: give STACK, not --all")
     origin = saved.provenance()
     with err_console.status(f"planning {', '.join(names)} and the base under mocks…", spinner="dots"):
-        if against is not None:
-            if many:
-                raise ConfigError("--against compares one stack with its export: give STACK, not --all")
-            heads, diffs = compare.against_export(against, names[0], origin)
-        elif diff is not None and compare.is_saved(diff):
-            heads, diffs = compare.against_saved(Path(diff), names, origin)
-        else:
-            assert diff is not None
-            heads, diffs = compare.against_ref(diff, names, many, origin)
+        try:
+            if against is not None:
+                heads, diffs = compare.against_export(against, names[0], origin)
+            elif diff is not None and compare.is_saved(diff):
+                heads, diffs = compare.against_saved(Path(diff), names, origin)
+            else:
+                assert diff is not None
+                heads, diffs = compare.against_ref(diff, names, many, origin)
+        except PolicyConfigError as exc:  # a broken policies/config/STACK.json: bad input, as in a plan
+            raise ConfigError(str(exc)) from None
     gc.freeze()  # see _plain_plan
     for name, head in heads.items():
         if save is not None:

@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+import policies.offline
 from infra import cli
 from infra.config import load_stack
 from infra.preview import saved, snapshot
 from tests.infra.preview_support import document_of_config, shipped_document, use_cached_plans
+
+PLAN_DOCUMENT = snapshot.plan_document
 
 
 @pytest.fixture(autouse=True)
@@ -137,3 +140,17 @@ def test_the_stack_as_an_option_plans_like_the_argument() -> None:
     by_argument = invoke("dev", "--json")
     assert by_option.exit_code == by_argument.exit_code == 0
     assert by_option.stdout == by_argument.stdout
+
+
+def test_a_broken_policy_config_is_bad_input_in_a_diff_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "prod.plan.json"
+    assert invoke("prod", "--save", str(path)).exit_code == 0
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "prod.json").write_text('{"no-such-policy": "mandatory"}')
+    monkeypatch.setattr(policies.offline, "CONFIG_DIR", tmp_path / "config")
+    monkeypatch.setattr(snapshot, "plan_document", PLAN_DOCUMENT)  # the real one, over the cached plan
+    result = invoke("prod", "--diff", str(path))
+    assert result.exit_code == 2, result.output[-2000:]
+    assert "no-such-policy: no such policy" in result.output.replace("\n", " ")
