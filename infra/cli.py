@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import gc
 import importlib
+import json
 import sys
 import time
 from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from infra.clikit import JsonOpt, command_group, console, emit_json, err_console, report_error
+from infra.clikit import JsonOpt, command_group, console, emit_json, err_console, fail, report_error
 from infra.config import available_stacks, load_stack
-from infra.errors import StreamgateError
+from infra.errors import ConfigError, StreamgateError
 
 if TYPE_CHECKING:
     from infra.plan import Plan
@@ -42,9 +45,6 @@ def add_groups(names: Iterable[str] = GROUPS) -> None:
     for name in names:
         module, help_text = GROUPS[name]
         app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
-
-
-StackArg = Annotated[str, typer.Argument(help="Stack name: a stacks/Pulumi.<stack>.yaml file.")]
 
 
 @app.command()
@@ -77,10 +77,30 @@ def stacks(as_json: JsonOpt = False) -> None:
         raise typer.Exit(2)
 
 
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
 @app.command()
 def plan(
-    stack: StackArg,
+    stack: Annotated[
+        str | None, typer.Argument(help="Stack name: a stacks/Pulumi.<stack>.yaml file.", show_default=False)
+    ] = None,
+    stack_opt: Annotated[
+        str | None, typer.Option("--stack", "-s", help="The stack, as an option (same as STACK).")
+    ] = None,
+    all_stacks: Annotated[
+        bool, typer.Option("--all", help="Every stack Pulumi deploys (target aws), in one process.")
+    ] = False,
     as_json: JsonOpt = False,
+    fmt: Annotated[
+        Format,
+        typer.Option(
+            "--format", "-f", help="table, json (as --json) or markdown (a diff, for a pull-request comment)."
+        ),
+    ] = Format.TABLE,
     policy: Annotated[
         bool,
         typer.Option(
@@ -97,42 +117,198 @@ def plan(
             "up` requires; the offline plan itself uses placeholders.",
         ),
     ] = False,
+    diff: Annotated[
+        str | None,
+        typer.Option(
+            "--diff",
+            metavar="BASE",
+            help="Compare with BASE: a git ref (planned from a temporary worktree of it) or a saved plan "
+            "(--save; with --all a directory of STACK.plan.json). Policy verdicts of both sides included.",
+        ),
+    ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            metavar="EXPORT",
+            help="Compare with what is deployed: the JSON of `pulumi stack export` (no Pulumi CLI needed).",
+        ),
+    ] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            metavar="PATH",
+            help="Save the plan (with commit, stack and tool versions) to PATH; with --all, PATH is a "
+            "directory of STACK.plan.json files.",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out-dir", help="With a diff, also write DIR/STACK.md (bounded) and DIR/STACK.json."),
+    ] = None,
+    artifact: Annotated[
+        str | None,
+        typer.Option("--artifact", help="Where the full diff is kept, named in the markdown's cut note."),
+    ] = None,
+    expect_no_changes: Annotated[
+        bool, typer.Option("--expect-no-changes", help="With a diff: exit 1 if anything would change.")
+    ] = False,
 ) -> None:
     """Offline plan of STACK: run the Pulumi program under Pulumi's mocks (no cloud, no credentials, no
-    Pulumi CLI) and list what it would declare, grouped by region and component."""
+    Pulumi CLI) and list what it would declare, grouped by region and component; with --diff or
+    --against, what would change."""
+    try:
+        names = _plan_stacks(stack, stack_opt, all_stacks, require_secrets)
+        if as_json and fmt not in (Format.TABLE, Format.JSON):
+            raise ConfigError(f"--json and --format {fmt.value} ask for two outputs: give one")
+        chosen = Format.JSON if as_json else fmt
+        if diff is not None or against is not None:
+            _preview(
+                names, all_stacks, chosen, policy, diff, against, save, out_dir, artifact, expect_no_changes
+            )
+            return
+        if out_dir is not None or chosen is Format.MARKDOWN or expect_no_changes:
+            raise ConfigError(
+                "--format markdown, --out-dir and --expect-no-changes need a diff: add --diff BASE or --against FILE"
+            )
+        _plain_plan(names, all_stacks, chosen is Format.JSON, policy, save)
+    except StreamgateError as exc:
+        fail(exc)
+
+
+def _plan_stacks(
+    stack: str | None, stack_opt: str | None, all_stacks: bool, require_secrets: bool = False
+) -> list[str]:
+    if stack and stack_opt and stack != stack_opt:
+        raise ConfigError(f"two stacks given ({stack} and --stack {stack_opt}): give one")
+    name = stack or stack_opt
+    if all_stacks:
+        if name:
+            raise ConfigError(f"--all plans every stack: drop {name}, or drop --all")
+        from infra.preview.snapshot import cloud_stacks
+
+        names = cloud_stacks()
+        for each in names:
+            load_stack(each, require_secrets=require_secrets)
+        return names
+    if not name:
+        raise ConfigError("give a stack (STACK or --stack STACK) or --all")
+    load_stack(name, require_secrets=require_secrets)  # a broken stack file is reported before planning
+    return [name]
+
+
+def _plain_plan(names: list[str], many: bool, as_json: bool, policy: bool, save: Path | None) -> None:
     from infra.plan import run_plan, summarize
 
-    cfg = load_stack(stack, require_secrets=require_secrets)
-    started = time.perf_counter()
-    with err_console.status(f"planning {stack} under mocks…", spinner="dots"):
-        result = run_plan(cfg)
-    elapsed = time.perf_counter() - started
-    # The process ends after printing: spare the interpreter's shutdown a ~1.7 s scan of the plan's heap.
-    gc.freeze()
-    report = _policy_report(result) if policy else None
+    documents: dict[str, Any] = {}
+    failed = False
+    for name in names:
+        cfg = load_stack(name)
+        started = time.perf_counter()
+        with err_console.status(f"planning {name} under mocks…", spinner="dots"):
+            result = run_plan(cfg)
+        elapsed = time.perf_counter() - started
+        # The process ends after printing: spare the interpreter's shutdown a ~1.7 s scan of the plan's heap.
+        gc.freeze()
+        report = _policy_report(result) if policy or save else None
+        if save is not None:
+            assert report is not None
+            _save(name, result, report, save, many)
+        failed |= policy and report is not None and not report.passed
+        if as_json:
+            resources = [r.to_json() for r in result.resources]
+            documents[name] = (
+                {"resources": resources, "policy": report.to_json()} if policy and report else resources
+            )
+            continue
+        table = Table("region", "component", "type", "count", title=f"offline plan of {name}")
+        last_region = None
+        for region, component, typ, count in summarize(result):
+            table.add_row(region if region != last_region else "", component, typ, str(count))
+            last_region = region
+        console.print(table)
+        custom = sum(1 for r in result.resources if r.custom)
+        console.print(
+            f"{custom} resources in {len(result.regions)} region(s) "
+            f"({', '.join(result.regions)}) + global; planned in {elapsed:.1f}s"
+        )
+        if policy and report is not None:
+            _print_policy_report(report)
     if as_json:
-        if report is None:
-            emit_json([r.to_json() for r in result.resources])
-            return
-        emit_json({"resources": [r.to_json() for r in result.resources], "policy": report.to_json()})
-        if not report.passed:
-            raise typer.Exit(1)
-        return
-    table = Table("region", "component", "type", "count", title=f"offline plan of {stack}")
-    last_region = None
-    for region, component, typ, count in summarize(result):
-        table.add_row(region if region != last_region else "", component, typ, str(count))
-        last_region = region
-    console.print(table)
-    custom = sum(1 for r in result.resources if r.custom)
-    console.print(
-        f"{custom} resources in {len(result.regions)} region(s) "
-        f"({', '.join(result.regions)}) + global; planned in {elapsed:.1f}s"
-    )
-    if report is not None:
-        _print_policy_report(report)
-        if not report.passed:
-            raise typer.Exit(1)
+        emit_json(documents if many else documents[names[0]])
+    if failed:
+        raise typer.Exit(1)
+
+
+def _save(name: str, result: Plan, report: PolicyReport, path: Path, many: bool) -> None:
+    from infra.preview import saved
+    from infra.preview.compare import saved_name
+    from infra.preview.snapshot import document
+
+    target = path / saved_name(name) if many else path
+    saved.write(target, document(result, report), saved.provenance())
+    err_console.print(f"saved the plan of {name} to {target}", highlight=False)
+
+
+def _preview(
+    names: list[str],
+    many: bool,
+    fmt: Format,
+    policy: bool,
+    diff: str | None,
+    against: Path | None,
+    save: Path | None,
+    out_dir: Path | None,
+    artifact: str | None,
+    expect_no_changes: bool,
+) -> None:
+    """Plan the head and compare it with the base (a git ref, a saved plan or a stack export)."""
+    from infra.preview import compare, markdown, saved
+    from infra.preview.table import print_diff
+
+    if diff is not None and against is not None:
+        raise ConfigError("--diff and --against both give a base: choose one")
+    from policies.offline import PolicyConfigError
+
+    if against is not None and many:
+        raise ConfigError("--against compares one stack with its export: give STACK, not --all")
+    origin = saved.provenance()
+    with err_console.status(f"planning {', '.join(names)} and the base under mocks…", spinner="dots"):
+        try:
+            if against is not None:
+                heads, diffs = compare.against_export(against, names[0], origin)
+            elif diff is not None and compare.is_saved(diff):
+                heads, diffs = compare.against_saved(Path(diff), names, origin)
+            else:
+                assert diff is not None
+                heads, diffs = compare.against_ref(diff, names, many, origin)
+        except PolicyConfigError as exc:  # a broken policies/config/STACK.json: bad input, as in a plan
+            raise ConfigError(str(exc)) from None
+    gc.freeze()  # see _plain_plan
+    for name, head in heads.items():
+        if save is not None:
+            target = save / compare.saved_name(name) if many else save
+            saved.write(target, head, origin)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for d in diffs:
+            (out_dir / f"{d.stack}.md").write_text(markdown.render(d, artifact))
+            (out_dir / f"{d.stack}.json").write_text(json.dumps(d.to_json(), indent=1) + "\n")
+    if fmt is Format.JSON:
+        emit_json({"stacks": [d.to_json() for d in diffs]} if many else diffs[0].to_json())
+    elif fmt is Format.MARKDOWN:
+        limit = markdown.LIMIT // max(1, len(diffs))
+        sys.stdout.write("\n---\n\n".join(markdown.render(d, artifact, limit) for d in diffs))
+    else:
+        for d in diffs:
+            print_diff(d, console)
+    if policy and not all(head["policy"].get("passed", True) for head in heads.values()):
+        raise typer.Exit(1)
+    if expect_no_changes and not all(d.empty for d in diffs):
+        changed = ", ".join(d.stack for d in diffs if not d.empty)
+        report_error(f"--expect-no-changes: {changed} would change")
+        raise typer.Exit(1)
 
 
 def _policy_report(result: Plan) -> PolicyReport:

@@ -6,6 +6,7 @@ what would be valid, so a user can fix a stack file without reading this code.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import itertools
 import os
@@ -686,14 +687,34 @@ def load_stack(stack: str, path: Path | None = None, *, require_secrets: bool = 
     `require_secrets`: also require every secret the stack needs (`pulumi up` does; an offline plan
     substitutes placeholders)."""
     path = path or stack_file(stack)
+    return parse_stack(stack, _read_document(path), path, require_secrets=require_secrets)
+
+
+def _read_document(path: Path) -> Any:
     if not path.is_file():
         known = ", ".join(available_stacks()) or "none"
         raise ConfigError(f"{path}: no such stack file (known stacks: {known})")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_stack(stack, document, path, require_secrets=require_secrets)
+
+
+def secret_versions(stack: str, path: Path | None = None) -> dict[str, str]:
+    """Per secret key the stack file sets, a digest of its `secure:` ciphertext: it changes whenever
+    `pulumi config set --secret` rewrites the value, so an offline plan can show a rotation without ever
+    holding the secret (the ciphertext is in the repository already). No stack file: no versions."""
+    path = path or stack_file(stack)
+    if not path.is_file():
+        return {}
+    document = _read_document(path)
+    config = document.get("config") if isinstance(document, dict) else None
+    versions = {}
+    for key in SECRET_KEYS:
+        value = config.get(f"{NAMESPACE}:{key}") if isinstance(config, dict) else None
+        if isinstance(value, dict) and isinstance(value.get("secure"), str):
+            versions[key] = hashlib.sha256(value["secure"].encode()).hexdigest()[:12]
+    return versions
 
 
 def parse_stack(stack: str, document: Any, path: Path, *, require_secrets: bool = False) -> StackConfig:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,8 +19,9 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 
-from infra.config import SECRET_KEYS, StackConfig
+from infra.config import SECRET_KEYS, StackConfig, secret_versions
 from infra.platform import GLOBAL_PROVIDER
+from infra.preview.paths import property_path
 
 PROJECT = "streamgate"
 ACCOUNT = "123456789012"
@@ -38,6 +40,10 @@ class PlanResource:
     inputs: dict[str, Any]
     id: str | None = None
     arn: str | None = None
+    # Property path (as `property_path` writes it) → a digest of what that secret input holds. The plan only
+    # ever holds placeholders that carry the stack file's secret versions, so the digest reveals nothing;
+    # it changes when a secret is rotated, which `[secret]` alone cannot show.
+    secrets: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +92,17 @@ def _uuid(name: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+def _physical(typ: str, name: str) -> str:
+    return f"{name}-{_short(typ + name)}"  # names are unique per type only
+
+
+def mock_tokens(typ: str, name: str) -> set[str]:
+    """What the mocks invent for a resource (physical name, short hashes in endpoints, zone ids and OIDC
+    issuers): a value that contains one is computed by the cloud and unknown offline."""
+    short = _short(name)
+    return {_physical(typ, name), short, short.upper()}
+
+
 class PlanMocks(pulumi.runtime.Mocks):
     """Answers the engine's calls the way AWS would, closely enough for the program to finish."""
 
@@ -100,7 +117,7 @@ class PlanMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
         region = self.region_of(args.provider) or "us-east-1"
-        physical = f"{name}-{_short(typ + name)}"  # names are unique per type only
+        physical = _physical(typ, name)
         state: dict[str, Any] = {
             "arn": f"arn:aws:{typ.split(':')[1].split('/')[0]}:{region}:{ACCOUNT}:{physical}"
         }
@@ -142,8 +159,8 @@ def computed_outputs(
         return {"arn": f"arn:aws:eks:{region}:{ACCOUNT}:nodegroup/{cluster}/{physical}/{_uuid(name)}"}
     if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
         return {
-            "id": physical,  # the replication group id, which its ARN ends with
-            "arn": f"arn:aws:elasticache:{region}:{ACCOUNT}:replicationgroup:{physical}",
+            # The ARN ends with the replication group's id (what the automation's calls name).
+            "arn": f"arn:aws:elasticache:{region}:{ACCOUNT}:replicationgroup:{physical}-id",
             "primaryEndpointAddress": f"master.{physical}.cache.amazonaws.com",
             "readerEndpointAddress": f"replica.{physical}.cache.amazonaws.com",
         }
@@ -264,8 +281,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def run_plan(cfg: StackConfig, program: Callable[[StackConfig], dict[str, Any]] | None = None) -> Plan:
-    """Run `program` (default: the real Pulumi program) for `cfg` under mocks and return what it declared."""
+def run_plan(
+    cfg: StackConfig,
+    program: Callable[[StackConfig], dict[str, Any]] | None = None,
+    *,
+    secrets: Mapping[str, str] | None = None,
+) -> Plan:
+    """Run `program` (default: the real Pulumi program) for `cfg` under mocks and return what it declared.
+
+    `secrets`: secret key → version marker (default: the stack file's, `config.secret_versions`). Each
+    secret's placeholder carries its version, so a rotation changes what the plan records for it."""
     if program is None:
         from infra.platform import build_platform
 
@@ -278,8 +303,9 @@ def run_plan(cfg: StackConfig, program: Callable[[StackConfig], dict[str, Any]] 
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_settings.reset_options(project=PROJECT, stack=cfg.stack, preview=True)
+    versions = secret_versions(cfg.stack) if secrets is None else secrets
     pulumi.runtime.set_all_config(
-        {f"{PROJECT}:{key}": PLACEHOLDER_SECRET for key in SECRET_KEYS},
+        {f"{PROJECT}:{key}": f"{PLACEHOLDER_SECRET}:{versions.get(key, 'unset')}" for key in SECRET_KEYS},
         secret_keys=[f"{PROJECT}:{key}" for key in SECRET_KEYS],
     )
     pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=cfg.stack, preview=True, monitor=monitor)
@@ -331,6 +357,7 @@ def _resolve(monitor: RecordingMonitor) -> list[PlanResource]:
 
     resources = []
     for urn, (typ, name, parent, custom, provider, inputs) in rows.items():
+        secrets: dict[str, str] = {}
         if typ.startswith("pulumi:providers:"):
             region = regions.get(urn) or region_via_parents(parent)
         else:
@@ -344,9 +371,10 @@ def _resolve(monitor: RecordingMonitor) -> list[PlanResource]:
                 parent=parent or None,
                 provider=provider.rsplit("::", 1)[0] if provider else None,
                 region=region,
-                inputs=_plain(inputs),
+                inputs=_plain(inputs, "", secrets),
                 id=monitor.ids.get(urn, (None, None))[0] if custom else None,
                 arn=monitor.ids.get(urn, (None, None))[1] if custom else None,
+                secrets=secrets,
             )
         )
     _assign_component_regions(resources)
@@ -373,14 +401,18 @@ def _assign_component_regions(resources: list[PlanResource]) -> None:
             r.region = found.pop() if len(found) == 1 else None
 
 
-def _plain(value: Any) -> Any:
-    """Inputs as JSON-able values (resource references become their URNs; unknowns become None)."""
+def _plain(value: Any, path: str = "", secrets: dict[str, str] | None = None) -> Any:
+    """Inputs as JSON-able values (resource references become their URNs; unknowns become None). Secrets
+    show as `[secret]`; `secrets` collects a digest of each one's content by property path."""
     if isinstance(value, dict):
         if pulumi.runtime.rpc._special_sig_key in value:  # a secret: never shown, not even the placeholder
+            if secrets is not None:
+                content = json.dumps(_plain(value.get("value")), sort_keys=True, default=str)
+                secrets[path] = hashlib.sha256(content.encode()).hexdigest()[:12]
             return "[secret]"
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, property_path(path, k), secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, property_path(path, i), secrets) for i, v in enumerate(value)]
     if isinstance(value, pulumi.Resource):
         return f"<resource {type(value).__name__}>"
     if isinstance(value, str | int | float | bool) or value is None:

@@ -276,9 +276,9 @@ def test_removing_any_required_entry_breaks_the_deployment(cluster: Cluster, pla
             contract = False
         except ContractError:
             contract = True
-        return name, contract, run(cluster, broken, complete, name.lower(), timeout=20)
+        return name, contract, run(cluster, broken, complete, name.lower(), timeout=40)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(without, entries))
     # Nothing can go missing unnoticed: the contract check refuses the spec before it ships, or the run
     # breaks. The run alone catches every secret and everything the gateway reaches or reports (the Redis
