@@ -14,7 +14,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-import yaml
 from pydantic import (
     AliasGenerator,
     BaseModel,
@@ -51,6 +50,9 @@ class Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        # No coercion: YAML's `yes`/`on` are booleans and `2.0` is a float; where a count or a number
+        # belongs they are mistakes, not 1 and 2.
+        strict=True,
     )
 
 
@@ -455,7 +457,7 @@ class RolloutConfig(Model):
     @model_validator(mode="after")
     def _names(self) -> Self:
         names = [c.name for c in self.checks]
-        reserved = {"success-rate", "latency-p99", "judge"}
+        reserved = {"success-rate", "latency-p99", "judge", "canary-targets"}
         if clash := reserved.intersection(names):
             raise ValueError(f"checks: {sorted(clash)} are built-in check names; pick another name")
         if len(set(names)) != len(names):
@@ -521,7 +523,7 @@ class StackConfig(Model):
     """One stack: everything the Pulumi program, the local platform and automation need to know."""
 
     stack: str
-    environment: Environment
+    environment: Environment = Field(strict=False)  # a plain string in the file
     target: Literal["aws", "local"] = "aws"
     domain: str
     regions: list[RegionConfig] = Field(min_length=1)
@@ -589,6 +591,15 @@ class StackConfig(Model):
         }
 
 
+# The gateway PodMonitor's scrape interval on clusters (infra/k8s/observability.py renders it).
+CLUSTER_SCRAPE_INTERVAL_SECONDS = 15
+
+
+def scrape_interval_seconds(cfg: StackConfig) -> int:
+    """How often Prometheus scrapes the gateways of this stack (analysis windows and freshness rely on it)."""
+    return cfg.local.scrape_interval_seconds if cfg.target == "local" else CLUSTER_SCRAPE_INTERVAL_SECONDS
+
+
 def stacks_dir() -> Path:
     return Path(os.environ.get("STREAMGATE_STACKS_DIR", PROJECT_ROOT / "stacks"))
 
@@ -607,20 +618,22 @@ def load_stack(stack: str, path: Path | None = None) -> StackConfig:
     if not path.is_file():
         known = ", ".join(available_stacks()) or "none"
         raise ConfigError(f"{path}: no such stack file (known stacks: {known})")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_stack(stack, document, path)
+    from infra.stack_yaml import load_yaml
+
+    return parse_stack(stack, load_yaml(path) or {}, path)
 
 
 def parse_stack(stack: str, document: Any, path: Path) -> StackConfig:
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise ConfigError(f"{path}: expected a top-level `config:` mapping, as `pulumi config set` writes")
+    from infra.config_checks import check_stack, namespace_issue
+
     raw: dict[str, Any] = {}
     for key, value in document["config"].items():
         namespace, _, name = str(key).partition(":")
         if namespace != NAMESPACE:
+            if (problem := namespace_issue(str(key))) is not None:
+                raise ConfigError(f"{path}: {key}: {problem}")
             continue  # aws:, pulumi:, kubernetes: belong to their providers
         if name in SECRET_KEYS:
             if not (isinstance(value, dict) and set(value) == {"secure"}):
@@ -632,12 +645,17 @@ def parse_stack(stack: str, document: Any, path: Path) -> StackConfig:
         raw[name] = value
     raw.setdefault("stack", stack)
     try:
-        return StackConfig.model_validate(raw)
+        cfg = StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_errors(path, exc)) from None
+    if issues := check_stack(cfg):
+        raise ConfigError("\n".join(f"{path}: {NAMESPACE}:{i.key}: {i.message}" for i in issues))
+    return cfg
 
 
 def format_errors(path: Path, exc: ValidationError) -> str:
+    from infra.config_checks import suggest_key
+
     lines = []
     for err in exc.errors():
         loc = list(err["loc"])
@@ -646,10 +664,13 @@ def format_errors(path: Path, exc: ValidationError) -> str:
             key += f"[{part}]" if isinstance(part, int) else f".{part}"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling; keys are camelCase)"
+            guess = suggest_key(loc)
+            message = f"unknown key: did you mean {guess}?" if guess else "unknown key (keys are camelCase)"
         elif err["type"] == "missing":
             message = "required key is missing"
         elif "input" in err and err["type"] not in ("value_error",) and not isinstance(err["input"], dict):
             message += f" (got {err['input']!r})"
+            if isinstance(err["input"], bool):
+                message += "; YAML reads unquoted yes/no/on/off/true/false as booleans"
         lines.append(f"{path}: {key}: {message}" if loc else f"{path}: {key}:{message}")
     return "\n".join(lines)
