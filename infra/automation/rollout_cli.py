@@ -29,7 +29,7 @@ from infra.automation.errors import AutomationError, InvalidInputError
 from infra.automation.judge import JudgeSettings
 from infra.automation.model import Control, Kind, Outcome, Record, RolloutState
 from infra.clikit import JsonOpt, StackOpt, YesOpt, command_group, console, emit_json, err_console, fail
-from infra.config import StackConfig, load_stack
+from infra.config import StackConfig, load_stack, scrape_interval_seconds
 from infra.errors import StreamgateError
 
 app = command_group(
@@ -121,6 +121,7 @@ def build_spec(
             r.rollback_window_seconds if rollback_window is None else rollback_window
         ),
         pushgateway_url=wiring.endpoints(cfg).pushgateway_url,
+        scrape_interval_seconds=scrape_interval_seconds(cfg),
     )
 
 

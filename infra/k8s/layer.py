@@ -83,7 +83,13 @@ def build_kubernetes(
     )
     autoscaling = Autoscaling(f"{name}-autoscaling", cfg, provider, workload.deployments, addons.vpa, opts)
     observability = Observability(
-        f"{name}-observability", cfg, provider, workload.namespace.metadata.name, addons.monitoring, opts
+        f"{name}-observability",
+        cfg,
+        provider,
+        workload.namespace.metadata.name,
+        addons.monitoring,
+        opts,
+        region=region.name,
     )
     observability.add_rule_groups(RULE_NAME, rule_groups(cfg, region.name))
     return KubernetesLayer(provider, addons, workload, autoscaling, observability)
