@@ -19,6 +19,7 @@ from infra import cli
 from infra.config import StackConfig, load_stack, stack_file
 from infra.errors import ConfigError
 from infra.plan import Plan
+from policies.pack import POLICIES
 
 
 @pytest.fixture
@@ -45,10 +46,10 @@ def test_prod_passes_and_json_carries_plan_and_verdict(
     policy = document["policy"]
     assert policy["passed"] is True and policy["violations"] == []
     assert policy["stack"] == "prod" and policy["config"].endswith("policies/config/prod.json")
-    assert len(policy["policies"]) == 26
+    assert len(policy["policies"]) == len(POLICIES)
 
     table = runner.invoke(cli.app, ["plan", "prod", "--policy"])
-    assert table.exit_code == 0 and "policies passed: 26 policies" in table.stdout
+    assert table.exit_code == 0 and f"policies passed: {len(POLICIES)} policies" in table.stdout
     assert planned == ["prod", "prod"]
 
 
