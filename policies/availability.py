@@ -3,10 +3,10 @@ or upgrade never takes all its pods at once), and its pods spread over availabil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policies.autoscaling import workload_key
 from policies.base import UNKNOWN, Report, StackIndex, get, items, resource_policy, stack_policy
@@ -20,8 +20,15 @@ def _labels(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
-def _selects(selector: Any, labels: Mapping[str, str]) -> bool:
-    """A label selector (matchLabels; matchExpressions In/Exists) against a pod's labels."""
+def pod_labels(workload: PolicyResource) -> dict[str, str] | None:
+    """The labels of a workload's pods (None while unknown)."""
+    found = get(workload.props, *POD_SPEC[workload.resource_type][:-1], "metadata", "labels")
+    return None if found is UNKNOWN else _labels(found)
+
+
+def selects(selector: Any, labels: Mapping[str, str], *, empty_selects_all: bool = False) -> bool:
+    """A label selector (matchLabels; matchExpressions) against a pod's labels. An empty selector selects
+    every pod in a NetworkPolicy and none in a PodDisruptionBudget (policy/v1)."""
     wanted = _labels(get(selector, "matchLabels"))
     if not all(labels.get(k) == v for k, v in wanted.items()):
         return False
@@ -36,7 +43,16 @@ def _selects(selector: Any, labels: Mapping[str, str]) -> bool:
             return False
         if operator == "DoesNotExist" and key in labels:
             return False
-    return bool(wanted) or bool(items(get(selector, "matchExpressions")))
+    return empty_selects_all or bool(wanted) or bool(items(get(selector, "matchExpressions")))
+
+
+def selectors_by_namespace(objects: Iterable[PolicyResource], field: str) -> dict[tuple[str, str], list[Any]]:
+    """(cluster, namespace) -> the pod selectors (`spec.<field>`) of these objects there."""
+    found: dict[tuple[str, str], list[Any]] = {}
+    for obj in objects:
+        if (where := workload_key(obj)) is not None:
+            found.setdefault(where[:2], []).append(get(obj.props, "spec", field, default={}))
+    return found
 
 
 @stack_policy(
@@ -46,18 +62,12 @@ def _selects(selector: Any, labels: Mapping[str, str]) -> bool:
 )
 def k8s_disruption_budget(args: StackValidationArgs, report: Report) -> None:
     index = StackIndex(args.resources)
-    # (cluster, namespace) -> the pod selectors of the budgets there
-    budgets: dict[tuple[str, str], list[Any]] = {}
-    for budget in index.of_type(PDB):
-        if (where := workload_key(budget)) is not None:
-            budgets.setdefault(where[:2], []).append(get(budget.props, "spec", "selector"))
+    budgets = selectors_by_namespace(index.of_type(PDB), "selector")
     for workload in index.of_type(*LONG_RUNNING):
-        key = workload_key(workload)
-        pod_labels = get(workload.props, *POD_SPEC[workload.resource_type][:-1], "metadata", "labels")
-        if key is None or pod_labels is UNKNOWN:
+        key, labels = workload_key(workload), pod_labels(workload)
+        if key is None or labels is None:
             continue
-        labels = _labels(pod_labels)
-        if not any(_selects(selector, labels) for selector in budgets.get(key[:2], [])):
+        if not any(selects(selector, labels) for selector in budgets.get(key[:2], [])):
             report(f"no PodDisruptionBudget selects the pods of {key[2]} {key[1]}/{key[3]}", workload.urn)
 
 

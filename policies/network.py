@@ -1,5 +1,6 @@
-"""VPC networking: every VPC logs its traffic, no subnet hands out public IPs by itself, and no security
-group admits the whole internet (AWS FSBP EC2.6, EC2.15, EC2.18/EC2.19)."""
+"""Networking: every VPC logs its traffic, no subnet hands out public IPs by itself, no security group admits
+the whole internet (AWS FSBP EC2.6, EC2.15, EC2.18/EC2.19), and every Kubernetes workload's pods sit behind an
+ingress NetworkPolicy (CIS EKS 4.3.2)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
+from policies.autoscaling import workload_key
+from policies.availability import pod_labels, selectors_by_namespace, selects
 from policies.base import (
     UNKNOWN,
     Report,
@@ -20,6 +23,7 @@ from policies.base import (
     resource_policy,
     stack_policy,
 )
+from policies.workloads import LONG_RUNNING
 
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
@@ -110,3 +114,30 @@ def security_group_no_public_ingress(args: ResourceValidationArgs, report: Repor
             continue
         for block in _open_to_world(rule):
             report(f"ingress on {_ports(rule)} is open to {block}")
+
+
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+@stack_policy(
+    "k8s-network-policy",
+    "Every long-running workload's pods must be selected by an Ingress NetworkPolicy of their namespace, so "
+    "only the traffic it names reaches them (CIS EKS 4.3.2): add one (infra.k8s.workload does).",
+)
+def k8s_network_policy(args: StackValidationArgs, report: Report) -> None:
+    index = StackIndex(args.resources)
+    ingress = [
+        p
+        for p in index.of_type(NETWORK_POLICY)
+        if not items(get(p.props, "spec", "policyTypes"))
+        or "Ingress" in items(get(p.props, "spec", "policyTypes"))
+    ]
+    guarded = selectors_by_namespace(ingress, "podSelector")
+    for workload in index.of_type(*LONG_RUNNING):
+        key, labels = workload_key(workload), pod_labels(workload)
+        if key is None or labels is None:
+            continue
+        if not any(
+            selects(selector, labels, empty_selects_all=True) for selector in guarded.get(key[:2], [])
+        ):
+            report(f"no NetworkPolicy guards the pods of {key[2]} {key[1]}/{key[3]}", workload.urn)

@@ -31,6 +31,7 @@ POLICIES: tuple[Policy, ...] = (
     storage.s3_versioning_enabled,
     storage.s3_public_access_blocked,
     storage.s3_bucket_protected,
+    storage.s3_tls_only,
     storage.backup_bucket_retention,
     storage.backup_bucket_object_lock,
     # cache
@@ -68,6 +69,7 @@ POLICIES: tuple[Policy, ...] = (
     workloads.k8s_namespace_pod_security,
     availability.k8s_disruption_budget,
     availability.k8s_zone_spread,
+    network.k8s_network_policy,
     autoscaling.gateway_autoscaled,
     autoscaling.hpa_vpa_conflict,
     alerts.alert_rules_annotated,

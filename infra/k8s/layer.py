@@ -15,7 +15,7 @@ from infra.aws.cache import RegionalRedis
 from infra.aws.cluster import Cluster
 from infra.aws.storage import RegionStorage
 from infra.config import RegionConfig, StackConfig
-from infra.k8s.addons import Addons
+from infra.k8s.addons import INGRESS_NGINX, KUBE_PROMETHEUS_STACK, Addons
 from infra.k8s.autoscaling import Autoscaling
 from infra.k8s.base import cluster_provider
 from infra.k8s.observability import Observability
@@ -80,6 +80,7 @@ def build_kubernetes(
         key,
         addons.ingress_controller,
         opts,
+        ingress_from=(INGRESS_NGINX.namespace, KUBE_PROMETHEUS_STACK.namespace),
     )
     autoscaling = Autoscaling(f"{name}-autoscaling", cfg, provider, workload.deployments, addons.vpa, opts)
     observability = Observability(

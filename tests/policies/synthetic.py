@@ -211,6 +211,7 @@ BUCKET = "aws:s3/bucket:Bucket"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
@@ -229,6 +230,7 @@ IGW = "aws:ec2/internetGateway:InternetGateway"
 ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 CONTAINER: dict[str, Any] = {
     "name": "gateway",
@@ -260,6 +262,13 @@ def pdb(app: str = "gateway") -> dict[str, Any]:
     return {
         "metadata": {"name": app, "namespace": "streamgate"},
         "spec": {"maxUnavailable": 1.0, "selector": {"matchLabels": {"app.kubernetes.io/name": app}}},
+    }
+
+
+def network_policy() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "gateway", "namespace": "streamgate"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": []}]},
     }
 
 
@@ -378,6 +387,22 @@ def alert_rule(**alert: Any) -> dict[str, Any]:
     }
 
 
+def tls_only(bucket: str) -> str:
+    return json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ]
+        }
+    )
+
+
 def good_stack(env: str = "prod", regions: tuple[str, ...] = ("us-east-1", "eu-west-1")) -> Stack:
     """A compliant stack shaped like the program's: per region a cluster, buckets with their companions,
     a health check and the gateway with HPA and VPA; failover records and backup replication across."""
@@ -414,6 +439,9 @@ def good_stack(env: str = "prod", regions: tuple[str, ...] = ("us-east-1", "eu-w
                 f"{bucket}-versioning",
                 region,
                 {**ref, "versioningConfiguration": {"status": "Enabled"}},
+            )
+            aws_resource(
+                stack, BUCKET_POLICY, f"{bucket}-policy", region, {**ref, "policy": tls_only(bucket)}
             )
             aws_resource(
                 stack,
@@ -463,6 +491,7 @@ def good_stack(env: str = "prod", regions: tuple[str, ...] = ("us-east-1", "eu-w
         network(stack, region)
         stack.add(DEPLOYMENT, f"{region}-gateway-blue", deployment(), provider=f"k8s-{region}")
         stack.add(PDB, f"{region}-pdb", pdb(), provider=f"k8s-{region}")
+        stack.add(NETWORK_POLICY, f"{region}-netpol", network_policy(), provider=f"k8s-{region}")
         stack.add(HPA, f"{region}-hpa", hpa(), provider=f"k8s-{region}")
         stack.add(VPA, f"{region}-vpa", vpa(), provider=f"k8s-{region}")
     primary = regions[0]

@@ -173,6 +173,11 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         "has no BucketServerSideEncryptionConfiguration",
     ),
     (
+        "s3-tls-only",
+        drop_companion("aws:s3/bucketPolicy:BucketPolicy", "eu-west-1-storage-backup"),
+        "accepts requests without TLS",
+    ),
+    (
         "backup-bucket-retention",
         blame_backup(set_input(LIFECYCLE, "rules.0.expiration.days", 30.0, "eu-west-1"), "eu-west-1"),
         "after 30 days < the minimum 90",
@@ -297,6 +302,15 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         "k8s-zone-spread",
         set_input(DEPLOYMENT, "spec.template.spec.topologySpreadConstraints", []),
         "not spread over availability zones",
+    ),
+    (
+        "k8s-network-policy",
+        blame(
+            drop_type("kubernetes:networking.k8s.io/v1:NetworkPolicy", "eu-west-1"),
+            DEPLOYMENT,
+            "eu-west-1-gateway-blue",
+        ),
+        "no NetworkPolicy guards the pods of Deployment streamgate/gateway-blue",
     ),
     (
         "gateway-autoscaled",

@@ -313,6 +313,31 @@ CASES = [
 ]
 CASES += [
     Case(
+        storage.s3_tls_only,
+        [
+            (
+                remove("eu-west-1-content-policy"),
+                "Bucket eu-west-1-content accepts requests without TLS",
+                "eu-west-1-content",
+            ),
+            (
+                set_path(
+                    "us-east-1-backup-policy",
+                    "policy",
+                    '{"Statement": [{"Effect": "Allow", "Action": "s3:*"}]}',
+                ),
+                "us-east-1-backup accepts requests without TLS",
+                "us-east-1-backup",
+            ),
+            # A policy on another bucket does not cover this one.
+            (
+                set_path("us-east-1-content-policy", "bucket", "elsewhere-id"),
+                "us-east-1-content accepts requests without TLS",
+                "us-east-1-content",
+            ),
+        ],
+    ),
+    Case(
         network.vpc_flow_logs,
         [
             (remove("eu-west-1-flow-logs"), "Vpc eu-west-1-vpc has no flow log", "eu-west-1-vpc"),
@@ -350,6 +375,35 @@ CASES += [
                 ),
                 "runs nodes in public subnets: us-east-1-private-a, us-east-1-private-b",
                 "us-east-1-nodes",
+            ),
+        ],
+    ),
+    Case(
+        network.k8s_network_policy,
+        [
+            (
+                remove("eu-west-1-netpol"),
+                "no NetworkPolicy guards the pods of Deployment streamgate/gateway-blue",
+                "eu-west-1-gateway-blue",
+            ),
+            (
+                set_path("us-east-1-netpol", "spec.policyTypes", ["Egress"]),
+                "no NetworkPolicy guards",
+                "us-east-1-gateway-blue",
+            ),
+            (
+                set_path(
+                    "us-east-1-netpol",
+                    "spec.podSelector",
+                    {"matchLabels": {"app.kubernetes.io/name": "other"}},
+                ),
+                "no NetworkPolicy guards",
+                "us-east-1-gateway-blue",
+            ),
+            (
+                set_path("us-east-1-netpol", "metadata.namespace", "elsewhere"),
+                "no NetworkPolicy guards",
+                "us-east-1-gateway-blue",
             ),
         ],
     ),
