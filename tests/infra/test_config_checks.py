@@ -165,8 +165,9 @@ def test_a_key_given_twice_is_an_error_with_both_lines(tmp_path: Path) -> None:
             lambda c: c.update({"streamgte:domain": "x.example.com"}),
             "streamgte:domain: unknown namespace 'streamgte': did you mean streamgate:domain?",
         ),
+        (lambda c: c.update({"regions": []}), "regions: no namespace: did you mean streamgate:regions?"),
     ],
-    ids=["nested", "top-level", "secret", "rollout", "case", "namespace"],
+    ids=["nested", "top-level", "secret", "rollout", "case", "namespace", "no namespace"],
 )
 def test_misspelt_keys_get_a_did_you_mean(tmp_path: Path, change: Change, expected: str) -> None:
     doc = _prod()
