@@ -15,7 +15,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-import yaml
 from pydantic import (
     AliasGenerator,
     BaseModel,
@@ -69,6 +68,9 @@ class Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        # No coercion: YAML's `yes`/`on` are booleans and `2.0` is a float; where a count or a number
+        # belongs they are mistakes, not 1 and 2.
+        strict=True,
     )
 
 
@@ -498,7 +500,7 @@ class RolloutConfig(Model):
     @model_validator(mode="after")
     def _names(self) -> Self:
         names = [c.name for c in self.checks]
-        reserved = {"success-rate", "latency-p99", "judge"}
+        reserved = {"success-rate", "latency-p99", "judge", "canary-targets"}
         if clash := reserved.intersection(names):
             raise ValueError(f"checks: {sorted(clash)} are built-in check names; pick another name")
         if len(set(names)) != len(names):
@@ -563,7 +565,7 @@ class StackConfig(Model):
     """One stack: everything the Pulumi program, the local platform and automation need to know."""
 
     stack: str
-    environment: Environment
+    environment: Environment = Field(strict=False)  # a plain string in the file
     target: Literal["aws", "local"] = "aws"
     domain: str
     regions: list[RegionConfig] = Field(min_length=1)
@@ -669,6 +671,15 @@ class StackConfig(Model):
         }
 
 
+# The gateway PodMonitor's scrape interval on clusters (infra/k8s/observability.py renders it).
+CLUSTER_SCRAPE_INTERVAL_SECONDS = 15
+
+
+def scrape_interval_seconds(cfg: StackConfig) -> int:
+    """How often Prometheus scrapes the gateways of this stack (analysis windows and freshness rely on it)."""
+    return cfg.local.scrape_interval_seconds if cfg.target == "local" else CLUSTER_SCRAPE_INTERVAL_SECONDS
+
+
 def stacks_dir() -> Path:
     return Path(os.environ.get("STREAMGATE_STACKS_DIR", PROJECT_ROOT / "stacks"))
 
@@ -694,10 +705,9 @@ def _read_document(path: Path) -> Any:
     if not path.is_file():
         known = ", ".join(available_stacks()) or "none"
         raise ConfigError(f"{path}: no such stack file (known stacks: {known})")
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    from infra.stack_yaml import load_yaml
+
+    return load_yaml(path) or {}
 
 
 def secret_versions(stack: str, path: Path | None = None) -> dict[str, str]:
@@ -720,11 +730,15 @@ def secret_versions(stack: str, path: Path | None = None) -> dict[str, str]:
 def parse_stack(stack: str, document: Any, path: Path, *, require_secrets: bool = False) -> StackConfig:
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise ConfigError(f"{path}: expected a top-level `config:` mapping, as `pulumi config set` writes")
+    from infra.config_checks import check_stack, namespace_issue
+
     raw: dict[str, Any] = {}
     secrets_set: set[str] = set()
     for key, value in document["config"].items():
         namespace, _, name = str(key).partition(":")
         if namespace != NAMESPACE:
+            if (problem := namespace_issue(str(key))) is not None:
+                raise ConfigError(f"{path}: {key}: {problem}")
             continue  # aws:, pulumi:, kubernetes: belong to their providers
         if name in SECRET_KEYS:
             if not (isinstance(value, dict) and set(value) == {"secure"}):
@@ -740,6 +754,8 @@ def parse_stack(stack: str, document: Any, path: Path, *, require_secrets: bool 
         cfg = StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_errors(path, exc)) from None
+    if issues := check_stack(cfg):
+        raise ConfigError("\n".join(f"{path}: {NAMESPACE}:{i.key}: {i.message}" for i in issues))
     missing = [name for name in cfg.required_secrets if name not in secrets_set]
     if require_secrets and missing:
         raise ConfigError(
@@ -753,6 +769,8 @@ def parse_stack(stack: str, document: Any, path: Path, *, require_secrets: bool 
 
 
 def format_errors(path: Path, exc: ValidationError) -> str:
+    from infra.config_checks import suggest_key
+
     lines = []
     for err in exc.errors():
         loc = list(err["loc"])
@@ -761,10 +779,13 @@ def format_errors(path: Path, exc: ValidationError) -> str:
             key += f"[{part}]" if isinstance(part, int) else f".{part}"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling; keys are camelCase)"
+            guess = suggest_key(loc)
+            message = f"unknown key: did you mean {guess}?" if guess else "unknown key (keys are camelCase)"
         elif err["type"] == "missing":
             message = "required key is missing"
         elif "input" in err and err["type"] not in ("value_error",) and not isinstance(err["input"], dict):
             message += f" (got {err['input']!r})"
+            if isinstance(err["input"], bool):
+                message += "; YAML reads unquoted yes/no/on/off/true/false as booleans"
         lines.append(f"{path}: {key}: {message}" if loc else f"{path}: {key}:{message}")
     return "\n".join(lines)

@@ -1,5 +1,5 @@
-"""ElastiCache (Redis/Valkey) replication groups: encrypted at rest and in transit, authenticated, and in prod
-able to lose a node or an availability zone."""
+"""ElastiCache (Redis/Valkey) replication groups: encrypted at rest and in transit, authenticated, snapshotted
+daily, in a subnet group of their own, and in prod able to lose a node or an availability zone."""
 
 from __future__ import annotations
 
@@ -54,3 +54,18 @@ def elasticache_high_availability(args: ResourceValidationArgs, report: Report) 
     replicas = number(get(props, "replicasPerNodeGroup"))
     if (nodes is None or nodes < 2) and (replicas is None or replicas < 1):
         report("no replica to fail over to (num_cache_clusters < 2 and no replicas_per_node_group)")
+
+
+@resource_policy(
+    "elasticache-snapshots",
+    "ElastiCache must keep automatic snapshots and live in its own subnet group (FSBP ElastiCache.1, "
+    "ElastiCache.7): set redis.snapshotRetentionDays ≥ 1 and subnet_group_name.",
+    [REPLICATION_GROUP],
+)
+def elasticache_snapshots(args: ResourceValidationArgs, report: Report) -> None:
+    retention = number(get(args.props, "snapshotRetentionLimit"))
+    if retention is None or retention < 1:
+        report("automatic snapshots are off (snapshot_retention_limit 0 or unset)")
+    group = get(args.props, "subnetGroupName")
+    if not is_set(args.props, "subnetGroupName") or group == "default":
+        report("no subnet group of its own: ElastiCache would use the default VPC's subnets")

@@ -1,4 +1,5 @@
-"""CloudFront: HTTPS only (viewers and origins), TLS 1.2 or newer, and a WAF web ACL in front."""
+"""CloudFront: HTTPS only (viewers and origins), TLS 1.2 or newer with SNI, a WAF web ACL in front, access
+logs kept, and in prod an origin group that fails over between regions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 from pulumi_policy import ResourceValidationArgs
 
-from policies.base import UNKNOWN, Report, flag, get, is_set, items, resource_policy
+from policies.base import UNKNOWN, Report, flag, get, is_set, items, resource_policy, string
 
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 HTTPS_VIEWER_POLICIES = ("https-only", "redirect-to-https")
@@ -72,3 +73,38 @@ def cloudfront_tls_1_2(args: ResourceValidationArgs, report: Report) -> None:
 def cloudfront_waf_attached(args: ResourceValidationArgs, report: Report) -> None:
     if not is_set(args.props, "webAclId"):
         report("no web ACL is attached")
+
+
+@resource_policy(
+    "cloudfront-logging",
+    "CloudFront must write access logs (FSBP CloudFront.5): set logging_config.bucket to a log bucket "
+    "(infra.aws.cdn creates one).",
+    [DISTRIBUTION],
+)
+def cloudfront_logging(args: ResourceValidationArgs, report: Report) -> None:
+    if not is_set(args.props, "loggingConfig", "bucket"):
+        report("no access logs (logging_config.bucket is unset)")
+
+
+@resource_policy(
+    "cloudfront-origin-failover",
+    "Prod CloudFront with several origins must read through an origin group, so a failing region's origin "
+    "is skipped (FSBP CloudFront.4): target an origin group from the cacheable behaviors.",
+    [DISTRIBUTION],
+    prod_only=True,
+)
+def cloudfront_origin_failover(args: ResourceValidationArgs, report: Report) -> None:
+    origins = items(get(args.props, "origins"))
+    if len(origins) < 2:
+        return
+    groups = {string(get(g, "originId")) for g in items(get(args.props, "originGroups"))} - {None}
+    if not groups:
+        report(f"{len(origins)} origins but no origin group: a failing region is never skipped")
+        return
+    reads = [
+        (get(b, "pathPattern", default="?"), get(b, "targetOriginId"))
+        for b in items(get(args.props, "orderedCacheBehaviors"))
+    ]
+    for path, origin in reads:
+        if origin is not UNKNOWN and origin not in groups:
+            report(f"behavior {path} reads from origin {origin}, not from an origin group")

@@ -8,6 +8,8 @@ and "every bucket has one" as a stack policy.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policies.base import (
@@ -26,6 +28,7 @@ from policies.base import (
     stack_policy,
     tags_of,
 )
+from policies.identity import statements
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 ENCRYPTION = (
@@ -34,6 +37,7 @@ ENCRYPTION = (
 )
 VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
 PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
+BUCKET_POLICY = ("aws:s3/bucketPolicy:BucketPolicy",)
 LIFECYCLE = (
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2",
@@ -197,3 +201,31 @@ def backup_bucket_object_lock(args: StackValidationArgs, report: Report) -> None
                 (number(get(r, "days")) or 0) > 0 or (number(get(r, "years")) or 0) > 0
             ):
                 report(f"{label(bucket)}: default retention needs a mode and days or years", bucket.urn)
+
+
+def _denies_plain_http(document: Any) -> bool:
+    for statement in statements(document):
+        secure = get(statement, "Condition", "Bool", "aws:SecureTransport")
+        if statement.get("Effect") == "Deny" and str(secure).lower() == "false":
+            actions = {str(a) for a in items(statement.get("Action")) or [statement.get("Action")]}
+            if actions & {"s3:*", "*"}:
+                return True
+    return False
+
+
+@stack_policy(
+    "s3-tls-only",
+    "Every S3 bucket must refuse requests without TLS (FSBP S3.5): give it a bucket policy that denies s3:* "
+    "when aws:SecureTransport is false (infra.aws.storage.secure_bucket does).",
+)
+def s3_tls_only(args: StackValidationArgs, report: Report) -> None:
+    index = StackIndex(args.resources)
+    policies = companions(index, BUCKET_POLICY)
+    for bucket in index.of_type(*BUCKETS):
+        documents = [get(p.props, "policy") for p in policies.get(bucket.urn, [])]
+        if UNKNOWN in documents:
+            continue  # computed at update time
+        if not any(_denies_plain_http(d) for d in documents):
+            report(
+                f"{label(bucket)} accepts requests without TLS (no bucket policy denying them)", bucket.urn
+            )

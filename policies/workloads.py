@@ -1,8 +1,11 @@
-"""Kubernetes workloads: every container sized (requests and limits), probed, and running as non-root."""
+"""Kubernetes workloads: every container sized (requests and limits), probed, running as non-root and within
+the restricted Pod Security Standard, from a pinned image, outside the default namespace; namespaces enforce
+the restricted standard."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import ResourceValidationArgs
@@ -129,3 +132,165 @@ def k8s_non_root(args: ResourceValidationArgs, report: Report) -> None:
         escalation = get(context, "allowPrivilegeEscalation")
         if escalation is not UNKNOWN and not _explicit_false(escalation):
             report(f"container {name} may escalate privileges (allowPrivilegeEscalation is not false)")
+
+
+# Restricted Pod Security Standard (Kubernetes 1.29+): what `k8s-non-root` does not already check.
+RESTRICTED_VOLUMES = frozenset(
+    {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
+)
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    }
+)
+SECCOMP_OK = ("RuntimeDefault", "Localhost")
+
+
+def _restricted_pod(pod: Any) -> list[str]:
+    problems = [
+        f"{host} is on"
+        for host in ("hostNetwork", "hostPID", "hostIPC")
+        if flag(get(pod, host), unknown=False)
+    ]
+    for volume in items(get(pod, "volumes")):
+        kinds = [str(k) for k in volume if k != "name"] if isinstance(volume, Mapping) else []
+        for kind in kinds:
+            if kind not in RESTRICTED_VOLUMES:
+                problems.append(f"volume {get(volume, 'name', default='?')} is of type {kind}")
+    for sysctl in items(get(pod, "securityContext", "sysctls")):
+        name = get(sysctl, "name")
+        if name is not UNKNOWN and name not in SAFE_SYSCTLS:
+            problems.append(f"sets the unsafe sysctl {name}")
+    return problems
+
+
+def _restricted_container(pod: Any, name: str, container: Any) -> list[str]:
+    context = get(container, "securityContext")
+    problems = []
+    drop = {str(c) for c in items(get(context, "capabilities", "drop"))}
+    if get(context, "capabilities", "drop") is not UNKNOWN and "ALL" not in drop:
+        problems.append(f"container {name} does not drop ALL capabilities")
+    added = [
+        str(c) for c in items(get(context, "capabilities", "add")) if c not in ("NET_BIND_SERVICE", UNKNOWN)
+    ]
+    if added:
+        problems.append(f"container {name} adds capabilities {', '.join(added)}")
+    seccomp = get(context, "seccompProfile", "type") or get(pod, "securityContext", "seccompProfile", "type")
+    if seccomp is not UNKNOWN and seccomp not in SECCOMP_OK:
+        problems.append(
+            f"container {name} has seccomp profile {seccomp or 'unset'!s} (RuntimeDefault or Localhost)"
+        )
+    for port in items(get(container, "ports")):
+        host_port = number(get(port, "hostPort"))
+        if host_port:
+            problems.append(f"container {name} binds host port {host_port:g}")
+    proc = get(context, "procMount")
+    if proc not in (None, UNKNOWN, "Default"):
+        problems.append(f"container {name} has procMount {proc}")
+    for where in (context, get(pod, "securityContext")):
+        if get(where, "appArmorProfile", "type") == "Unconfined":
+            problems.append(f"container {name} runs without AppArmor (Unconfined)")
+        selinux = get(where, "seLinuxOptions", "type")
+        if selinux not in (
+            None,
+            UNKNOWN,
+            "container_t",
+            "container_init_t",
+            "container_kvm_t",
+            "container_engine_t",
+        ):
+            problems.append(f"container {name} sets SELinux type {selinux}")
+    return problems
+
+
+@resource_policy(
+    "k8s-pod-security-restricted",
+    "Pods must meet the restricted Pod Security Standard (CIS EKS 4.2): no host namespaces, ports or "
+    "hostPath volumes, capabilities drop ALL (add at most NET_BIND_SERVICE), seccomp RuntimeDefault, only "
+    "safe sysctls: set them in the pod and container securityContext.",
+    list(POD_SPEC),
+)
+def k8s_pod_security_restricted(args: ResourceValidationArgs, report: Report) -> None:
+    pod = pod_spec(args)
+    if pod is UNKNOWN or pod is None:
+        return
+    problems = _restricted_pod(pod)
+    for name, container in containers(pod):
+        problems += _restricted_container(pod, name, container)
+    for problem in dict.fromkeys(problems):
+        report(problem)
+
+
+@resource_policy(
+    "k8s-image-pinned",
+    "Containers must run a pinned image, never a moving one: give every image a version tag (not latest) or "
+    "a digest (workload.tag for the gateway).",
+    list(POD_SPEC),
+)
+def k8s_image_pinned(args: ResourceValidationArgs, report: Report) -> None:
+    for name, container in containers(pod_spec(args)):
+        image = get(container, "image")
+        if image is UNKNOWN:
+            continue
+        text = str(image or "")
+        if "@sha256:" in text:
+            continue
+        tag = text.rsplit("/", 1)[-1].partition(":")[2]
+        if not tag or tag == "latest":
+            report(f"container {name} runs {text or 'no image'} without a version tag")
+
+
+@resource_policy(
+    "k8s-not-default-namespace",
+    "Workloads must not run in the default namespace (CIS EKS 4.5.2): put them in their own namespace.",
+    list(POD_SPEC),
+)
+def k8s_not_default_namespace(args: ResourceValidationArgs, report: Report) -> None:
+    namespace = get(args.props, "metadata", "namespace", default="default")
+    if namespace == "default":
+        report("runs in the default namespace")
+
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+# Add-ons that cannot run restricted: kube-prometheus-stack's node-exporter needs the host's network, PIDs
+# and filesystem. Their namespaces must still say their level explicitly (a deliberate choice, audited).
+PRIVILEGED_ADDON_NAMESPACES = ("monitoring",)
+
+
+@resource_policy(
+    "k8s-namespace-pod-security",
+    "Namespaces must enforce the restricted Pod Security Standard (CIS EKS 4.2): label them "
+    "pod-security.kubernetes.io/enforce: restricted.",
+    [NAMESPACE],
+)
+def k8s_namespace_pod_security(args: ResourceValidationArgs, report: Report) -> None:
+    name = get(args.props, "metadata", "name")
+    if name in SYSTEM_NAMESPACES:
+        return
+    level = get(args.props, "metadata", "labels", ENFORCE_LABEL)
+    if name in PRIVILEGED_ADDON_NAMESPACES:
+        if level is None:
+            report(f"namespace {name} enforces no Pod Security level: set one explicitly")
+        return
+    if level is not UNKNOWN and level != "restricted":
+        report(f"namespace {name} enforces {level or 'no'} Pod Security level, not restricted")

@@ -7,8 +7,11 @@ verification, restore and pruning.
   manifest goes last. The newest backup's time is pushed to the Pushgateway for the backup-age alert.
 - verify: decrypts every object into scratch space, compares sizes and checksums with the manifest, loads
   the Redis snapshot into a scratch redis-server; every missing, corrupted or extra object is named.
-- restore: objects back into a bucket (byte-identical, checked before writing); the Redis snapshot into a
-  Redis by DUMP/RESTORE from a scratch redis-server that loaded it (works for any Redis, managed or not).
+- restore: all or nothing. Every object is first decrypted into scratch space (streamed, each file renamed
+  into place only after its last chunk authenticated) and checked against the manifest; only when all of
+  them are whole does anything reach the target: objects into a bucket (byte-identical), the Redis snapshot
+  into a Redis by DUMP/RESTORE from a scratch redis-server that loaded it (works for any Redis). A truncated,
+  tampered or missing object leaves the target untouched.
 - prune: by the stack's retention (`backup.retentionDays`, `keepLast`, `incompleteGraceHours`).
 
 The Redis part reads the RDB file from the node's data directory, so it needs the node's filesystem (the
@@ -19,6 +22,7 @@ local platform, self-managed Redis). ElastiCache forbids BGSAVE: cloud stacks re
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import hashlib
 import json
@@ -26,7 +30,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,7 @@ from infra.automation.backup_model import (
 )
 from infra.automation.errors import AutomationError
 from runtime.security.envelope import Envelope
+from runtime.security.envelope.sink import adecrypt_to_file
 from runtime.security.errors import EnvelopeError
 from runtime.storage import ObjectNotFoundError, ObjectStore, StorageError
 
@@ -311,7 +316,9 @@ class Backups:
         return manifest
 
     async def _store(self, backup_id: str, key: str, data: bytes) -> Entry:
-        blob = await self.t.envelope.aencrypt(data, context(self.t.stack, backup_id, key))
+        # Chunked (the envelope's streaming format), so a restore decrypts chunk by chunk into a file.
+        stream = self.t.envelope.aencrypt_stream([data], context(self.t.stack, backup_id, key))
+        blob = b"".join([piece async for piece in stream])
         await self.t.backup.put(data_key(backup_id, key), blob)
         return Entry(key, self.t.source_of(key), len(data), hashlib.sha256(data).hexdigest(), len(blob))
 
@@ -363,21 +370,10 @@ class Backups:
         result = VerifyResult(backup_id, self.t.region)
         with tempfile.TemporaryDirectory(prefix="sg-verify-", dir=scratch) as tmp:
             root = Path(tmp)
-            done = 0
-
-            async def one(entry: Entry) -> None:
-                nonlocal done
-                async with self.limit:
-                    problem = await self._check(backup_id, entry, root)
-                done += 1
-                self.progress("verify", done, len(manifest.entries))
-                if problem is not None:
-                    result.problems.append(problem)
-                else:
-                    result.checked += 1
-                    result.bytes += entry.size
-
-            await asyncio.gather(*(one(e) for e in manifest.entries))
+            result.problems += await self._check_all(backup_id, manifest.entries, root, "verify")
+            failed = {p.key for p in result.problems}
+            intact = [e for e in manifest.entries if e.key not in failed]
+            result.checked, result.bytes = len(intact), sum(e.size for e in intact)
             listed = {data_key(backup_id, e.key) for e in manifest.entries}
             async for info in self.t.backup.list(f"{PREFIX}{backup_id}/data/"):
                 if info.key not in listed:
@@ -393,26 +389,47 @@ class Backups:
         result.problems.sort(key=lambda p: p.key)
         return result
 
+    async def _check_all(
+        self, backup_id: str, entries: Sequence[Entry], root: Path, what: str
+    ) -> builtins.list[Problem]:
+        """`_check` every entry (concurrently, with progress); the problems found."""
+        problems: builtins.list[Problem] = []
+        done = 0
+
+        async def one(entry: Entry) -> None:
+            nonlocal done
+            async with self.limit:
+                problem = await self._check(backup_id, entry, root)
+            done += 1
+            self.progress(what, done, len(entries))
+            if problem is not None:
+                problems.append(problem)
+
+        await asyncio.gather(*(one(e) for e in entries))
+        return problems
+
     async def _check(self, backup_id: str, entry: Entry, root: Path) -> Problem | None:
-        """Restore one object into scratch space and compare it with the manifest."""
+        """Decrypt one object into `root` (committed only once whole) and compare it with the manifest;
+        a file that does not match is removed again."""
         try:
             blob = await self.t.backup.get(data_key(backup_id, entry.key))
         except ObjectNotFoundError:
             return Problem(
                 entry.key, "missing", f"s3://{self.t.backup.bucket}/{data_key(backup_id, entry.key)} is gone"
             )
+        path = root / entry.key
         try:
-            data = await self.t.envelope.adecrypt(blob, context(self.t.stack, backup_id, entry.key))
+            written = await adecrypt_to_file(
+                self.t.envelope, _pieces(blob), context(self.t.stack, backup_id, entry.key), path
+            )
         except EnvelopeError as exc:
             return Problem(entry.key, "corrupted", f"does not decrypt ({type(exc).__name__}: {exc})")
-        path = root / entry.key
-        await asyncio.to_thread(_write, path, data)
-        digest = await asyncio.to_thread(_sha256_file, path)
-        if digest != entry.sha256 or path.stat().st_size != entry.size:
+        if written.sha256 != entry.sha256 or written.size != entry.size:
+            path.unlink()
             return Problem(
                 entry.key,
                 "corrupted",
-                f"sha256 {digest[:12]}… size {path.stat().st_size}, manifest "
+                f"sha256 {written.sha256[:12]}… size {written.size}, manifest "
                 f"{entry.sha256[:12]}… size {entry.size}",
             )
         return None
@@ -431,67 +448,49 @@ class Backups:
         result = RestoreResult(
             backup_id, self.t.region, target_bucket=to.bucket if to else None, dry_run=dry_run
         )
-        content = [e for e in manifest.entries if e.key.startswith(CONTENT)]
+        content = [e for e in manifest.entries if e.key.startswith(CONTENT)] if to is not None else []
         redis_entry = next((e for e in manifest.entries if e.key == REDIS_KEY), None)
+        if redis_url is not None and redis_entry is None:
+            result.problems.append(Problem(REDIS_KEY, "missing", "this backup has no Redis snapshot"))
         if dry_run:
-            result.objects = len(content) if to else 0
-            result.bytes = sum(e.size for e in content) if to else 0
+            result.objects, result.bytes = len(content), sum(e.size for e in content)
             return result
-        done = 0
+        wanted = content + ([redis_entry] if redis_url is not None and redis_entry is not None else [])
+        with tempfile.TemporaryDirectory(prefix="sg-restore-", dir=scratch) as tmp:
+            root = Path(tmp)
+            # Stage: every object decrypted and checked before anything is written to the target.
+            result.problems += await self._check_all(backup_id, wanted, root, "restore: decrypt and check")
+            if result.problems:
+                result.problems.sort(key=lambda p: p.key)
+                return result  # nothing written: a partial restore is worse than none
+            # Commit.
+            done = 0
 
-        async def one(entry: Entry) -> None:
-            nonlocal done
-            assert to is not None
-            async with self.limit:
-                data, problem = await self._open(backup_id, entry)
-                if data is not None:
+            async def commit(entry: Entry) -> None:
+                nonlocal done
+                assert to is not None
+                async with self.limit:
+                    data = await asyncio.to_thread((root / entry.key).read_bytes)
                     await to.put(entry.key.removeprefix(CONTENT), data)
-                    result.objects += 1
-                    result.bytes += len(data)
-            done += 1
-            self.progress("restore", done, len(content))
-            if problem is not None:
-                result.problems.append(problem)
+                result.objects += 1
+                result.bytes += len(data)
+                done += 1
+                self.progress("restore: write", done, len(content))
 
-        if to is not None:
-            await asyncio.gather(*(one(e) for e in content))
-        if redis_url is not None:
-            if redis_entry is None:
-                result.problems.append(Problem(REDIS_KEY, "missing", "this backup has no Redis snapshot"))
-            else:
-                data, problem = await self._open(backup_id, redis_entry)
-                if problem is not None:
-                    result.problems.append(problem)
-                elif data is not None:
-                    result.redis_keys = await self._restore_redis(data, redis_url, scratch)
-        result.problems.sort(key=lambda p: p.key)
+            await asyncio.gather(*(commit(e) for e in content))
+            if redis_url is not None and redis_entry is not None:
+                result.redis_keys = await self._restore_redis(root / REDIS_KEY, redis_url)
         return result
 
-    async def _open(self, backup_id: str, entry: Entry) -> tuple[bytes | None, Problem | None]:
-        """The object's plaintext if it matches the manifest; a problem otherwise (never restored)."""
+    async def _restore_redis(self, rdb: Path, redis_url: str) -> int:
+        target = aioredis.Redis.from_url(redis_url, socket_timeout=30)
         try:
-            blob = await self.t.backup.get(data_key(backup_id, entry.key))
-            data = await self.t.envelope.adecrypt(blob, context(self.t.stack, backup_id, entry.key))
-        except ObjectNotFoundError:
-            return None, Problem(entry.key, "missing", "not in the backup bucket")
-        except EnvelopeError as exc:
-            return None, Problem(entry.key, "corrupted", f"does not decrypt ({type(exc).__name__}: {exc})")
-        if hashlib.sha256(data).hexdigest() != entry.sha256:
-            return None, Problem(entry.key, "corrupted", "checksum differs from the manifest: not restored")
-        return data, None
-
-    async def _restore_redis(self, rdb: bytes, redis_url: str, scratch: Path | None) -> int:
-        with tempfile.TemporaryDirectory(prefix="sg-restore-", dir=scratch) as tmp:
-            path = Path(tmp) / "dump.rdb"
-            await asyncio.to_thread(path.write_bytes, rdb)
-            target = aioredis.Redis.from_url(redis_url, socket_timeout=30)
-            try:
-                async with scratch_redis(path) as source:
-                    return await copy_keys(source, target)
-            except RedisError as exc:
-                raise BackupError(f"restoring into {redis_url}: {exc}") from exc
-            finally:
-                await target.aclose()
+            async with scratch_redis(rdb) as source:
+                return await copy_keys(source, target)
+        except RedisError as exc:
+            raise BackupError(f"restoring into {redis_url}: {exc}") from exc
+        finally:
+            await target.aclose()
 
     # -- prune ----------------------------------------------------------------------------------
     async def prune(
@@ -526,17 +525,9 @@ class Backups:
         return decision
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _pieces(blob: bytes, size: int = 1 << 20) -> list[bytes]:
+    """A stored envelope as the stream a ranged download would deliver (decrypted chunk by chunk)."""
+    return [blob[i : i + size] for i in range(0, len(blob), size)] or [blob]
 
 
 def push_last_success(

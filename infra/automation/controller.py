@@ -16,10 +16,19 @@ from typing import Any
 from infra.automation import pushmetrics
 from infra.automation.adapters import Deployer, MetricsProvider, Router
 from infra.automation.adapters.pushgateway import Pushgateway
-from infra.automation.analysis import CheckSpec, Target, analyze, render, validate
+from infra.automation.analysis import (
+    TARGETS_CHECK,
+    CheckSpec,
+    Freshness,
+    Target,
+    analyze,
+    render,
+    validate,
+)
 from infra.automation.decide import Action, Decision, Progress, decide, decide_warm, start
 from infra.automation.errors import (
     AutomationError,
+    DeployError,
     InvalidInputError,
     RouterError,
     WeightMismatchError,
@@ -70,6 +79,7 @@ class RolloutSpec:
     rollback_window_seconds: float = 0.0
     pushgateway: Pushgateway | None = None
     health_timeout_seconds: float = 60.0
+    scrape_interval_seconds: float = 15.0  # of the gateways: analysis needs samples newer than 2 of these
 
 
 @dataclass
@@ -321,7 +331,17 @@ class Controller:
 
     # -- analysis -------------------------------------------------------------------------------
     async def _analyze(self, state: RolloutState, judge: JudgeSettings | None) -> Analysis:
-        analysis = await analyze(self.adapters.metrics, self.spec.checks, self._target(state), judge)
+        target = self._target(state)
+        try:
+            expected = await self.adapters.deployer.expected_targets(target.color)
+        except DeployError as exc:  # without the count no data can be trusted: this tick fails
+            failed = CheckResult(TARGETS_CHECK, Outcome.FAIL, None, detail=f"no data: {exc}")
+            analysis = Analysis(time.time(), (failed,))
+        else:
+            freshness = Freshness(self.spec.scrape_interval_seconds, expected)
+            analysis = await analyze(
+                self.adapters.metrics, self.spec.checks, target, judge, freshness=freshness
+            )
         hooks = await run_hooks(self.spec.webhooks, "rollout", self._payload(state))
         extra = tuple(
             CheckResult(

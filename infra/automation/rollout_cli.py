@@ -41,7 +41,7 @@ from infra.clikit import (
     err_console,
     fail,
 )
-from infra.config import StackConfig, load_stack
+from infra.config import StackConfig, load_stack, scrape_interval_seconds
 from infra.errors import StreamgateError
 
 app = command_group(
@@ -134,6 +134,7 @@ def build_spec(
             r.rollback_window_seconds if rollback_window is None else rollback_window
         ),
         pushgateway=pushgateway,
+        scrape_interval_seconds=scrape_interval_seconds(cfg),
     )
 
 

@@ -3,6 +3,7 @@ and an AWS Backup vault and plan with a cross-region copy."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,25 @@ import pulumi_aws as aws
 
 from infra.aws.base import assume_role_policy, child
 from infra.config import StackConfig
+
+
+def tls_only_policy(bucket_arn: str) -> str:
+    """A bucket policy refusing every request made without TLS (AWS FSBP S3.5)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -29,7 +49,8 @@ def secure_bucket(
     tags: dict[str, str] | None = None,
     acls: bool = False,
 ) -> SecureBucket:
-    """A bucket that is versioned, SSE-KMS encrypted with the region's key and closed to the public.
+    """A bucket that is versioned, SSE-KMS encrypted with the region's key, closed to the public and to
+    requests without TLS.
     `acls` keeps object ACLs usable, for writers that need them (CloudFront standard logs)."""
     bucket = aws.s3.Bucket(
         name, object_lock_enabled=object_lock or None, force_destroy=False, tags=tags, opts=child(parent)
@@ -51,7 +72,7 @@ def secure_bucket(
         ],
         opts=child(parent),
     )
-    aws.s3.BucketPublicAccessBlock(
+    public_access = aws.s3.BucketPublicAccessBlock(
         name,
         bucket=bucket.id,
         block_public_acls=True,
@@ -59,6 +80,12 @@ def secure_bucket(
         ignore_public_acls=True,
         restrict_public_buckets=True,
         opts=child(parent),
+    )
+    aws.s3.BucketPolicy(
+        name,
+        bucket=bucket.id,
+        policy=bucket.arn.apply(tls_only_policy),
+        opts=child(parent, depends_on=[public_access]),
     )
     aws.s3.BucketOwnershipControls(
         name,

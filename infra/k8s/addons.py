@@ -180,7 +180,17 @@ class Addons(pulumi.ComponentResource):
         # its pods start.
         namespace = k8s.core.v1.Namespace(
             f"{name}-monitoring",
-            metadata={"name": KUBE_PROMETHEUS_STACK.namespace, "labels": labels(cfg, "monitoring")},
+            metadata={
+                "name": KUBE_PROMETHEUS_STACK.namespace,
+                "labels": {
+                    **labels(cfg, "monitoring"),
+                    # node-exporter needs the host's network, PIDs and filesystem: privileged, by choice;
+                    # the rest is warned and audited against restricted.
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                },
+            },
             opts=on(self, provider),
         )
         receiver_keys = k8s.core.v1.Secret(

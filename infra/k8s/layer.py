@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from infra.alerts import RULE_NAME, rule_groups
 from infra.config import RegionConfig, StackConfig
-from infra.k8s.addons import Addons
+from infra.k8s.addons import INGRESS_NGINX, KUBE_PROMETHEUS_STACK, Addons
 from infra.k8s.autoscaling import Autoscaling
 from infra.k8s.base import cluster_provider
 from infra.k8s.inputs import ClusterInputs
@@ -36,10 +36,25 @@ def build_kubernetes(
     provider = cluster_provider(f"{name}-k8s", inputs.cluster, parent)
     opts = pulumi.ResourceOptions(parent=parent)
     addons = Addons(f"{name}-addons", cfg, region, provider, inputs, opts)
-    workload = Workload(f"{name}-gateway", cfg, region, provider, inputs, addons.ingress_controller, opts)
+    workload = Workload(
+        f"{name}-gateway",
+        cfg,
+        region,
+        provider,
+        inputs,
+        addons.ingress_controller,
+        opts,
+        ingress_from=(INGRESS_NGINX.namespace, KUBE_PROMETHEUS_STACK.namespace),
+    )
     autoscaling = Autoscaling(f"{name}-autoscaling", cfg, provider, workload.deployments, addons.vpa, opts)
     observability = Observability(
-        f"{name}-observability", cfg, provider, workload.namespace.metadata.name, addons.monitoring, opts
+        f"{name}-observability",
+        cfg,
+        provider,
+        workload.namespace.metadata.name,
+        addons.monitoring,
+        opts,
+        region=region.name,
     )
     observability.add_rule_groups(RULE_NAME, rule_groups(cfg, region.name))
     return KubernetesLayer(provider, addons, workload, autoscaling, observability)

@@ -14,14 +14,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import StackConfig
+from infra.config import CLUSTER_SCRAPE_INTERVAL_SECONDS, StackConfig
 from infra.k8s.addons import KUBE_PROMETHEUS_STACK, PROMETHEUS_SELECTOR
-from infra.k8s.base import labels, on, selector
+from infra.k8s.base import COLOR_LABEL, labels, on, selector
 from infra.k8s.workload import PORT_NAME
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
 RULES_NAMESPACE = KUBE_PROMETHEUS_STACK.namespace
-SCRAPE_INTERVAL = "15s"
+SCRAPE_INTERVAL = f"{CLUSTER_SCRAPE_INTERVAL_SECONDS}s"
 GATEWAY_JOB = "streamgate-gateway"
 
 
@@ -52,6 +52,8 @@ class Observability(pulumi.ComponentResource):
         namespace: pulumi.Input[str],
         monitoring_release: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        region: str | None = None,
     ) -> None:
         super().__init__("streamgate:k8s:Observability", name, None, opts)
         self.cfg, self.provider, self.name = cfg, provider, name
@@ -77,8 +79,22 @@ class Observability(pulumi.ComponentResource):
                         "interval": SCRAPE_INTERVAL,
                         # The alert rules and rollouts select `job="streamgate-gateway"`, on every target;
                         # a PodMonitor would otherwise name the job `<namespace>/<monitor>`.
+                        # The gateway's own version/color/region labels win over target labels...
+                        "honorLabels": True,
                         "relabelings": [
-                            {"targetLabel": "job", "replacement": GATEWAY_JOB, "action": "replace"}
+                            {"targetLabel": "job", "replacement": GATEWAY_JOB, "action": "replace"},
+                            # ...and `up` gets color and region too: rollout analysis counts the canary's
+                            # targets that are up (infra/automation/analysis.py, up_selector).
+                            {
+                                "sourceLabels": [f"__meta_kubernetes_pod_label_{COLOR_LABEL}"],
+                                "targetLabel": "color",
+                                "action": "replace",
+                            },
+                            *(
+                                [{"targetLabel": "region", "replacement": region, "action": "replace"}]
+                                if region
+                                else []
+                            ),
                         ],
                     }
                 ],

@@ -10,6 +10,7 @@ Traffic model (what rollout automation drives):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -74,6 +75,25 @@ def service_spec(pod_selector: dict[str, str]) -> Manifest:
     }
 
 
+def network_policy_spec(ingress_from: Sequence[str]) -> Manifest:
+    """Every pod of the namespace accepts traffic on the gateway port from these namespaces only."""
+    return {
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+                    for namespace in ingress_from
+                ],
+                "ports": [{"port": PORT_NAME, "protocol": "TCP"}],
+            }
+        ]
+        if ingress_from
+        else [],
+    }
+
+
 def disruption_budget_spec(color: Color) -> Manifest:
     return {
         # maxUnavailable (not minAvailable) so a 1-replica dev stack can still drain its nodes.
@@ -93,6 +113,7 @@ class Workload(pulumi.ComponentResource):
     ingress: k8s.networking.v1.Ingress
     canary_ingress: k8s.networking.v1.Ingress
     disruption_budgets: dict[Color, k8s.policy.v1.PodDisruptionBudget]
+    network_policy: k8s.networking.v1.NetworkPolicy
 
     def __init__(
         self,
@@ -103,6 +124,8 @@ class Workload(pulumi.ComponentResource):
         inputs: ClusterInputs,
         ingress_controller: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        ingress_from: Sequence[str] = (),
     ) -> None:
         super().__init__("streamgate:k8s:Workload", name, None, opts)
         self.cfg, self.region, self.inputs = cfg, region, inputs
@@ -175,6 +198,14 @@ class Workload(pulumi.ComponentResource):
             )
             for color in COLORS
         }
+        # Default-deny ingress to the namespace's pods but from the namespaces named (the ingress controller,
+        # Prometheus): CIS EKS 4.3.2. Enforced where the cluster's CNI enforces NetworkPolicy.
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress-only",
+            metadata=meta(APP, ns, labels(cfg, "network-policy")),
+            spec=network_policy_spec(ingress_from),
+            opts=on(self, provider),
+        )
         self.service = self._service(name, APP, ns, {**selector(), COLOR_LABEL: wl.live_color}, provider)
         self.color_services = {
             color: self._service(

@@ -3,11 +3,13 @@ platform (session-wide) with a per-test rollout environment."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,28 +70,37 @@ def _traffic(registry: CollectorRegistry, sides: list[Side], stop: threading.Eve
         requests.labels(sides[0].version, sides[0].color, "local-a", "/metrics", "GET", "2xx").inc()
 
 
-@pytest.fixture(scope="session")
-def synthetic_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyntheticPrometheus]:
-    """Stable v1 (blue) healthy; canary v2 (green) with 20% errors and 0.4 s latency; v3 (green) healthy
-    and fast; v9 never serves (no data)."""
-    sides = [
-        Side("v1", "blue", 60, 0.0, 0.004),
-        Side("v2", "green", 30, 0.2, 0.4),
-        Side("v3", "green", 30, 0.0, 0.004),
-    ]
+@contextlib.contextmanager
+def exporter(sides: list[Side]) -> Iterator[int]:
+    """A gateway-like exporter on a free loopback port serving synthetic traffic of `sides`."""
     registry = CollectorRegistry()
-    exporter_port = free_port()
-    server, thread = start_http_server(exporter_port, addr=LOOPBACK, registry=registry)
+    port = free_port()
+    server, thread = start_http_server(port, addr=LOOPBACK, registry=registry)
     stop = threading.Event()
     worker = threading.Thread(target=_traffic, args=(registry, sides, stop), daemon=True)
     worker.start()
-    workdir = tmp_path_factory.mktemp("prometheus")
+    try:
+        yield port
+    finally:
+        stop.set()
+        server.shutdown()
+        thread.join(5)
+
+
+@dataclass
+class RunningPrometheus:
+    url: str
+    config: Path
+    proc: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def prometheus(workdir: Path, scrape_configs: str, ready_query: str) -> Iterator[RunningPrometheus]:
+    """A real Prometheus (1 s scrapes) with `scrape_configs`, once `ready_query` returns data."""
     port = free_port()
     config = workdir / "prometheus.yml"
     config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        f"  - job_name: streamgate-gateway\n    static_configs: [{{targets: ['{LOOPBACK}:{exporter_port}']}}]\n"
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n" + scrape_configs
     )
     proc = subprocess.Popen(
         [
@@ -104,16 +115,31 @@ def synthetic_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     url = f"http://{LOOPBACK}:{port}"
     try:
         # Prometheus hands targets to its scrape manager only after ~5 s (discovery update throttle).
-        query = f"{url}/api/v1/query?query=count(streamgate_http_requests_total)"
+        query = f"{url}/api/v1/query?query={urllib.parse.quote(ready_query)}"
         wait_until(lambda: b'"value"' in urllib.request.urlopen(query, timeout=1).read(), 30, "first scrape")
-        time.sleep(4.5)  # a few more scrapes, so rate() over a 4 s window has data
-        yield SyntheticPrometheus(url, sides)
+        yield RunningPrometheus(url, config, proc)
     finally:
         proc.terminate()
         proc.wait(10)
-        stop.set()
-        server.shutdown()
-        thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def synthetic_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyntheticPrometheus]:
+    """Stable v1 (blue) healthy; canary v2 (green) with 20% errors and 0.4 s latency; v3 (green) healthy
+    and fast; v9 never serves (no data)."""
+    sides = [
+        Side("v1", "blue", 60, 0.0, 0.004),
+        Side("v2", "green", 30, 0.2, 0.4),
+        Side("v3", "green", 30, 0.0, 0.004),
+    ]
+    with exporter(sides) as port:
+        scrape = (
+            f"  - job_name: streamgate-gateway\n    static_configs: [{{targets: ['{LOOPBACK}:{port}']}}]\n"
+        )
+        workdir = tmp_path_factory.mktemp("prometheus")
+        with prometheus(workdir, scrape, "count(streamgate_http_requests_total)") as running:
+            time.sleep(4.5)  # a few more scrapes, so rate() over a 4 s window has data
+            yield SyntheticPrometheus(running.url, sides)
 
 
 def unused_url() -> str:

@@ -15,6 +15,7 @@ import redis
 from infra.automation.backup import Backups, RedisSnapshot, RegionBackup
 from infra.automation.backup_model import BackupInfo, data_key, manifest_key, retention
 from runtime.security.envelope import Envelope
+from runtime.security.envelope.format import FRAME, require_header
 from runtime.security.settings import EncryptionSettings
 from runtime.storage import ObjectStore
 from tests.servers import LOOPBACK, MotoServer, RedisServer, redis_server
@@ -132,17 +133,80 @@ async def test_restore_round_trip_is_byte_identical(
         assert 3500 < r.ttl("ttl-key") <= 3600  # TTLs survive
 
 
-async def test_restore_refuses_a_corrupted_object_and_says_so(
+def _listing(client: Any, bucket: str) -> set[str]:
+    return {o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+async def test_restore_refuses_a_corrupted_object_and_writes_nothing(
     setup: tuple[Backups, dict[str, bytes], Any],
 ) -> None:
-    backups, objects, client = setup
+    backups, _, client = setup
     manifest = await backups.create()
     victim = data_key(manifest.backup_id, "content/sample/segments/1")
     client.put_object(Bucket="backup", Key=victim, Body=b"garbage")
     result = await backups.restore(manifest.backup_id, to=ObjectStore("restored", client=client))
     assert [(p.key, p.kind) for p in result.problems] == [("content/sample/segments/1", "corrupted")]
-    restored = {o["Key"] for o in client.list_objects_v2(Bucket="restored").get("Contents", [])}
-    assert restored == set(objects) - {"sample/segments/1"}
+    assert not result.ok and result.objects == 0
+    assert _listing(client, "restored") == set()  # all or nothing: no partial restore
+
+
+def _truncate_at_chunk(blob: bytes, keep_chunks: int) -> bytes:
+    """The envelope cut after `keep_chunks` whole chunks: each authenticates, only the final one is missing."""
+    _, at = require_header(blob)
+    for _ in range(keep_chunks):
+        _, _, length = FRAME.unpack_from(blob, at)
+        at += FRAME.size + length
+    return blob[:at]
+
+
+@pytest.mark.parametrize("cut", ["at a chunk boundary", "inside a chunk"])
+async def test_a_truncated_backup_restores_nothing_and_leaves_no_partial_file(
+    setup: tuple[Backups, dict[str, bytes], Any], own_redis: RedisServer, tmp_path: Path, cut: str
+) -> None:
+    """A streamed decrypt releases the chunks that authenticated before it finds the final one missing:
+    neither the target bucket, nor the target Redis, nor the scratch space may keep any of it."""
+    backups, _, client = setup
+    manifest = await backups.create()
+    victim = data_key(manifest.backup_id, "content/sample/segments/0")  # 300 kB: several 64 KiB chunks
+    blob = client.get_object(Bucket="backup", Key=victim)["Body"].read()
+    short = _truncate_at_chunk(blob, 2) if cut == "at a chunk boundary" else blob[: len(blob) // 2]
+    client.put_object(Bucket="backup", Key=victim, Body=short)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with redis_server(tmp_path / "target") as target:
+        result = await backups.restore(
+            manifest.backup_id,
+            to=ObjectStore("restored", client=client),
+            redis_url=target.url,
+            scratch=scratch,
+        )
+        assert [(p.key, p.kind) for p in result.problems] == [("content/sample/segments/0", "corrupted")]
+        assert "TruncatedError" in result.problems[0].detail
+        assert result.objects == 0 and result.redis_keys is None
+        assert _listing(client, "restored") == set()
+        assert redis.Redis(host=LOOPBACK, port=target.port).dbsize() == 0
+    assert list(scratch.iterdir()) == []  # the staging directory and its partial files are gone
+    # Verify names the same object and keeps no partial plaintext either.
+    checked = await backups.verify(manifest.backup_id, scratch=scratch)
+    assert [(p.key, p.kind) for p in checked.problems] == [("content/sample/segments/0", "corrupted")]
+    assert list(scratch.iterdir()) == []
+
+
+async def test_a_truncated_redis_snapshot_blocks_the_content_restore_too(
+    setup: tuple[Backups, dict[str, bytes], Any], tmp_path: Path
+) -> None:
+    backups, _, client = setup
+    manifest = await backups.create()
+    victim = data_key(manifest.backup_id, "redis/dump.rdb")
+    blob = client.get_object(Bucket="backup", Key=victim)["Body"].read()
+    client.put_object(Bucket="backup", Key=victim, Body=blob[:-1])
+    with redis_server(tmp_path / "target") as target:
+        result = await backups.restore(
+            manifest.backup_id, to=ObjectStore("restored", client=client), redis_url=target.url
+        )
+        assert [(p.key, p.kind) for p in result.problems] == [("redis/dump.rdb", "corrupted")]
+        assert _listing(client, "restored") == set()
+        assert redis.Redis(host=LOOPBACK, port=target.port).dbsize() == 0
 
 
 async def test_dry_run_restore_writes_nothing(setup: tuple[Backups, dict[str, bytes], Any]) -> None:

@@ -126,6 +126,7 @@ def test_every_core_object_validates_against_the_kubernetes_openapi_schema(
         "Service",
         "Ingress",
         "PodDisruptionBudget",
+        "NetworkPolicy",
         "HorizontalPodAutoscaler",
         "Secret",
     }

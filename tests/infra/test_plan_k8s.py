@@ -30,9 +30,10 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
-# Namespace, ServiceAccount, 2 Deployments, 2 PDBs, 3 Services, 2 Ingresses, 2 HPAs, 2 VPAs, PodMonitor,
-# PrometheusRule, the Redis exporter's auth Secret, 8 Helm releases.
-PER_REGION_OBJECTS = 29
+# Namespace, ServiceAccount, 2 Deployments, 2 PDBs, a NetworkPolicy, 3 Services, 2 Ingresses, 2 HPAs, 2 VPAs,
+# PodMonitor, PrometheusRule, the monitoring namespace, Secrets (the gateway's, the Redis exporter's auth,
+# Alertmanager's receivers), 8 Helm releases.
+PER_REGION_OBJECTS = 30
 RECOMMENDED_LABELS = {
     f"app.kubernetes.io/{k}" for k in ("name", "instance", "version", "component", "part-of")
 }
@@ -491,3 +492,29 @@ def test_each_cluster_runs_a_redis_exporter_on_its_regions_elasticache(plan_of: 
             if s.inputs["metadata"]["name"] == "redis-exporter-auth"
         )
         assert secret.inputs["stringData"] == "[secret]"
+
+
+def test_gateway_pods_take_ingress_from_the_controller_and_prometheus_only(plan_of: PlanOf) -> None:
+    plan = plan_of("prod")
+    for region in load_stack("prod").regions:
+        [policy] = by_name(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy", region.name).values()
+        spec = policy["spec"]
+        assert spec["podSelector"] == {} and spec["policyTypes"] == ["Ingress"]
+        [rule] = spec["ingress"]
+        sources = {f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for f in rule["from"]}
+        assert sources == {"ingress-nginx", "monitoring"}
+        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+
+
+def test_pod_monitor_gives_up_the_color_and_region_rollout_analysis_counts(plan_of: PlanOf) -> None:
+    plan = plan_of("prod")
+    for region in load_stack("prod").regions:
+        [monitor] = [
+            r.inputs for r in in_region(plan, "kubernetes:monitoring.coreos.com/v1:PodMonitor", region.name)
+        ]
+        [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+        assert endpoint["honorLabels"] is True  # the gateway's own version/color/region labels win
+        targets = {r["targetLabel"]: r for r in endpoint["relabelings"]}
+        assert targets["color"]["sourceLabels"] == ["__meta_kubernetes_pod_label_color"]
+        assert targets["region"]["replacement"] == region.name
+        assert targets["job"]["replacement"] == "streamgate-gateway"

@@ -211,6 +211,7 @@ BUCKET = "aws:s3/bucket:Bucket"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
@@ -223,6 +224,15 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+SUBNET = "aws:ec2/subnet:Subnet"
+IGW = "aws:ec2/internetGateway:InternetGateway"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 CONTAINER: dict[str, Any] = {
     "name": "gateway",
@@ -245,9 +255,71 @@ def deployment(name: str = "gateway-blue", app: str = "gateway") -> dict[str, An
         "metadata": {"name": name, "namespace": "streamgate", "labels": {"app.kubernetes.io/name": app}},
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/name": app}},
-            "template": {"spec": copy.deepcopy(POD)},
+            "template": {"metadata": {"labels": {"app.kubernetes.io/name": app}}, "spec": copy.deepcopy(POD)},
         },
     }
+
+
+def pdb(app: str = "gateway") -> dict[str, Any]:
+    return {
+        "metadata": {"name": app, "namespace": "streamgate"},
+        "spec": {"maxUnavailable": 1.0, "selector": {"matchLabels": {"app.kubernetes.io/name": app}}},
+    }
+
+
+def network_policy() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "gateway", "namespace": "streamgate"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": []}]},
+    }
+
+
+def network(stack: Stack, region: str) -> None:
+    """A VPC with its flow log, an internet gateway, a public and two private subnets (two AZs) with their
+    route tables, and the node group on the private ones."""
+    aws_resource(stack, VPC, f"{region}-vpc", region, {"cidrBlock": "10.0.0.0/16"})
+    aws_resource(
+        stack, FLOW_LOG, f"{region}-flow-logs", region, {"vpcId": f"{region}-vpc-id", "trafficType": "ALL"}
+    )
+    aws_resource(stack, IGW, f"{region}-igw", region, {"vpcId": f"{region}-vpc-id"})
+    routes = {
+        "public": [{"cidrBlock": "0.0.0.0/0", "gatewayId": f"{region}-igw-id"}],
+        "private": [{"cidrBlock": "0.0.0.0/0", "natGatewayId": f"{region}-nat-id"}],
+    }
+    for kind, route in routes.items():
+        aws_resource(
+            stack, ROUTE_TABLE, f"{region}-{kind}-rt", region, {"vpcId": f"{region}-vpc-id", "routes": route}
+        )
+    for name, zone, kind in (
+        ("public-a", "a", "public"),
+        ("private-a", "a", "private"),
+        ("private-b", "b", "private"),
+    ):
+        subnet = f"{region}-{name}"
+        aws_resource(
+            stack,
+            SUBNET,
+            subnet,
+            region,
+            {"vpcId": f"{region}-vpc-id", "availabilityZone": f"{region}{zone}"},
+        )
+        aws_resource(
+            stack,
+            ASSOCIATION,
+            f"{subnet}-rta",
+            region,
+            {"subnetId": f"{subnet}-id", "routeTableId": f"{region}-{kind}-rt-id"},
+        )
+    aws_resource(
+        stack,
+        NODE_GROUP,
+        f"{region}-nodes",
+        region,
+        {
+            "subnetIds": [f"{region}-private-a-id", f"{region}-private-b-id"],
+            "scalingConfig": {"minSize": 2.0},
+        },
+    )
 
 
 def hpa(target: str = "gateway-blue", min_replicas: float = 2.0) -> dict[str, Any]:
@@ -317,6 +389,22 @@ def alert_rule(**alert: Any) -> dict[str, Any]:
     }
 
 
+def tls_only(bucket: str) -> str:
+    return json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ]
+        }
+    )
+
+
 def good_stack(env: str = "prod", regions: tuple[str, ...] = ("us-east-1", "eu-west-1")) -> Stack:
     """A compliant stack shaped like the program's: per region a cluster, buckets with their companions,
     a health check and the gateway with HPA and VPA; failover records and backup replication across."""
@@ -353,6 +441,9 @@ def good_stack(env: str = "prod", regions: tuple[str, ...] = ("us-east-1", "eu-w
                 f"{bucket}-versioning",
                 region,
                 {**ref, "versioningConfiguration": {"status": "Enabled"}},
+            )
+            aws_resource(
+                stack, BUCKET_POLICY, f"{bucket}-policy", region, {**ref, "policy": tls_only(bucket)}
             )
             aws_resource(
                 stack,
@@ -417,7 +508,10 @@ def good_stack(env: str = "prod", regions: tuple[str, ...] = ("us-east-1", "eu-w
             region,
             {"certificateArn": arn(region, f"{region}-cert")},
         )
+        network(stack, region)
         stack.add(DEPLOYMENT, f"{region}-gateway-blue", deployment(), provider=f"k8s-{region}")
+        stack.add(PDB, f"{region}-pdb", pdb(), provider=f"k8s-{region}")
+        stack.add(NETWORK_POLICY, f"{region}-netpol", network_policy(), provider=f"k8s-{region}")
         stack.add(HPA, f"{region}-hpa", hpa(), provider=f"k8s-{region}")
         stack.add(VPA, f"{region}-vpa", vpa(), provider=f"k8s-{region}")
     primary = regions[0]

@@ -1,5 +1,6 @@
 """`streamgate plan STACK --policy`, in-process (CliRunner; exit codes as the command returns them): the prod
-stack passes (exit 0), a stack file that breaks mandatory policies fails (exit 1) and names them."""
+stack passes (exit 0), a stack file that breaks mandatory policies fails (exit 1) and names them; what the
+stack model can tell from the file alone it refuses before planning (exit 2)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typer.testing import CliRunner
 
 import infra.plan
 from infra import cli
-from infra.config import StackConfig, stack_file
+from infra.config import StackConfig, load_stack, stack_file
+from infra.errors import ConfigError
 from infra.plan import Plan
 from policies.pack import POLICIES
 
@@ -54,14 +56,10 @@ def test_prod_passes_and_json_carries_plan_and_verdict(
 def test_a_stack_breaking_mandatory_policies_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wide: None
 ) -> None:
-    """A prod stack the stack model accepts but the policies refuse: EKS endpoints open to the internet,
-    single-node node groups, gateway HPAs that may shrink to one pod."""
-    document = yaml.safe_load(stack_file("prod").read_text())
-    config = document["config"]
-    config["streamgate:regions"] = config["streamgate:regions"][:2]
-    for region in config["streamgate:regions"]:
-        region["cluster"].update(publicAccessCidrs=["0.0.0.0/0"], minNodes=1, desiredNodes=1)
-    config["streamgate:autoscaling"]["minReplicas"] = 1
+    """A stack the stack model accepts but the pack refuses: backups kept 5 days, below the pack's default
+    minimum (7) for a stack without a policy config of its own."""
+    document = yaml.safe_load(stack_file("dev").read_text())
+    document["config"]["streamgate:backup"].update(retentionDays=5, coldStorageAfterDays=3)
     (tmp_path / "Pulumi.broken.yaml").write_text(yaml.safe_dump(document))
     monkeypatch.setenv("STREAMGATE_STACKS_DIR", str(tmp_path))
 
@@ -70,15 +68,36 @@ def test_a_stack_breaking_mandatory_policies_exits_1(
     assert result.exit_code == 1, out[-3000:]
     assert "policy violations in broken" in out and "policies failed" in out
     for expected in (
-        "eks-public-endpoint-restricted",
-        "the public endpoint is open to 0.0.0.0/0",
-        "eks-node-group-min-size",
-        "aws:eks/nodeGroup:NodeGroup::us-east-1-cluster-nodes",
-        "scaling_config.min_size is 1, below 2",
+        "backup-bucket-retention",
+        "rule cold-then-expire expiration after 5 days < the minimum 7",
         "mandatory",
         "how to fix:",
-        "eks-node-group-min-size: Prod node groups must keep at least minNodes nodes: raise cluster.minNodes",
+        "backup-bucket-retention: Backup buckets need a lifecycle configuration",
     ):
         assert expected in out, (expected, out[-3000:])
-    if "kubernetes:" in out or "streamgate:k8s" in out:  # once the Kubernetes layer is in the plan
-        assert "gateway-autoscaled" in out and "shrink to 1 replica(s), below 2" in out
+
+
+def test_prod_policies_the_stack_model_knows_fail_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the prod policies would refuse after a plan, the stack model refuses first (exit 2), naming
+    the policy: EKS endpoints open to the internet, single-node node groups, one-pod gateways."""
+    document = yaml.safe_load(stack_file("prod").read_text())
+    config = document["config"]
+    for region in config["streamgate:regions"]:
+        region["cluster"].update(publicAccessCidrs=["0.0.0.0/0"], minNodes=1, desiredNodes=1)
+    config["streamgate:autoscaling"]["minReplicas"] = 1
+    (tmp_path / "Pulumi.broken.yaml").write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("STREAMGATE_STACKS_DIR", str(tmp_path))
+
+    with pytest.raises(ConfigError) as err:
+        load_stack("broken")
+    assert err.value.exit_code == 2
+    for expected in (
+        "streamgate:regions[0].cluster.publicAccessCidrs: 0.0.0.0/0 opens the prod API endpoint",
+        "eks-public-endpoint-restricted",
+        "streamgate:regions[1].cluster.minNodes: 1: a prod node group needs at least 2 nodes",
+        "eks-node-group-min-size",
+        "streamgate:autoscaling.minReplicas: 1: prod gateways need at least 2 replicas (policy gateway-autoscaled)",
+    ):
+        assert expected in str(err.value), (expected, str(err.value))

@@ -124,7 +124,23 @@ def unlink_health_check(plan: Plan) -> None:
             r.inputs["healthCheckId"] = None
 
 
+def one_zone_node_group(plan: Plan) -> str:
+    group = of(plan, NODE_GROUP, "us-east-1")
+    group.inputs["subnetIds"] = group.inputs["subnetIds"][:1]
+    return group.urn
+
+
+def blame(mutation: Mutation, type_: str, name_part: str) -> Mutation:
+    def mutate(plan: Plan) -> str:
+        mutation(plan)
+        return of(plan, type_, name_part).urn
+
+    return mutate
+
+
 C0 = "spec.template.spec.containers.0"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
@@ -160,6 +176,11 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         "has no BucketServerSideEncryptionConfiguration",
     ),
     (
+        "s3-tls-only",
+        drop_companion("aws:s3/bucketPolicy:BucketPolicy", "eu-west-1-storage-backup"),
+        "accepts requests without TLS",
+    ),
+    (
         "backup-bucket-retention",
         blame_backup(set_input(LIFECYCLE, "rules.0.expiration.days", 30.0, "eu-west-1"), "eu-west-1"),
         "after 30 days < the minimum 90",
@@ -183,6 +204,7 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         set_input(REDIS, "multiAzEnabled", False, "eu-west-1"),
         "multi-AZ is off",
     ),
+    ("elasticache-snapshots", set_input(REDIS, "snapshotRetentionLimit", 0.0), "automatic snapshots are off"),
     ("eks-secrets-encryption", delete_input(EKS, "encryptionConfig"), "secrets are stored unencrypted"),
     (
         "eks-public-endpoint-restricted",
@@ -195,6 +217,37 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         "min_size is 1, below 2",
     ),
     (
+        "eks-control-plane-logging",
+        set_input(EKS, "enabledClusterLogTypes", ["api"]),
+        "not enabled: audit, authenticator",
+    ),
+    ("eks-supported-version", set_input(EKS, "version", "1.24"), "Kubernetes 1.24 is older than 1.29"),
+    ("eks-node-group-placement", one_zone_node_group, "spans 1 availability zone(s)"),
+    (
+        "vpc-flow-logs",
+        blame(drop_type("aws:ec2/flowLog:FlowLog", "eu-west-1"), "aws:ec2/vpc:Vpc", "eu-west-1"),
+        "has no flow log",
+    ),
+    (
+        "subnet-no-public-ip",
+        set_input("aws:ec2/subnet:Subnet", "mapPublicIpOnLaunch", True, "public-0"),
+        "map_public_ip_on_launch is true",
+    ),
+    (
+        "security-group-no-public-ingress",
+        set_input("aws:ec2/securityGroup:SecurityGroup", "ingress.0.cidrBlocks", ["0.0.0.0/0"]),
+        "ingress on port 6379 is open to 0.0.0.0/0",
+    ),
+    (
+        "iam-no-admin-wildcard",
+        set_input(
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            "policyArn",
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+        ),
+        "attaches arn:aws:iam::aws:policy/AdministratorAccess",
+    ),
+    (
         "cloudfront-https-only",
         set_input(CDN, "defaultCacheBehavior.viewerProtocolPolicy", "allow-all"),
         "default behavior allows plain HTTP",
@@ -205,6 +258,8 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         "TLSv1_2016",
     ),
     ("cloudfront-waf-attached", delete_input(CDN, "webAclId"), "no web ACL"),
+    ("cloudfront-logging", delete_input(CDN, "loggingConfig"), "no access logs"),
+    ("cloudfront-origin-failover", set_input(CDN, "originGroups", []), "but no origin group"),
     ("health-check-https", set_input(HEALTH, "resourcePath", "/"), "not a gateway health path"),
     (
         "ingress-https-only",
@@ -228,6 +283,45 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         "has no readinessProbe",
     ),
     ("k8s-non-root", set_input(DEPLOYMENT, f"{C0}.securityContext.runAsUser", 0.0), "runs as root"),
+    (
+        "k8s-pod-security-restricted",
+        set_input(DEPLOYMENT, "spec.template.spec.hostNetwork", True),
+        "hostNetwork is on",
+    ),
+    (
+        "k8s-image-pinned",
+        set_input(DEPLOYMENT, f"{C0}.image", "ghcr.io/streamgate/gateway:latest"),
+        "without a version tag",
+    ),
+    (
+        "k8s-not-default-namespace",
+        set_input(DEPLOYMENT, "metadata.namespace", "default"),
+        "default namespace",
+    ),
+    (
+        "k8s-namespace-pod-security",
+        set_input("kubernetes:core/v1:Namespace", "metadata.labels", {}),
+        "enforces no Pod Security level",
+    ),
+    (
+        "k8s-disruption-budget",
+        blame(drop_type(PDB, "eu-west-1-gateway-blue"), DEPLOYMENT, "eu-west-1-gateway-blue"),
+        "no PodDisruptionBudget selects",
+    ),
+    (
+        "k8s-zone-spread",
+        set_input(DEPLOYMENT, "spec.template.spec.topologySpreadConstraints", []),
+        "not spread over availability zones",
+    ),
+    (
+        "k8s-network-policy",
+        blame(
+            drop_type("kubernetes:networking.k8s.io/v1:NetworkPolicy", "eu-west-1"),
+            DEPLOYMENT,
+            "eu-west-1-gateway-blue",
+        ),
+        "no NetworkPolicy guards the pods of Deployment streamgate/gateway-blue",
+    ),
     (
         "gateway-autoscaled",
         set_input(HPA, "spec.minReplicas", 1.0, "eu-west-1"),

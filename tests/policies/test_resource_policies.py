@@ -8,7 +8,19 @@ from typing import Any
 import pytest
 from pulumi_policy import Policy, ResourceValidationPolicy
 
-from policies import alerts, cache, cdn, cluster, keys, storage, tls, workloads
+from policies import (
+    alerts,
+    availability,
+    cache,
+    cdn,
+    cluster,
+    identity,
+    keys,
+    network,
+    storage,
+    tls,
+    workloads,
+)
 from policies.pack import POLICIES
 from tests.policies.synthetic import DELETE, POD, UNKNOWN, patched, resource_messages
 
@@ -44,6 +56,8 @@ BLOCKED = {
     "restrictPublicBuckets": True,
 }
 GROUP = {
+    "snapshotRetentionLimit": 7.0,
+    "subnetGroupName": "streamgate-cache",
     "atRestEncryptionEnabled": True,
     "transitEncryptionEnabled": True,
     "authToken": "[secret]",
@@ -52,6 +66,8 @@ GROUP = {
     "numCacheClusters": 3.0,
 }
 CLUSTER = {
+    "version": "1.31",
+    "enabledClusterLogTypes": ["api", "audit", "authenticator", "scheduler"],
     "encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": "arn:aws:kms:k"}},
     "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": False},
 }
@@ -67,8 +83,59 @@ DISTRIBUTION = {
     ],
     "viewerCertificate": {"acmCertificateArn": "arn:aws:acm:c", "minimumProtocolVersion": "TLSv1.2_2021"},
     "webAclId": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/x",
+    "loggingConfig": {"bucket": "logs.s3.amazonaws.com", "prefix": "cloudfront/"},
 }
+# Two regional origins read through an origin group (writes go to the primary by the default behavior).
+FAILOVER = patched(
+    DISTRIBUTION,
+    {
+        "origins": [
+            *DISTRIBUTION["origins"],
+            {"originId": "eu-west-1", "customOriginConfig": {"originProtocolPolicy": "https-only"}},
+        ],
+        "originGroups": [
+            {"originId": "regional", "members": [{"originId": "us-east-1"}, {"originId": "eu-west-1"}]}
+        ],
+        "orderedCacheBehaviors.0.targetOriginId": "regional",
+        "defaultCacheBehavior.targetOriginId": "us-east-1",
+    },
+)
 WORKLOAD = {"metadata": {"name": "gateway-blue"}, "spec": {"template": {"spec": POD}}}
+RESTRICTED = patched(
+    WORKLOAD,
+    {
+        "metadata.namespace": "streamgate",
+        "spec.template.spec.securityContext.seccompProfile": {"type": "RuntimeDefault"},
+        "spec.template.spec.volumes": [
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "cfg", "configMap": {"name": "c"}},
+        ],
+        "spec.template.spec.containers.0.securityContext.capabilities": {"drop": ["ALL"]},
+        "spec.template.spec.topologySpreadConstraints": [
+            {
+                "topologyKey": "topology.kubernetes.io/zone",
+                "maxSkew": 1.0,
+                "whenUnsatisfiable": "DoNotSchedule",
+            }
+        ],
+    },
+)
+SUBNET = {"vpcId": "vpc-id", "cidrBlock": "10.0.0.0/18", "availabilityZone": "us-east-1a"}
+SECURITY_GROUP = {
+    "ingress": [
+        {"protocol": "tcp", "fromPort": 6379.0, "toPort": 6379.0, "cidrBlocks": ["10.0.0.0/16"]},
+        {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"]},
+    ],
+    "egress": [{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]}],
+}
+ROLE_POLICY = {
+    "policy": '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], '
+    '"Resource": ["arn:aws:s3:::b/*"]}, {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}'
+}
+NAMESPACE = {
+    "metadata": {"name": "streamgate", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}
+}
+ADMIN = '{"Statement": [{"Sid": "all", "Effect": "Allow", "Action": "*", "Resource": "*"}]}'
 HEALTH_CHECK = {
     "type": "HTTPS",
     "fqdn": "origin.us-east-1.example.com",
@@ -376,6 +443,208 @@ CASES = [
 ]
 CASES += [
     Case(
+        cache.elasticache_snapshots,
+        REDIS,
+        GROUP,
+        [
+            ({"snapshotRetentionLimit": 0.0}, "automatic snapshots are off"),
+            ({"snapshotRetentionLimit": DELETE}, "automatic snapshots are off"),
+            ({"subnetGroupName": "default"}, "no subnet group of its own"),
+        ],
+        [{"subnetGroupName": UNKNOWN}],
+    ),
+    Case(
+        cluster.eks_control_plane_logging,
+        EKS,
+        CLUSTER,
+        [
+            ({"enabledClusterLogTypes": ["api"]}, "control-plane logs not enabled: audit, authenticator"),
+            ({"enabledClusterLogTypes": DELETE}, "not enabled: api, audit, authenticator"),
+        ],
+    ),
+    Case(
+        cluster.eks_supported_version,
+        EKS,
+        CLUSTER,
+        [({"version": "1.27"}, "Kubernetes 1.27 is older than 1.29"), ({"version": DELETE}, "no version")],
+        [{"version": "1.29"}, {"version": UNKNOWN}],
+    ),
+    Case(
+        network.subnet_no_public_ip,
+        "aws:ec2/subnet:Subnet",
+        SUBNET,
+        [({"mapPublicIpOnLaunch": True}, "map_public_ip_on_launch is true")],
+        [{"mapPublicIpOnLaunch": False}],
+    ),
+    Case(
+        network.security_group_no_public_ingress,
+        "aws:ec2/securityGroup:SecurityGroup",
+        SECURITY_GROUP,
+        [
+            ({"ingress.0.cidrBlocks": ["0.0.0.0/0"]}, "ingress on port 6379 is open to 0.0.0.0/0"),
+            (
+                {"ingress.1": {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "ipv6CidrBlocks": ["::/0"]}},
+                "ingress on all ports is open to ::/0",
+            ),
+            (
+                {"ingress.1.toPort": 8443.0},
+                "ingress on ports 443-8443 is open to 0.0.0.0/0",
+            ),
+        ],
+    ),
+    Case(
+        identity.iam_no_admin_wildcard,
+        "aws:iam/rolePolicy:RolePolicy",
+        ROLE_POLICY,
+        [
+            ({"policy": ADMIN}, "statement all allows every action on every resource"),
+            (
+                {"policy": {"Statement": {"Effect": "Allow", "Action": ["*:*"], "Resource": ["*"]}}},
+                "statement 0 allows every action",
+            ),
+        ],
+        # A Deny, or NotAction, is not a grant of everything; an unknown document is judged at update time.
+        [
+            {"policy": ADMIN.replace("Allow", "Deny")},
+            {"policy": '{"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}'},
+            {"policy": UNKNOWN},
+        ],
+    ),
+    Case(
+        cdn.cloudfront_logging,
+        CDN,
+        DISTRIBUTION,
+        [({"loggingConfig": DELETE}, "no access logs"), ({"loggingConfig.bucket": ""}, "no access logs")],
+    ),
+    Case(
+        cdn.cloudfront_origin_failover,
+        CDN,
+        FAILOVER,
+        [
+            ({"originGroups": DELETE}, "2 origins but no origin group"),
+            (
+                {"orderedCacheBehaviors.0.targetOriginId": "eu-west-1"},
+                "behavior /segments/* reads from origin eu-west-1, not from an origin group",
+            ),
+        ],
+        [{"origins.1": DELETE, "originGroups": DELETE}],  # one origin: nothing to fail over to
+    ),
+    Case(
+        workloads.k8s_pod_security_restricted,
+        DEPLOYMENT,
+        RESTRICTED,
+        [
+            ({"spec.template.spec.hostNetwork": True}, "hostNetwork is on"),
+            ({"spec.template.spec.hostPID": True, "spec.template.spec.hostIPC": True}, "hostIPC is on"),
+            (
+                {"spec.template.spec.volumes.1": {"name": "docker", "hostPath": {"path": "/var/run"}}},
+                "volume docker is of type hostPath",
+            ),
+            (
+                {f"{C0}.securityContext.capabilities": DELETE},
+                "container gateway does not drop ALL capabilities",
+            ),
+            ({f"{C0}.securityContext.capabilities.add": ["NET_ADMIN"]}, "adds capabilities NET_ADMIN"),
+            (
+                {"spec.template.spec.securityContext.seccompProfile": DELETE},
+                "container gateway has seccomp profile unset",
+            ),
+            (
+                {f"{C0}.securityContext.seccompProfile": {"type": "Unconfined"}},
+                "has seccomp profile Unconfined",
+            ),
+            ({f"{C0}.ports": [{"containerPort": 8080.0, "hostPort": 8080.0}]}, "binds host port 8080"),
+            (
+                {"spec.template.spec.securityContext.sysctls": [{"name": "kernel.msgmax", "value": "1"}]},
+                "sets the unsafe sysctl kernel.msgmax",
+            ),
+            ({f"{C0}.securityContext.procMount": "Unmasked"}, "has procMount Unmasked"),
+            ({f"{C0}.securityContext.appArmorProfile": {"type": "Unconfined"}}, "runs without AppArmor"),
+        ],
+        [
+            {f"{C0}.securityContext.capabilities.add": ["NET_BIND_SERVICE"]},
+            {f"{C0}.securityContext.seccompProfile": {"type": "Localhost"}},  # container beats pod
+            {
+                "spec.template.spec.securityContext.sysctls": [
+                    {"name": "net.ipv4.tcp_syncookies", "value": "1"}
+                ]
+            },
+        ],
+    ),
+    Case(
+        workloads.k8s_image_pinned,
+        DEPLOYMENT,
+        WORKLOAD,
+        [
+            (
+                {f"{C0}.image": "ghcr.io/streamgate/gateway:latest"},
+                "runs ghcr.io/streamgate/gateway:latest without",
+            ),
+            ({f"{C0}.image": "registry:5000/gateway"}, "runs registry:5000/gateway without a version tag"),
+            ({f"{C0}.image": DELETE}, "runs no image"),
+        ],
+        [{f"{C0}.image": "ghcr.io/streamgate/gateway@sha256:" + "a" * 64}, {f"{C0}.image": UNKNOWN}],
+    ),
+    Case(
+        workloads.k8s_not_default_namespace,
+        DEPLOYMENT,
+        RESTRICTED,
+        [
+            ({"metadata.namespace": "default"}, "runs in the default namespace"),
+            ({"metadata.namespace": DELETE}, "default"),
+        ],
+    ),
+    Case(
+        workloads.k8s_namespace_pod_security,
+        "kubernetes:core/v1:Namespace",
+        NAMESPACE,
+        [
+            ({"metadata.labels": {}}, "namespace streamgate enforces no Pod Security level"),
+            (
+                {"metadata.labels": {"pod-security.kubernetes.io/enforce": "baseline"}},
+                "enforces baseline Pod Security level, not restricted",
+            ),
+            # The monitoring add-ons' namespace may be privileged, but must say so.
+            ({"metadata.name": "monitoring", "metadata.labels": {}}, "namespace monitoring enforces no"),
+        ],
+        [
+            {"metadata.name": "kube-system", "metadata.labels": {}},
+            {
+                "metadata.name": "monitoring",
+                "metadata.labels": {"pod-security.kubernetes.io/enforce": "privileged"},
+            },
+        ],
+    ),
+    Case(
+        availability.k8s_zone_spread,
+        DEPLOYMENT,
+        RESTRICTED,
+        [
+            (
+                {"spec.template.spec.topologySpreadConstraints": DELETE},
+                "pods are not spread over availability zones",
+            ),
+            (
+                {"spec.template.spec.topologySpreadConstraints.0.whenUnsatisfiable": "ScheduleAnyway"},
+                "not spread",
+            ),
+        ],
+        [
+            {
+                "spec.template.spec.topologySpreadConstraints": DELETE,
+                "spec.template.spec.affinity": {
+                    "podAntiAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {}}
+                        ]
+                    }
+                },
+            }
+        ],
+    ),
+]
+CASES += [
+    Case(
         tls.health_check_https,
         tls.HEALTH_CHECK,
         HEALTH_CHECK,
@@ -457,6 +726,7 @@ PROD_ONLY = [
     (cache.elasticache_high_availability, REDIS, patched(GROUP, {"multiAzEnabled": False})),
     (cluster.eks_public_endpoint_restricted, EKS, patched(CLUSTER, {"vpcConfig.endpointPublicAccess": True})),
     (cluster.eks_node_group_min_size, NODES, patched(NODE_GROUP, {"scalingConfig.minSize": 1.0})),
+    (cdn.cloudfront_origin_failover, CDN, patched(FAILOVER, {"originGroups": DELETE})),
 ]
 
 

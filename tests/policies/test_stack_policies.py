@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from pulumi_policy import Policy, StackValidationPolicy
 
-from policies import alerts, autoscaling, storage, tls, topology
+from policies import alerts, autoscaling, availability, cluster, network, storage, tls, topology
 from policies.pack import POLICIES
 from tests.policies.synthetic import (
     DEPLOYMENT,
     HPA,
+    PDB,
     PROMETHEUS_RULE,
     UNKNOWN,
     VPA,
@@ -24,6 +25,7 @@ from tests.policies.synthetic import (
     deployment,
     good_stack,
     hpa,
+    pdb,
     vpa,
 )
 
@@ -331,6 +333,124 @@ CASES = [
                 set_path("eu-west-1-cert", "domainName", "*.example.com"),
                 "covers origin.eu-west-1.example.com",
                 "health-eu-west-1",
+            ),
+        ],
+    ),
+]
+CASES += [
+    Case(
+        storage.s3_tls_only,
+        [
+            (
+                remove("eu-west-1-content-policy"),
+                "Bucket eu-west-1-content accepts requests without TLS",
+                "eu-west-1-content",
+            ),
+            (
+                set_path(
+                    "us-east-1-backup-policy",
+                    "policy",
+                    '{"Statement": [{"Effect": "Allow", "Action": "s3:*"}]}',
+                ),
+                "us-east-1-backup accepts requests without TLS",
+                "us-east-1-backup",
+            ),
+            # A policy on another bucket does not cover this one.
+            (
+                set_path("us-east-1-content-policy", "bucket", "elsewhere-id"),
+                "us-east-1-content accepts requests without TLS",
+                "us-east-1-content",
+            ),
+        ],
+    ),
+    Case(
+        network.vpc_flow_logs,
+        [
+            (remove("eu-west-1-flow-logs"), "Vpc eu-west-1-vpc has no flow log", "eu-west-1-vpc"),
+            (
+                set_path("us-east-1-flow-logs", "vpcId", "eu-west-1-vpc-id"),
+                "us-east-1-vpc has no flow log",
+                "us-east-1-vpc",
+            ),
+        ],
+    ),
+    Case(
+        cluster.eks_node_group_placement,
+        [
+            # The finding: a node group confined to one availability zone.
+            (
+                set_path("us-east-1-nodes", "subnetIds", ["us-east-1-private-a-id"]),
+                "NodeGroup us-east-1-nodes spans 1 availability zone(s) (us-east-1a), fewer than 2",
+                "us-east-1-nodes",
+            ),
+            (
+                set_path("eu-west-1-private-b", "availabilityZone", "eu-west-1a"),
+                "spans 1 availability zone(s) (eu-west-1a)",
+                "eu-west-1-nodes",
+            ),
+            (
+                set_path("us-east-1-nodes", "subnetIds", ["us-east-1-private-a-id", "us-east-1-public-a-id"]),
+                "NodeGroup us-east-1-nodes runs nodes in public subnets: us-east-1-public-a",
+                "us-east-1-nodes",
+            ),
+            (
+                set_path(
+                    "us-east-1-private-rt",
+                    "routes",
+                    [{"cidrBlock": "0.0.0.0/0", "gatewayId": "us-east-1-igw-id"}],
+                ),
+                "runs nodes in public subnets: us-east-1-private-a, us-east-1-private-b",
+                "us-east-1-nodes",
+            ),
+        ],
+    ),
+    Case(
+        network.k8s_network_policy,
+        [
+            (
+                remove("eu-west-1-netpol"),
+                "no NetworkPolicy guards the pods of Deployment streamgate/gateway-blue",
+                "eu-west-1-gateway-blue",
+            ),
+            (
+                set_path("us-east-1-netpol", "spec.policyTypes", ["Egress"]),
+                "no NetworkPolicy guards",
+                "us-east-1-gateway-blue",
+            ),
+            (
+                set_path(
+                    "us-east-1-netpol",
+                    "spec.podSelector",
+                    {"matchLabels": {"app.kubernetes.io/name": "other"}},
+                ),
+                "no NetworkPolicy guards",
+                "us-east-1-gateway-blue",
+            ),
+            (
+                set_path("us-east-1-netpol", "metadata.namespace", "elsewhere"),
+                "no NetworkPolicy guards",
+                "us-east-1-gateway-blue",
+            ),
+        ],
+    ),
+    Case(
+        availability.k8s_disruption_budget,
+        [
+            (
+                remove("eu-west-1-pdb"),
+                "no PodDisruptionBudget selects the pods of Deployment streamgate/gateway-blue",
+                "eu-west-1-gateway-blue",
+            ),
+            (
+                set_path("us-east-1-pdb", "spec.selector.matchLabels", {"app.kubernetes.io/name": "other"}),
+                "no PodDisruptionBudget selects",
+                "us-east-1-gateway-blue",
+            ),
+            # A budget in another cluster does not protect this one.
+            (
+                all_of(remove("eu-west-1-pdb"), add(PDB, "stray-pdb", pdb(), "k8s-us-east-1")),
+                "no PodDisruptionBudget selects",
+                "eu-west-1-gateway-blue",
             ),
         ],
     ),

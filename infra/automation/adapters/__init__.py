@@ -59,6 +59,9 @@ class Deployer(Protocol):
     async def running_version(self, color: str) -> str | None:
         """The version `color` runs now, if it runs."""
 
+    async def expected_targets(self, color: str) -> int:
+        """How many scrape targets (processes, pods) `color` should have up now: analysis needs them all."""
+
     async def retire(self, color: str) -> None:
         """Stop `color` after traffic left it (blue-green, after the rollback window)."""
 

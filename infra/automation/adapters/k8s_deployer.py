@@ -85,6 +85,11 @@ class KubernetesDeployer:
         version = labels.get(VERSION_LABEL)
         return str(version) if version is not None else None
 
+    async def expected_targets(self, color: str) -> int:
+        """The replicas the Deployment wants (the HPA sets them): every one must be scraped."""
+        spec = (await self._read(color)).spec
+        return int(spec.replicas if spec is not None and spec.replicas is not None else 1)
+
     async def healthy(self, color: str, version: str) -> bool:
         return rolled_out(await self._read(color), version)
 

@@ -59,6 +59,9 @@ class LocalDeployer:
         version = doc.get("version") if doc else None
         return str(version) if version is not None else None
 
+    async def expected_targets(self, color: str) -> int:
+        return 1  # one gateway process per color and region
+
     async def healthy(self, color: str, version: str) -> bool:
         ready = await asyncio.to_thread(_get_json, f"{self.url(color)}/readyz")
         return bool(ready and ready.get("ready")) and await self.running_version(color) == version
