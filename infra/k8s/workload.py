@@ -138,6 +138,7 @@ class Workload(pulumi.ComponentResource):
             "STREAMGATE_STORAGE__REGION": region.name,
             "STREAMGATE_SECURITY__ENCRYPTION__KMS_KEY_ID": key.arn,
             "STREAMGATE_SECURITY__ENCRYPTION__REGION": region.name,
+            "STREAMGATE_CORS__ALLOW_ORIGINS": ",".join(cfg.cors.allow_origins),
             "AWS_REGION": region.name,
         }
         self.deployments = {

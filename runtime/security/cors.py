@@ -12,6 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 ANY = "*"
+# What a cross-origin player may send and read (the gateway, the local edge and CloudFront answer the
+# same): Range and the conditional headers in, Content-Range, ETag and Accept-Ranges out.
+ALLOW_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+ALLOW_HEADERS = ("Range", "If-None-Match", "If-Modified-Since", "If-Range", "Authorization", "Content-Type")
+EXPOSE_HEADERS = ("Content-Range", "ETag", "Accept-Ranges", "Content-Length", "X-StreamGate-Cache")
 _ENTRY = re.compile(
     r"^(?P<scheme>https?)://(?P<host>\[[0-9a-fA-F:.]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)"
     r"(?::(?P<port>\*|[1-9][0-9]{0,4}))?$"

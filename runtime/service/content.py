@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from opentelemetry import trace
 
+from runtime import content_paths
 from runtime.cache import MultiLevelCache, Tier
 from runtime.service import frames
 from runtime.service.frames import ContentObject
@@ -68,14 +69,7 @@ MEDIA_TYPES = {
     Role.M4S: "video/iso.segment",
     Role.INIT: "video/mp4",
 }
-RENDITION = r"[A-Za-z0-9_-]{1,32}"
-SEGMENT_NUMBER = r"0|[1-9][0-9]{0,7}"
-_PATH = re.compile(
-    r"^/v1/content/(?P<id>[A-Za-z0-9_-]{1,128})/(?:"
-    r"(?P<master>master\.m3u8)|(?P<manifest>manifest)|segments/(?P<legacy>[0-9]{1,9})"
-    rf"|(?P<rendition>{RENDITION})/(?:(?P<index>index\.m3u8)|(?P<init>init\.mp4)"
-    rf"|(?P<n>{SEGMENT_NUMBER})\.(?P<ext>ts|m4s)))$"
-)
+_PATH = re.compile(content_paths.PATH)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,14 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runtime.security import cors
 from runtime.security.cors import OriginAllowList
 from runtime.service.http import RawHeaders, header
 from runtime.service.settings import CorsSettings
 
-ALLOW_METHODS = "GET, HEAD, POST, OPTIONS"
-ALLOW_HEADERS = "Range, If-None-Match, If-Modified-Since, If-Range, Authorization, Content-Type"
-EXPOSE_HEADERS = "Content-Range, ETag, Accept-Ranges, Content-Length, X-StreamGate-Cache"
+ALLOW_METHODS = ", ".join(cors.ALLOW_METHODS)
+ALLOW_HEADERS = ", ".join(cors.ALLOW_HEADERS)
+EXPOSE_HEADERS = ", ".join(cors.EXPOSE_HEADERS)
 _MAX_REMEMBERED = 1024  # distinct origins whose verdict is kept (a bounded memo; the list is small)
 
 

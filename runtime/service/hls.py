@@ -9,7 +9,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from runtime.service.content import INDEX, INIT, RENDITION, RESERVED_RENDITIONS, SEGMENT_NUMBER
+from runtime.content_paths import RENDITION, SEGMENT_NUMBER
+from runtime.service.content import INDEX, INIT, RESERVED_RENDITIONS
 from runtime.service.errors import ContentError
 
 MAX_PLAYLIST_BYTES = 1024 * 1024

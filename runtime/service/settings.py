@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime.cache import CacheSettings
 from runtime.security.cors import check_entry
@@ -90,10 +90,17 @@ class ContentSettings(BaseModel):
 class CorsSettings(BaseModel):
     """Player origins allowed to read content cross-origin (runtime/security/cors.py); empty: CORS off."""
 
-    allow_origins: list[str] = Field(
+    # From the environment as a comma-separated list (a JSON list's quotes do not survive every process
+    # manager's environment syntax, supervisord's among them).
+    allow_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="`*`, scheme://host[:port], or scheme://host:* (any port)"
     )
     max_age_seconds: int = Field(600, ge=0, le=86400, description="how long browsers keep a preflight")
+
+    @field_validator("allow_origins", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        return [e.strip() for e in v.split(",") if e.strip()] if isinstance(v, str) else v
 
     @field_validator("allow_origins")
     @classmethod
