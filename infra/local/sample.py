@@ -40,6 +40,7 @@ RENDITIONS = (
 SEGMENT_SECONDS = 2
 FPS = 25
 AUDIO_BITS = 64_000
+AAC_PRIMING_SAMPLES = 1024
 MASTER = "master.m3u8"
 PARAMS_FILE = "params.json"
 
@@ -59,8 +60,14 @@ def encode_command(ffmpeg: str, out: Path, seconds: int) -> list[str]:
     segments of SEGMENT_SECONDS (a key frame starts each), a media playlist per rendition and a master
     playlist with BANDWIDTH, RESOLUTION and CODECS. Bit-exact flags keep version strings out of it."""
     top = RENDITIONS[-1]
-    split = "".join(f"[s{i}]" for i in range(len(RENDITIONS)))
+    count = len(RENDITIONS)
+    split = "".join(f"[s{i}]" for i in range(count))
     scales = ";".join(f"[s{i}]scale={r.width}:{r.height}[v{i}]" for i, r in enumerate(RENDITIONS))
+    # The AAC encoder moves its output 1024 samples (its priming) ahead of its input; starting the tone
+    # that much later makes audio and video both start at 0, so players find no hole at the start
+    # (hls.js otherwise seeks over a 21 ms gap and reports it as a media error).
+    tones = "".join(f"[a{i}]" for i in range(count))
+    audio = f"[1:a]asetpts=PTS+{AAC_PRIMING_SAMPLES},asplit={count}{tones}"
     gop = SEGMENT_SECONDS * FPS
     command = [
         ffmpeg,
@@ -68,12 +75,12 @@ def encode_command(ffmpeg: str, out: Path, seconds: int) -> list[str]:
         *("-f", "lavfi", "-i", f"testsrc=size={top.width}x{top.height}:rate={FPS}:duration={seconds}"),
         *("-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"),
         "-filter_complex",
-        f"[0:v]format=yuv420p,split={len(RENDITIONS)}{split};{scales}",
+        f"[0:v]format=yuv420p,split={count}{split};{scales};{audio}",
     ]
-    for i in range(len(RENDITIONS)):
+    for i in range(count):
         command += ["-map", f"[v{i}]"]
-    for _ in RENDITIONS:
-        command += ["-map", "1:a"]
+    for i in range(count):
+        command += ["-map", f"[a{i}]"]
     for i, r in enumerate(RENDITIONS):
         command += [f"-b:v:{i}", str(r.video_bits)]
     command += [
@@ -133,6 +140,7 @@ class SampleContent:
             "segments": cfg.local.sample_segments,
             "segment_seconds": SEGMENT_SECONDS,
             "fps": FPS,
+            "audio_delay_samples": AAC_PRIMING_SAMPLES,
         }
         marker = directory / PARAMS_FILE
         try:
