@@ -82,5 +82,4 @@ def create_app(
         fast=content_routes.ContentServer(gateway, cors),
     )
     app.state.gateway = gateway
-    app.state.cors = cors
     return app

@@ -16,7 +16,7 @@ its objects live under their own paths, so nothing stored before moves."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
@@ -75,31 +75,30 @@ _PATH = re.compile(content_paths.PATH)
 @dataclass(frozen=True, slots=True)
 class ContentPath:
     """One object's place in the scheme. `key` is the public path without its leading slash: the cache
-    key, the origin key (after `v1/content/`) and, with a `/`, the CDN purge path."""
+    key, the origin key (after `v1/content/`) and, with a `/`, the CDN purge path. Resolved once per
+    path (`parse_path` keeps them), so what the hot path reads is computed here, not per request."""
 
     key: str
     role: Role
     content_id: str
     rendition: str | None = None
     n: int | None = None  # segment number (media segments, legacy segments)
+    kind: Kind = field(init=False)
+    # The first scheme's segments are dependents of their manifest (re-packaging a title drops them).
+    # The new scheme's are not: a live playlist is replaced every segment, and a segment upload already
+    # invalidates its own path everywhere.
+    depends_on: tuple[str, ...] = field(init=False)
 
-    @property
-    def kind(self) -> Kind:
-        return self.role.kind
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", self.role.kind)
+        legacy = self.role is Role.LEGACY_SEGMENT
+        parents = (f"v1/content/{self.content_id}/manifest",) if legacy else ()
+        object.__setattr__(self, "depends_on", parents)
 
     @property
     def name(self) -> str:
         """The last path segment (what a playlist names this object by)."""
         return self.key.rsplit("/", 1)[1]
-
-    @property
-    def depends_on(self) -> tuple[str, ...]:
-        """The first scheme's segments are dependents of their manifest (re-packaging a title drops them).
-        The new scheme's are not: a live playlist is replaced every segment, and a segment upload already
-        invalidates its own path everywhere."""
-        if self.role is Role.LEGACY_SEGMENT:
-            return (f"v1/content/{self.content_id}/manifest",)
-        return ()
 
 
 @lru_cache(maxsize=4096)  # the hot paths are few: the fast path resolves each once

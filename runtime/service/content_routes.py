@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from runtime.cache import CacheError
+from runtime.security.cors import OriginAllowList
 from runtime.service import uploads
 from runtime.service.content import ContentPath, Kind, Role, Served, Stored, parse_path
 from runtime.service.cors import CorsPolicy
@@ -42,21 +43,17 @@ def _gateway(request: Request) -> Gateway:
 
 
 class ContentGet:
-    """GET of any content path as a raw ASGI endpoint (requests the edge's fast path did not take)."""
+    """GET of any content path as a raw ASGI endpoint (requests the edge's fast path did not take: paths
+    outside the scheme). Behind the router, the CORS middleware adds the CORS headers."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        server = ContentServer(scope["app"].state.gateway, scope["app"].state.cors)
         path = parse_path(scope["path"])
         if path is None:
-            raise HTTPException(404, "no such content", headers=server.cors.header_map(_origin(scope)))
-        await server.serve(path, scope, send)
+            raise HTTPException(404, "no such content")
+        await ContentServer(scope["app"].state.gateway, _NO_CORS).serve(path, scope, send)
 
 
-def _origin(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"origin":
-            return value.decode("latin-1")
-    return None
+_NO_CORS = CorsPolicy(OriginAllowList.of(()), 0)
 
 
 class ContentServer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -159,6 +160,19 @@ def test_cdn_fails_over_and_caches_by_content_type(plan_of: PlanOf) -> None:
     assert acl["rules"][0]["statement"]["rateBasedStatement"]["limit"] == cfg.waf.rate_per_five_minutes
     paths_rule = acl["rules"][1]
     assert paths_rule["name"] == "content-paths" and paths_rule["action"] == {"block": {}}
+    scheme = paths_rule["statement"]["andStatement"]["statements"][1]["notStatement"]["statement"]
+    pattern = scheme["regexMatchStatement"]["regexString"]
+    # WAF's regex limits: at most 512 characters, no capturing groups (PCRE subset).
+    assert len(pattern) <= 512 and "(" not in pattern.replace("(?:", "")
+    for path, allowed in [
+        ("/v1/content/t/master.m3u8", True),
+        ("/v1/content/t/720p/12.ts", True),
+        ("/v1/content/t/renditions", True),
+        ("/v1/content/t/segments/3", True),
+        ("/v1/content/t/720p/012.ts", False),
+        ("/v1/content/t/../../admin", False),
+    ]:
+        assert bool(re.match(pattern, path)) is allowed, path
     common = acl["rules"][2]["statement"]["managedRuleGroupStatement"]
     assert common["ruleActionOverrides"] == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}]
 
