@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STACK ?= prod
 LOCAL_STACK ?= local
 DEBIAN_PACKAGES := redis-server nginx libnginx-mod-stream libnginx-mod-http-cache-purge prometheus \
-	prometheus-alertmanager prometheus-pushgateway prometheus-redis-exporter wrk
+	prometheus-alertmanager prometheus-pushgateway prometheus-redis-exporter wrk ffmpeg chromium chromium-driver
 
 .PHONY: help setup system-packages up down test lint typecheck check bench bench-quick plan clean
 
@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: system-packages $(VENV)/.installed  ## Debian packages + the Python environment in .venv
 
-up: setup  ## bring up the local platform (stack LOCAL_STACK) and fetch a sample segment through the edge
+up: setup  ## bring up the local platform (stack LOCAL_STACK), then play the sample through the edge with ffmpeg
 	$(VENV)/bin/streamgate local up --stack $(LOCAL_STACK)
 	$(VENV)/bin/streamgate local smoke --stack $(LOCAL_STACK)
 

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from infra.errors import ConfigError
+from runtime.security.cors import check_entry, has_port_wildcard
 
 NAMESPACE = "streamgate"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -144,6 +145,22 @@ class CdnConfig(Model):
                 "manifestTtlSeconds must be ≤ segmentTtlSeconds (manifests change, segments don't)"
             )
         return self
+
+
+class CorsConfig(Model):
+    """Player origins allowed to read content cross-origin (browsers' CORS): the gateway answers them,
+    the local edge and CloudFront (a response headers policy) answer the same for cached content.
+    Entries: `*`, scheme://host[:port], or (local stacks only) scheme://host:* for any port."""
+
+    allow_origins: list[str] = Field(default_factory=list)
+    max_age_seconds: int = Field(600, ge=0, le=86400)
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            check_entry(entry)
+        return v
 
 
 class WafConfig(Model):
@@ -555,10 +572,10 @@ class LocalConfig(Model):
     evaluation_interval_seconds: int = Field(2, ge=1, le=60)
     # Edge (nginx proxy cache, the CDN's analog) size on disk.
     edge_cache_max_megabytes: int = Field(256, ge=1, le=65536)
-    # Content id of the sample that `local up` seeds and `local smoke` fetches.
+    # Content id of the sample title that `local up` seeds and `local smoke` plays, and its length in
+    # segments (of 2 s, per rendition: infra/local/sample.py).
     sample_content_id: str = Field("sample", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     sample_segments: int = Field(3, ge=1, le=100)
-    sample_segment_bytes: int = Field(256 * 1024, ge=1, le=16 * 1024 * 1024)
 
 
 class StackConfig(Model):
@@ -572,6 +589,7 @@ class StackConfig(Model):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     cdn: CdnConfig = Field(default_factory=CdnConfig)
     waf: WafConfig = Field(default_factory=WafConfig)
+    cors: CorsConfig = Field(default_factory=CorsConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
@@ -652,6 +670,14 @@ class StackConfig(Model):
         if self.alerts.receivers.slack is not None:
             needed.append("slackWebhookUrl")
         return tuple(needed)
+
+    @model_validator(mode="after")
+    def _cors_target(self) -> Self:
+        if self.target == "aws" and any(has_port_wildcard(o) for o in self.cors.allow_origins):
+            raise ValueError(
+                "cors.allowOrigins: CloudFront takes exact origins or *, not scheme://host:* (local stacks only)"
+            )
+        return self
 
     @property
     def primary(self) -> RegionConfig:

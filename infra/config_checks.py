@@ -364,12 +364,14 @@ def _local(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(
             "local.basePort", f"{local.base_port}: the last region's ports would reach {top} (> 65535)"
         )
-    sample = local.sample_segments * local.sample_segment_bytes
+    from infra.local.sample import expected_bytes
+
+    sample = expected_bytes(local.sample_segments)
     if sample > local.edge_cache_max_megabytes * 1024 * 1024:
         yield Issue(
             "local.edgeCacheMaxMegabytes",
-            f"{local.edge_cache_max_megabytes} MiB cannot hold the sample ({sample} bytes): `local smoke` "
-            "expects its second fetch to be an edge-cache hit",
+            f"{local.edge_cache_max_megabytes} MiB cannot hold the sample (about {sample} bytes): `local "
+            "smoke` plays it through the edge cache",
         )
 
 

@@ -85,6 +85,10 @@ def gateway_environment(cfg: StackConfig, target: GatewayTarget) -> dict[str, En
         # The gateway's Cache-Control for viewers is what the CDN honours: both follow the stack's TTLs.
         env_name("content", "segment_max_age_seconds"): str(cfg.cdn.segment_ttl_seconds),
         env_name("content", "manifest_max_age_seconds"): str(cfg.cdn.manifest_ttl_seconds),
+        # Player origins, as the edge and CloudFront answer them too (comma-separated: a JSON list's
+        # quotes would break supervisord's environment line).
+        env_name("cors", "allow_origins"): ",".join(cfg.cors.allow_origins),
+        env_name("cors", "max_age_seconds"): str(cfg.cors.max_age_seconds),
         # The AWS SDK's own region, for any client built without one.
         "AWS_REGION": t.storage_region,
         "AWS_DEFAULT_REGION": t.storage_region,

@@ -13,16 +13,21 @@ threshold would need more than 100 % errors, are left out: they could never fire
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from infra.alerts.errors import AlertsError
 from infra.alerts.model import AlertRule, Impact, RecordingRule, RuleGroup, Severity, ValueFormat
-from infra.alerts.promql import Scope, by, duration, number
+from infra.alerts.promql import Scope, by, duration, number, regex
 
 REQUESTS = "streamgate_http_requests_total"
 DURATION_BUCKET = "streamgate_http_request_duration_seconds_bucket"
 DURATION_COUNT = "streamgate_http_request_duration_seconds_count"
 SEGMENT_ROUTE = "/v1/content/{id}/segments/{n}"
+# Media segments of the HLS scheme (.ts, .m4s, init.mp4) share one route template; the latency SLO
+# covers both schemes' segments.
+MEDIA_SEGMENT_ROUTE = "/v1/content/{id}/{rendition}/{segment}"
+SEGMENT_ROUTES = "|".join(re.escape(r) for r in (SEGMENT_ROUTE, MEDIA_SEGMENT_ROUTE))
 # The gateway's histogram buckets (metrics contract): the latency objective must be one of them.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1, 2.5, 5, 10)
 BUDGET_EXHAUSTED_ALERT = "StreamgateErrorBudgetExhausted"
@@ -104,11 +109,10 @@ class Slo:
             # `or 0 * total`: before the first 5xx there is no 5xx series; the ratio is then 0, not empty.
             return f"({failed} or 0 * {total})\n/\n{total}"
         le = bucket_label(self.latency_seconds)
-        route = {"route": SEGMENT_ROUTE}
         # Latency of the requests that did not fail: 5xx already spend the availability budget.
-        ok = 'status_class!="5xx"'
-        fast = f"rate({scope.labelled(DURATION_BUCKET, ok, **route, le=le)}[{window}])"
-        total = f"rate({scope.labelled(DURATION_COUNT, ok, **route)}[{window}])"
+        ok = f'status_class!="5xx",{regex("route", SEGMENT_ROUTES)}'
+        fast = f"rate({scope.labelled(DURATION_BUCKET, ok, le=le)}[{window}])"
+        total = f"rate({scope.labelled(DURATION_COUNT, ok)}[{window}])"
         return f"1 - (\n  sum {by_region} ({fast})\n  /\n  sum {by_region} ({total})\n)"
 
     def tiers(self) -> list[BurnTier]:

@@ -11,13 +11,16 @@ from infra.aws.base import child
 from infra.aws.dns import origin_name
 from infra.aws.storage import secure_bucket
 from infra.config import StackConfig
+from runtime import content_paths
+from runtime.security.cors import ALLOW_HEADERS, ALLOW_METHODS, EXPOSE_HEADERS
 
 # AWS-managed policies (stable ids published by CloudFront).
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 FAILOVER_STATUS_CODES = [500, 502, 503, 504]
-SEGMENTS = "/v1/content/*/segments/*"
-MANIFESTS = "/v1/content/*/manifest"
+# AWSManagedRulesCommonRuleSet blocks request bodies over 8 KB: segments and rendition sets are larger
+# (the gateway bounds uploads itself, 413), so that one rule only counts.
+COMMON_RULES_COUNT_ONLY = ("SizeRestrictions_BODY",)
 
 
 def cdn_name(cfg: StackConfig) -> str:
@@ -25,7 +28,8 @@ def cdn_name(cfg: StackConfig) -> str:
 
 
 class Waf(pulumi.ComponentResource):
-    """A CLOUDFRONT-scope web ACL (it must live in us-east-1): per-IP rate limit plus AWS's common rules."""
+    """A CLOUDFRONT-scope web ACL (it must live in us-east-1): per-IP rate limit, content paths outside the
+    URL scheme refused before they reach an origin, and AWS's common rules."""
 
     acl: aws.wafv2.WebAcl
 
@@ -39,6 +43,38 @@ class Waf(pulumi.ComponentResource):
                 "sampled_requests_enabled": True,
             }
 
+        # Paths under /v1/content/ outside the URL scheme are refused here, before they reach an origin.
+        content_paths_rule: aws.wafv2.WebAclRuleArgsDict = {
+            "name": "content-paths",
+            "priority": 1,
+            "action": {"block": {}},
+            "statement": {
+                "and_statement": {
+                    "statements": [
+                        {
+                            "byte_match_statement": {
+                                "field_to_match": {"uri_path": {}},
+                                "positional_constraint": "STARTS_WITH",
+                                "search_string": "/v1/content/",
+                                "text_transformations": [{"priority": 0, "type": "NONE"}],
+                            }
+                        },
+                        {
+                            "not_statement": {
+                                "statement": {
+                                    "regex_match_statement": {
+                                        "field_to_match": {"uri_path": {}},
+                                        "regex_string": content_paths.API_PATH,
+                                        "text_transformations": [{"priority": 0, "type": "NONE"}],
+                                    }
+                                }
+                            }
+                        },
+                    ]
+                }
+            },
+            "visibility_config": visibility("content-paths"),
+        }
         self.acl = aws.wafv2.WebAcl(
             f"{name}-acl",
             scope="CLOUDFRONT",
@@ -57,14 +93,19 @@ class Waf(pulumi.ComponentResource):
                     },
                     "visibility_config": visibility("rate-per-ip"),
                 },
+                content_paths_rule,
                 {
                     "name": "aws-common",
-                    "priority": 1,
+                    "priority": 2,
                     "override_action": {"none": {}},
                     "statement": {
                         "managed_rule_group_statement": {
                             "vendor_name": "AWS",
                             "name": "AWSManagedRulesCommonRuleSet",
+                            "rule_action_overrides": [
+                                {"name": rule, "action_to_use": {"count": {}}}
+                                for rule in COMMON_RULES_COUNT_ONLY
+                            ],
                         }
                     },
                     "visibility_config": visibility("aws-common"),
@@ -133,6 +174,29 @@ class Cdn(pulumi.ComponentResource):
 
         segment_policy = cache_policy("segments", ttl.segment_ttl_seconds)
         manifest_policy = cache_policy("manifests", ttl.manifest_ttl_seconds)
+        # CORS answered at the edge for each viewer from the stack's allow-list, whatever a cached response
+        # carries (origin_override), as the local edge does: one cached copy per URL, right for every origin.
+        cors = cfg.cors
+        self.cors_policy = (
+            aws.cloudfront.ResponseHeadersPolicy(
+                f"{name}-cors",
+                name=f"streamgate-{cfg.stack}-cors",
+                comment=f"StreamGate {cfg.stack}: player origins (cors.allowOrigins)",
+                cors_config={
+                    "access_control_allow_credentials": False,
+                    "access_control_allow_headers": {"items": list(ALLOW_HEADERS)},
+                    "access_control_allow_methods": {"items": list(ALLOW_METHODS)},
+                    "access_control_allow_origins": {"items": list(cors.allow_origins)},
+                    "access_control_expose_headers": {"items": list(EXPOSE_HEADERS)},
+                    "access_control_max_age_sec": cors.max_age_seconds,
+                    "origin_override": True,
+                },
+                opts=child(self),
+            )
+            if cors.allow_origins
+            else None
+        )
+        cors_policy_id = self.cors_policy.id if self.cors_policy else None
         origins: list[aws.cloudfront.DistributionOriginArgsDict] = [
             {
                 "origin_id": region,
@@ -165,7 +229,7 @@ class Cdn(pulumi.ComponentResource):
         def behavior(
             path: str, policy: aws.cloudfront.CachePolicy
         ) -> aws.cloudfront.DistributionOrderedCacheBehaviorArgsDict:
-            return {
+            args: aws.cloudfront.DistributionOrderedCacheBehaviorArgsDict = {
                 "path_pattern": path,
                 "target_origin_id": read_target,
                 "cache_policy_id": policy.id,
@@ -174,6 +238,21 @@ class Cdn(pulumi.ComponentResource):
                 "cached_methods": ["GET", "HEAD"],
                 "compress": True,
             }
+            if cors_policy_id is not None:
+                args["response_headers_policy_id"] = cors_policy_id
+            return args
+
+        default_behavior: aws.cloudfront.DistributionDefaultCacheBehaviorArgsDict = {
+            "target_origin_id": regions[0],
+            "viewer_protocol_policy": "https-only",
+            "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
+            "cached_methods": ["GET", "HEAD"],
+            "cache_policy_id": CACHING_DISABLED,
+            "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST,
+            "compress": True,
+        }
+        if cors_policy_id is not None:  # playback events are POSTed cross-origin too
+            default_behavior["response_headers_policy_id"] = cors_policy_id
 
         self.distribution = aws.cloudfront.Distribution(
             f"{name}-distribution",
@@ -187,19 +266,11 @@ class Cdn(pulumi.ComponentResource):
             origins=origins,
             origin_groups=groups,
             ordered_cache_behaviors=[
-                behavior(SEGMENTS, segment_policy),
-                behavior(MANIFESTS, manifest_policy),
+                *(behavior(p, segment_policy) for p in content_paths.CDN_SEGMENTS),
+                *(behavior(p, manifest_policy) for p in content_paths.CDN_PLAYLISTS),
             ],
             # Writes and events cannot go through an origin group (GET/HEAD/OPTIONS only): primary origin.
-            default_cache_behavior={
-                "target_origin_id": regions[0],
-                "viewer_protocol_policy": "https-only",
-                "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
-                "cached_methods": ["GET", "HEAD"],
-                "cache_policy_id": CACHING_DISABLED,
-                "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST,
-                "compress": True,
-            },
+            default_cache_behavior=default_behavior,
             viewer_certificate={
                 "acm_certificate_arn": validated.certificate_arn,
                 "ssl_support_method": "sni-only",

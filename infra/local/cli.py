@@ -282,12 +282,15 @@ def down(
 def smoke(
     stack: StackOpt = "local",
     state_dir: StateDirOpt = None,
-    segment: Annotated[int, typer.Option(min=0, help="Which sample segment to fetch.")] = 0,
+    segment: Annotated[int, typer.Option(min=0, help="Which segment of the top rendition to fetch.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch a sample segment through the edge twice (after purging it there): bytes, status, the edge's
-    cache status (MISS, then HIT) and the gateway tier that served it."""
+    cache status (MISS, then HIT) and the gateway tier that served it. Then play the sample's master
+    playlist through the edge with ffmpeg (its default options), every rendition, and compare the frames
+    decoded with the source's."""
     result: SmokeResult = platform(stack, None, state_dir).smoke(segment)
+    played = result.played
     if as_json:
         emit_json(
             {
@@ -295,6 +298,13 @@ def smoke(
                 "url": result.url,
                 "expected_sha256": result.expected_sha256,
                 "fetches": [f.__dict__ for f in result.fetches],
+                "playback": {
+                    "url": played.source,
+                    "frames_decoded": played.total,
+                    "video_frames": played.video_frames,
+                    "matches_source": result.matches_source,
+                    "seconds": round(played.seconds, 2),
+                },
             }
         )
     else:
@@ -319,6 +329,15 @@ def smoke(
                 "yes" if f.sha256 == result.expected_sha256 else "NO",
             )
         console.print(table)
+        renditions = ", ".join(f"{size}: {n}" for size, n in played.video_frames.items())
+        console.print(
+            f"played {played.source} with ffmpeg in {played.seconds:.1f}s: {played.total} frames decoded "
+            f"(video per rendition {renditions}); "
+            + (
+                "identical to the source" if result.matches_source else "[red]DIFFERENT from the source[/red]"
+            ),
+            highlight=False,
+        )
         console.print("[green]smoke ok[/green]" if result.ok else "[red]smoke failed[/red]")
     if not result.ok:
         raise typer.Exit(1)

@@ -1,5 +1,6 @@
 """The gateways of a local platform: their environment (STREAMGATE_* settings), and an admin client that
-enrolls the local admin's TOTP factor, steps up with a code, and uploads content (seeding the sample).
+enrolls the local admin's TOTP factor, steps up with a code, and uploads content (the sample title is
+infra/local/sample.py).
 
 The local platform is the token issuer here (it holds the signing key, as an identity provider would),
 but admin writes still go through the gateway's real MFA step-up: the TOTP secret is enrolled in Redis
@@ -10,14 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -79,36 +77,6 @@ def gateway_environment(
         ),
     )
     return {"PYTHONUNBUFFERED": "1", **FAKE_CREDENTIALS, **env, **deployment.settings}
-
-
-@dataclass(frozen=True)
-class SampleContent:
-    content_id: str
-    manifest: bytes
-    segments: tuple[bytes, ...]
-
-    @classmethod
-    def for_stack(cls, cfg: StackConfig) -> SampleContent:
-        """Deterministic bytes, so re-seeding produces the same objects (and ETags)."""
-        local = cfg.local
-        segments = tuple(
-            _pseudo_random(f"{local.sample_content_id}/{n}", local.sample_segment_bytes)
-            for n in range(local.sample_segments)
-        )
-        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:4", "#EXT-X-MEDIA-SEQUENCE:0"]
-        for n in range(local.sample_segments):
-            lines += ["#EXTINF:4.0,", f"segments/{n}"]
-        lines.append("#EXT-X-ENDLIST")
-        return cls(local.sample_content_id, ("\n".join(lines) + "\n").encode(), segments)
-
-
-def _pseudo_random(seed: str, size: int) -> bytes:
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:size])
 
 
 def fresh_step(last_used: int | None) -> int:
@@ -248,30 +216,6 @@ class AdminClient:
             raise LocalPlatformError(f"PUT {path} failed: HTTP {status}: {answer[:200]!r}")
         result: dict[str, object] = json.loads(answer)
         return result
-
-    def upload(self, sample: SampleContent, base_url: str | None = None) -> int:
-        """Segments first, then the manifest that names them; returns the bytes uploaded."""
-        self.step_up(base_url)  # one step-up for every upload below
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(
-                pool.map(
-                    lambda n: self.put(
-                        f"/v1/content/{sample.content_id}/segments/{n}",
-                        sample.segments[n],
-                        "video/mp2t",
-                        base_url,
-                    ),
-                    range(len(sample.segments)),
-                )
-            )
-        total = sum(len(s) for s in sample.segments)
-        self.put(
-            f"/v1/content/{sample.content_id}/manifest",
-            sample.manifest,
-            "application/vnd.apple.mpegurl",
-            base_url,
-        )
-        return total + len(sample.manifest)
 
 
 def request(

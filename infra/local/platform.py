@@ -22,11 +22,13 @@ from infra.alerts import rules_file
 from infra.alerts.alertmanager import alertmanager_config
 from infra.config import Color, StackConfig
 from infra.local import aws
+from infra.local import sample as samples
 from infra.local.errors import LocalAbortedError, LocalPlatformError, PreflightError
-from infra.local.gateway import AdminClient, SampleContent, gateway_environment, request
+from infra.local.gateway import AdminClient, gateway_environment, request
 from infra.local.health import Probe, probes
 from infra.local.layout import COLORS, Layout, Paths, gateway_program
 from infra.local.nginx import REGIONS, NginxRouter, RouterState
+from infra.local.playback import Playback, play
 from infra.local.preflight import check_ports, locate_all, port_free
 from infra.local.programs import Program, build_programs, port_owners
 from infra.local.render import make_dirs, render_all, render_supervisor, write_changed, write_missing
@@ -96,12 +98,20 @@ class SmokeResult:
     url: str
     fetches: list[Fetch]
     expected_sha256: str
+    played: Playback  # the master playlist through the edge, every rendition decoded by ffmpeg
+    source: Playback  # the same files decoded from disk
+
+    @property
+    def matches_source(self) -> bool:
+        return self.played.frames == self.source.frames
 
     @property
     def ok(self) -> bool:
         return (
             all(f.status == 200 and f.sha256 == self.expected_sha256 for f in self.fetches)
             and self.fetches[-1].edge_cache == "HIT"
+            and self.played.total > 0
+            and self.matches_source
         )
 
 
@@ -177,8 +187,9 @@ class LocalPlatform:
         )
 
     @property
-    def sample(self) -> SampleContent:
-        return SampleContent.for_stack(self.cfg)
+    def sample(self) -> samples.SampleContent:
+        """The sample title (generated with ffmpeg into the state directory the first time)."""
+        return samples.SampleContent.for_stack(self.cfg, self.paths.root / "sample")
 
     def running(self) -> bool:
         return self.supervisor.alive()
@@ -326,17 +337,20 @@ class LocalPlatform:
         changes: list[str] = []
         sample = self.sample
         live = self.layout.gateway_url(self.layout.primary.name, self.cfg.workload.live_color)
-        status, body = request("GET", f"{live}/v1/content/{sample.content_id}/manifest")
+        status, body = request("GET", f"{live}{sample.path(samples.MASTER)}")
         # A cache tier may still answer after moto lost the objects: the origin must hold them too.
         in_origin = aws.count_objects(
             self.layout.moto_url,
             self.resources.content_buckets[self.layout.primary.name],
             f"{ORIGIN_PREFIX}/{sample.content_id}/",
         )
-        if status == 200 and body == sample.manifest and in_origin == len(sample.segments) + 1 and not force:
+        if status == 200 and body == sample.master and in_origin == len(sample.files) and not force:
             return changes
-        uploaded = self.admin.upload(sample)
-        changes.append(f"seeded content {sample.content_id!r} ({uploaded} bytes) through the edge")
+        uploaded = samples.upload(self.admin, sample)
+        changes.append(
+            f"seeded content {sample.content_id!r} ({len(sample.renditions)} renditions, {uploaded} bytes) "
+            "through the edge"
+        )
         return changes
 
     # -- deploy (rollouts) --------------------------------------------------------------------
@@ -427,17 +441,21 @@ class LocalPlatform:
 
     # -- smoke --------------------------------------------------------------------------------
     def smoke(self, segment: int = 0) -> SmokeResult:
-        """Purge one sample segment from the edge, then fetch it twice through the edge: MISS, then HIT."""
+        """Purge one segment of the sample's top rendition from the edge and fetch it twice through the
+        edge (MISS, then HIT); then play the master playlist through the edge with ffmpeg, every
+        rendition, and compare the decoded frames with the same files decoded from disk."""
         sample = self.sample
-        if segment >= len(sample.segments):
-            raise PreflightError(
-                f"the sample has {len(sample.segments)} segments (0..{len(sample.segments) - 1})"
-            )
-        path = f"/v1/content/{sample.content_id}/segments/{segment}"
-        url = f"{self.layout.edge_url}{path}"
+        name = f"{sample.renditions[-1]}/{segment}.ts"
+        if name not in sample.files:
+            count = len(sample.segments) // len(sample.renditions)
+            raise PreflightError(f"the sample has {count} segments per rendition (0..{count - 1})")
+        url = f"{self.layout.edge_url}{sample.path(name)}"
         request("PURGE", url)
         fetches = [fetch(url), fetch(url)]
-        return SmokeResult(url, fetches, hashlib.sha256(sample.segments[segment]).hexdigest())
+        ffmpeg = samples.ffmpeg_binary()
+        played = play(f"{self.layout.edge_url}{sample.path(samples.MASTER)}", ffmpeg)
+        source = play(str(sample.root / samples.MASTER), ffmpeg)
+        return SmokeResult(url, fetches, hashlib.sha256(sample.files[name]).hexdigest(), played, source)
 
     # -- endpoints ----------------------------------------------------------------------------
     def endpoints(self) -> dict[str, Any]:

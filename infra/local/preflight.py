@@ -51,6 +51,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("prometheus-alertmanager", "prometheus-alertmanager"),
     Requirement("prometheus-pushgateway", "prometheus-pushgateway"),
     Requirement("prometheus-redis-exporter", "prometheus-redis-exporter"),
+    Requirement("ffmpeg", "ffmpeg"),  # generates the sample title; `local smoke` plays it
 )
 PYTHON_REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("supervisord", "supervisor (PyPI: make setup)"),

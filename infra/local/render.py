@@ -19,6 +19,8 @@ from infra.local.layout import COLORS, LOOPBACK, Layout, Paths
 from infra.local.nginx import atomic_write
 from infra.local.preflight import NGINX_MODULES_DIR
 from infra.local.programs import Program
+from runtime import content_paths
+from runtime.security.cors import EXPOSE_HEADERS, OriginAllowList
 
 TEMPLATES = Path(__file__).parent / "templates"
 _env = jinja2.Environment(
@@ -53,6 +55,17 @@ def render_supervisor(cfg: StackConfig, paths: Paths, programs: list[Program]) -
     )
 
 
+def _cors(cfg: StackConfig) -> dict[str, object]:
+    """The edge's CORS answer for cached content: the same allow-list and headers as the gateway's."""
+    allow = OriginAllowList.of(cfg.cors.allow_origins)
+    return {
+        "cors_regex": allow.regex() if allow.enabled else "",
+        "cors_value": '"*"' if allow.any else "$http_origin",
+        "cors_vary": allow.enabled and not allow.any,
+        "cors_expose": ", ".join(EXPOSE_HEADERS),
+    }
+
+
 def render_all(
     cfg: StackConfig,
     layout: Layout,
@@ -75,6 +88,9 @@ def render_all(
             cache_mb=cfg.local.edge_cache_max_megabytes,
             segment_ttl=cfg.cdn.segment_ttl_seconds,
             manifest_ttl=cfg.cdn.manifest_ttl_seconds,
+            edge_segments=content_paths.EDGE_SEGMENTS,
+            edge_playlists=content_paths.EDGE_PLAYLISTS,
+            **_cors(cfg),
         ),
         paths.prometheus_conf: render(
             "prometheus.yml.j2",

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from runtime.service import admin_routes, content_routes, event_routes, ops_routes
+from runtime.service.cors import CorsMiddleware, CorsPolicy
 from runtime.service.edge import EdgeMiddleware
 from runtime.service.gateway import Gateway
 from runtime.service.http import INTERNAL_ERROR
@@ -72,12 +73,13 @@ def create_app(
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
+    cors = CorsPolicy.from_settings(gateway.settings.cors)
     app.edge = EdgeMiddleware(
-        app.starlette,
+        CorsMiddleware(app.starlette, cors),
         tracing=gateway.tracing,
         ratelimit=RateLimitGate(gateway.leased, gateway.auth, gateway.tracing),
         faults=gateway.faults,
-        fast=content_routes.ContentServer(gateway),
+        fast=content_routes.ContentServer(gateway, cors),
     )
     app.state.gateway = gateway
     return app

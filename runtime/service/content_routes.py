@@ -1,10 +1,12 @@
-"""GET/PUT of manifests and segments: strong ETags, If-None-Match → 304, single byte ranges (206/416),
+"""GET/PUT of playlists and segments (URL scheme: runtime.service.content), rendition-set uploads, and
+CORS on every content answer: strong ETags, If-None-Match → 304, single byte ranges (206/416),
 Cache-Control a CDN honours, and `X-StreamGate-Cache` naming the tier that answered."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
@@ -13,17 +15,26 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from runtime.cache import CacheError
-from runtime.service.content import MAX_SEGMENT, Kind, Served
+from runtime.security.cors import OriginAllowList
+from runtime.service import uploads
+from runtime.service.content import ContentPath, Kind, Role, Served, Stored, parse_path
+from runtime.service.cors import CorsPolicy
+from runtime.service.errors import ContentError
+from runtime.service.http import RawHeaders
 from runtime.service.ranges import Unsatisfiable, if_range_allows, none_match, parse_range
+from runtime.service.uploads import MissingReferenceError
 from runtime.storage import StorageError
 
 if TYPE_CHECKING:
     from runtime.service.gateway import Gateway
 
+T = TypeVar("T")
+
 CONTENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}$")
 CACHE_HEADER = "X-StreamGate-Cache"
 CACHE_HEADER_RAW = CACHE_HEADER.lower().encode("latin-1")
+TAR_TYPES = frozenset({"application/x-tar", "application/tar"})
 
 
 def _gateway(request: Request) -> Gateway:
@@ -31,71 +42,72 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
-def _target(request: Request) -> tuple[str, int | None]:
-    content_id: str = request.path_params["id"]
-    n: int | None = request.path_params.get("n")
-    if not CONTENT_ID.match(content_id) or (n is not None and n > MAX_SEGMENT):
-        raise HTTPException(400, "invalid content id or segment number")
-    return content_id, n
-
-
 class ContentGet:
-    """GET of a manifest or segment as a raw ASGI endpoint (requests the edge's fast path did not take)."""
-
-    def __init__(self, kind: Kind) -> None:
-        self.kind = kind
+    """GET of any content path as a raw ASGI endpoint (requests the edge's fast path did not take: paths
+    outside the scheme). Behind the router, the CORS middleware adds the CORS headers."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await ContentServer(scope["app"].state.gateway).serve(self.kind, scope, send)
+        path = parse_path(scope["path"])
+        if path is None:
+            raise HTTPException(404, "no such content")
+        await ContentServer(scope["app"].state.gateway, _NO_CORS).serve(path, scope, send)
+
+
+_NO_CORS = CorsPolicy(OriginAllowList.of(()), 0)
 
 
 class ContentServer:
     """The content GETs as the edge's fast path (`runtime.service.edge.FastPath`): no Request or Response
     objects, and a hit sends the decoded body kept for that very frame (no copy, no decode). Responses are
-    `Cache-Control: public`, so they carry nothing about the requester (no `RateLimit-*`)."""
+    `Cache-Control: public`, so they carry nothing about the requester (no `RateLimit-*`); the CORS
+    headers depend only on the `Origin`, which they name in `Vary`."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, cors: CorsPolicy) -> None:
         self.gateway = gateway
+        self.cors = cors
 
-    def match(self, scope: Scope) -> Kind | None:
-        """The same routes and path params as the router's, for GET and HEAD."""
+    def match(self, scope: Scope) -> ContentPath | None:
+        """The object a GET or HEAD names (setting the route the router would have matched)."""
         if scope["method"] not in ("GET", "HEAD"):
             return None
-        match = _FAST.match(scope["path"])
-        if match is None:
-            return None
-        content_id, manifest, n = match.groups()
-        if manifest:
-            scope["route"], scope["path_params"] = routes[1], {"id": content_id}
-            return Kind.MANIFEST
-        scope["route"], scope["path_params"] = routes[0], {"id": content_id, "n": int(n)}
-        return Kind.SEGMENT
+        path = parse_path(scope["path"])
+        if path is not None:
+            scope["route"] = _GET_ROUTES[path.role]
+        return path
 
-    async def serve(self, kind: Kind, scope: Scope, send: Send) -> int:
+    async def serve(self, path: ContentPath, scope: Scope, send: Send) -> int:
         gateway = self.gateway
         wanted: dict[bytes, str] = {}
         for name, value in scope["headers"]:
             if name in _INTERESTING:
                 wanted[name] = value.decode("latin-1")
-        if b"authorization" in wanted or gateway.settings.auth.viewer_token_required:
-            gateway.auth.require_viewer(HTTPConnection(scope))
-        content_id: str = scope["path_params"]["id"]
-        n: int | None = scope["path_params"].get("n")
-        if not CONTENT_ID.match(content_id) or (n is not None and n > MAX_SEGMENT):
-            raise HTTPException(404, "no such content")
+        cors = self.cors.headers(wanted.get(b"origin"))
         try:
-            served = await gateway.content.get(content_id, n)
-        except StorageError as exc:
-            raise HTTPException(503, "content store unavailable", headers={"Retry-After": "1"}) from exc
-        if served is None:
-            raise HTTPException(404, "no such content")
-        return await respond(send, served, gateway.content.cache_control_raw(kind), wanted)
+            if b"authorization" in wanted or gateway.settings.auth.viewer_token_required:
+                gateway.auth.require_viewer(HTTPConnection(scope))
+            try:
+                served = await gateway.content.get(path)
+            except StorageError as exc:
+                raise HTTPException(503, "content store unavailable", headers={"Retry-After": "1"}) from exc
+            if served is None:
+                raise HTTPException(404, "no such content")
+        except HTTPException as exc:
+            if cors:  # a player must be able to read why (hls.js reports the status)
+                exc.headers = {**(exc.headers or {}), **self.cors.header_map(wanted.get(b"origin"))}
+            raise
+        return await respond(send, served, gateway.content.cache_control_raw(path.kind), wanted, cors)
 
 
-_INTERESTING = frozenset({b"authorization", b"if-none-match", b"range", b"if-range"})
+_INTERESTING = frozenset({b"authorization", b"if-none-match", b"range", b"if-range", b"origin"})
 
 
-async def respond(send: Send, served: Served, cache_control: bytes, wanted: dict[bytes, str]) -> int:
+async def respond(
+    send: Send,
+    served: Served,
+    cache_control: bytes,
+    wanted: dict[bytes, str],
+    extra: RawHeaders | None = None,
+) -> int:
     """200, 206, 304 or 416 for `served`, per the request's conditional and range headers; returns it."""
     obj = served.obj
     etag = obj.etag
@@ -104,6 +116,7 @@ async def respond(send: Send, served: Served, cache_control: bytes, wanted: dict
         (b"cache-control", cache_control),
         (b"accept-ranges", b"bytes"),
         (CACHE_HEADER_RAW, served.raw_tier),
+        *(extra or ()),
     ]
     status = 200
     body = obj.body
@@ -145,45 +158,116 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _put(request: Request) -> Response:
+def _content_path(request: Request) -> ContentPath:
+    path = parse_path(request.scope["path"])
+    if path is None:
+        raise HTTPException(400, "invalid content id, rendition or segment number")
+    return path
+
+
+def _stored_json(stored: Stored) -> dict[str, object]:
+    return {"key": stored.key, "etag": stored.etag, "size": stored.size, "invalidated": stored.invalidated}
+
+
+async def _storing(request: Request, sub: str, what: str, store: Awaitable[T]) -> T:
+    """Await a store operation, turning what it raises into the answers the API documents."""
     gateway = _gateway(request)
-    claims = await gateway.auth.require_admin_step_up(request)
-    content_id, n = _target(request)
-    settings = gateway.settings.content
-    body = await _read_body(request, settings.max_upload_bytes)
-    if not body:
-        raise HTTPException(400, "empty body")
-    default = settings.manifest_content_type if n is None else settings.segment_content_type
-    given = request.headers.get("content-type", "").split(";", 1)[0].strip()
-    content_type = given if _MEDIA_TYPE.match(given) else default
     try:
-        stored = await gateway.content.put(content_id, n, body, content_type)
+        return await store
+    except MissingReferenceError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except ContentError as exc:
+        raise HTTPException(422, str(exc)) from exc
     except StorageError as exc:
         raise HTTPException(503, "content store unavailable", headers={"Retry-After": "1"}) from exc
     except CacheError as exc:
-        gateway.log.warning(
-            "content %s stored by %s but invalidation incomplete: %s", content_id, claims.sub, exc
-        )
+        gateway.log.warning("content %s stored by %s but invalidation incomplete: %s", what, sub, exc)
         raise HTTPException(
             503,
             "stored, but cache/CDN invalidation is incomplete: retry the upload",
             headers={"Retry-After": "1"},
         ) from exc
+
+
+async def _put(request: Request) -> Response:
+    gateway = _gateway(request)
+    claims = await gateway.auth.require_admin_step_up(request)
+    path = _content_path(request)
+    settings = gateway.settings.content
+    body = await _read_body(request, settings.max_upload_bytes)
+    if not body:
+        raise HTTPException(400, "empty body")
+    if path.role in (Role.LEGACY_MANIFEST, Role.LEGACY_SEGMENT):
+        default = (
+            settings.manifest_content_type if path.kind is Kind.MANIFEST else settings.segment_content_type
+        )
+        given = request.headers.get("content-type", "").split(";", 1)[0].strip()
+        content_type = given if _MEDIA_TYPE.match(given) else default
+        store = gateway.content.put(path, body, content_type)
+    else:  # the HLS scheme: the media type follows from the name, and the bytes must match it
+        store = uploads.store_one(gateway.content, uploads.Upload(path, body))
+    stored = await _storing(request, claims.sub, path.key, store)
     gateway.log.info("content %s stored by %s (%d bytes)", stored.key, claims.sub, stored.size)
+    return JSONResponse(_stored_json(stored), headers={"ETag": stored.etag})
+
+
+async def _post_set(request: Request) -> Response:
+    """A whole rendition set (tar) for one title, checked as a whole before anything is stored."""
+    gateway = _gateway(request)
+    claims = await gateway.auth.require_admin_step_up(request)
+    content_id: str = request.path_params["id"]
+    if not CONTENT_ID.match(content_id):
+        raise HTTPException(400, "invalid content id")
+    given = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if given not in TAR_TYPES:
+        raise HTTPException(415, "send the rendition set as a tar archive (Content-Type: application/x-tar)")
+    body = await _read_body(request, gateway.settings.content.max_rendition_set_bytes)
+    try:
+        members = uploads.read_set(content_id, body)
+    except ContentError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    stored = await _storing(request, claims.sub, content_id, uploads.store_set(gateway.content, members))
+    size = sum(s.size for s in stored)
+    gateway.log.info(
+        "rendition set of %s stored by %s (%d objects, %d bytes)", content_id, claims.sub, len(stored), size
+    )
     return JSONResponse(
-        {"key": stored.key, "etag": stored.etag, "size": stored.size, "invalidated": stored.invalidated},
-        headers={"ETag": stored.etag},
+        {
+            "content_id": content_id,
+            "objects": [_stored_json(s) for s in stored],
+            "size": size,
+            "invalidated": sorted({k for s in stored for k in s.invalidated}),
+        }
     )
 
 
-_GET_SEGMENT = ContentGet(Kind.SEGMENT)
-_GET_MANIFEST = ContentGet(Kind.MANIFEST)
-# The segment GET comes first: it is the hottest route and Starlette tries routes in order.
-routes = [
-    Route("/v1/content/{id}/segments/{n:int}", _GET_SEGMENT, methods=["GET"], name="get_segment"),
-    Route("/v1/content/{id}/manifest", _GET_MANIFEST, methods=["GET"], name="get_manifest"),
-    Route("/v1/content/{id}/segments/{n:int}", _put, methods=["PUT"], name="put_segment"),
-    Route("/v1/content/{id}/manifest", _put, methods=["PUT"], name="put_manifest"),
+_GET = ContentGet()
+# GET routes first, the hottest (segments) leading: Starlette tries routes in order.
+_GET_ROUTE_LIST = [
+    (
+        Role.LEGACY_SEGMENT,
+        Route("/v1/content/{id}/segments/{n:int}", _GET, methods=["GET"], name="get_segment"),
+    ),
+    (Role.TS, Route("/v1/content/{id}/{rendition}/{segment}", _GET, methods=["GET"], name="get_media")),
+    (
+        Role.PLAYLIST,
+        Route("/v1/content/{id}/{rendition}/index.m3u8", _GET, methods=["GET"], name="get_playlist"),
+    ),
+    (Role.MASTER, Route("/v1/content/{id}/master.m3u8", _GET, methods=["GET"], name="get_master")),
+    (Role.LEGACY_MANIFEST, Route("/v1/content/{id}/manifest", _GET, methods=["GET"], name="get_manifest")),
 ]
-
-_FAST = re.compile(r"^/v1/content/([^/]+)/(?:(manifest)|segments/([0-9]+))$")
+_GET_ROUTES = dict(_GET_ROUTE_LIST)
+_GET_ROUTES[Role.M4S] = _GET_ROUTES[Role.INIT] = _GET_ROUTES[Role.TS]
+routes = [
+    _GET_ROUTE_LIST[0][1],
+    _GET_ROUTE_LIST[2][1],  # before the media route, which would take `index.m3u8` as a segment name
+    _GET_ROUTE_LIST[1][1],
+    _GET_ROUTE_LIST[3][1],
+    _GET_ROUTE_LIST[4][1],
+    Route("/v1/content/{id}/segments/{n:int}", _put, methods=["PUT"], name="put_segment"),
+    Route("/v1/content/{id}/{rendition}/index.m3u8", _put, methods=["PUT"], name="put_playlist"),
+    Route("/v1/content/{id}/{rendition}/{segment}", _put, methods=["PUT"], name="put_media"),
+    Route("/v1/content/{id}/master.m3u8", _put, methods=["PUT"], name="put_master"),
+    Route("/v1/content/{id}/manifest", _put, methods=["PUT"], name="put_manifest"),
+    Route("/v1/content/{id}/renditions", _post_set, methods=["POST"], name="post_renditions"),
+]

@@ -18,6 +18,19 @@ _N = {
     "required": True,
     "schema": {"type": "integer", "minimum": 0, "maximum": 10000000},
 }
+_RENDITION = {
+    "name": "rendition",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"},
+}
+_SEGMENT = {
+    "name": "segment",
+    "in": "path",
+    "required": True,
+    "description": "`<n>.ts` (MPEG-TS), `<n>.m4s` (fMP4) or `init.mp4` (fMP4 initialisation segment)",
+    "schema": {"type": "string", "pattern": "^(?:(?:0|[1-9][0-9]{0,7})[.](?:ts|m4s)|init[.]mp4)$"},
+}
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _MFA = {
@@ -36,8 +49,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing or invalid token, or MFA step-up required",
         403: "Scope or MFA code refused",
         404: "Not found",
-        409: "Conflict",
+        409: "Conflict (a playlist names objects that are not stored)",
         413: "Too large",
+        415: "Unsupported media type",
         416: "Range not satisfiable",
         422: "Invalid input",
         429: "Rate limited",
@@ -46,10 +60,11 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": text[c], "content": _ERROR} for c in codes}
 
 
-def _get_content(kind: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+def _get_content(kind: str, params: list[dict[str, Any]], deprecated: bool = False) -> dict[str, Any]:
     return {
-        "summary": f"Get a {kind} (cached; Range and If-None-Match supported)",
+        "summary": f"Get a {kind} (cached; Range and If-None-Match supported; CORS for allowed origins)",
         "operationId": f"get_{kind}",
+        "deprecated": deprecated,
         "parameters": [
             *params,
             {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"}},
@@ -71,10 +86,15 @@ def _get_content(kind: str, params: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _put_content(kind: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+def _put_content(
+    kind: str, params: list[dict[str, Any]], checked: bool = True, deprecated: bool = False
+) -> dict[str, Any]:
+    codes = (400, 401, 403, 409, 413, 422, 429, 503) if checked else (400, 401, 403, 413, 429, 503)
     return {
-        "summary": f"Store a {kind} (admin + MFA step-up); invalidates caches and the CDN",
+        "summary": f"Store a {kind} (admin + MFA step-up); invalidates caches and the CDN"
+        + ("; refused unless it is what its name says and everything it names is stored" if checked else ""),
         "operationId": f"put_{kind}",
+        "deprecated": deprecated,
         "security": _BEARER,
         "parameters": [*params, _MFA],
         "requestBody": {
@@ -86,7 +106,7 @@ def _put_content(kind: str, params: list[dict[str, Any]]) -> dict[str, Any]:
                 "description": "Stored",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stored"}}},
             },
-            **_errors(400, 401, 403, 413, 429, 503),
+            **_errors(*codes),
         },
     }
 
@@ -129,13 +149,45 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "paths": {
+            "/v1/content/{id}/master.m3u8": {
+                "get": _get_content("master_playlist", [_ID]),
+                "put": _put_content("master_playlist", [_ID]),
+            },
+            "/v1/content/{id}/{rendition}/index.m3u8": {
+                "get": _get_content("media_playlist", [_ID, _RENDITION]),
+                "put": _put_content("media_playlist", [_ID, _RENDITION]),
+            },
+            "/v1/content/{id}/{rendition}/{segment}": {
+                "get": _get_content("media_segment", [_ID, _RENDITION, _SEGMENT]),
+                "put": _put_content("media_segment", [_ID, _RENDITION, _SEGMENT]),
+            },
+            "/v1/content/{id}/renditions": {
+                "post": {
+                    "summary": "Store a whole rendition set of a title (admin + MFA step-up): a tar of "
+                    "master.m3u8, <rendition>/index.m3u8 and their segments, checked as a whole first",
+                    "operationId": "post_renditions",
+                    "security": _BEARER,
+                    "parameters": [_ID, _MFA],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Stored",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **_errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                    },
+                }
+            },
             "/v1/content/{id}/manifest": {
-                "get": _get_content("manifest", [_ID]),
-                "put": _put_content("manifest", [_ID]),
+                "get": _get_content("manifest", [_ID], deprecated=True),
+                "put": _put_content("manifest", [_ID], checked=False, deprecated=True),
             },
             "/v1/content/{id}/segments/{n}": {
-                "get": _get_content("segment", [_ID, _N]),
-                "put": _put_content("segment", [_ID, _N]),
+                "get": _get_content("segment", [_ID, _N], deprecated=True),
+                "put": _put_content("segment", [_ID, _N], checked=False, deprecated=True),
             },
             "/v1/events": {
                 "post": {

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime.cache import CacheSettings
+from runtime.security.cors import check_entry
 from runtime.security.settings import (
     DEPLOY_REQUIRED,
     EncryptionSettings,
@@ -103,6 +104,32 @@ class ContentSettings(BaseModel):
     )
     manifest_content_type: str = "application/vnd.apple.mpegurl"
     segment_content_type: str = "video/mp2t"
+    max_rendition_set_bytes: int = Field(
+        128 * 1024 * 1024, gt=0, description="a whole rendition set (tar) uploaded in one request"
+    )
+
+
+class CorsSettings(BaseModel):
+    """Player origins allowed to read content cross-origin (runtime/security/cors.py); empty: CORS off."""
+
+    # From the environment as a comma-separated list (a JSON list's quotes do not survive every process
+    # manager's environment syntax, supervisord's among them).
+    allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="`*`, scheme://host[:port], or scheme://host:* (any port)"
+    )
+    max_age_seconds: int = Field(600, ge=0, le=86400, description="how long browsers keep a preflight")
+
+    @field_validator("allow_origins", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        return [e.strip() for e in v.split(",") if e.strip()] if isinstance(v, str) else v
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            check_entry(entry)
+        return v
 
 
 class CdnSettings(BaseModel):
@@ -173,6 +200,7 @@ class GatewaySettings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     auth: AuthSettings = AuthSettings()
     content: ContentSettings = ContentSettings()
+    cors: CorsSettings = CorsSettings()
     cdn: CdnSettings = CdnSettings()
     events: EventSettings = EventSettings()
     faults: FaultSettings = FaultSettings()

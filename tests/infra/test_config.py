@@ -126,6 +126,16 @@ BAD_STACKS = [
         _set("streamgate:regions.0.cluster.publicAccessCidrs", ["300.1.1.1/8"]),
         "publicAccessCidrs",
     ),
+    (
+        "cors origin with a path",
+        _set("streamgate:cors.allowOrigins", ["https://player.example.com/"]),
+        "streamgate:cors.allowOrigins: 'https://player.example.com/' is not an origin",
+    ),
+    (
+        "cors any port on cloudfront",
+        _set("streamgate:cors.allowOrigins", ["https://player.example.com:*"]),
+        "CloudFront takes exact origins or *",
+    ),
 ]
 
 

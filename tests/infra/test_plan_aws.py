@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -131,11 +132,51 @@ def test_cdn_fails_over_and_caches_by_content_type(plan_of: PlanOf) -> None:
     policies = {p.name: p.inputs for p in plan.of_type("aws:cloudfront/cachePolicy:CachePolicy")}
     assert policies["cdn-segments"]["defaultTtl"] == cfg.cdn.segment_ttl_seconds
     assert policies["cdn-manifests"]["defaultTtl"] == cfg.cdn.manifest_ttl_seconds
-    paths = [b["pathPattern"] for b in dist["orderedCacheBehaviors"]]
-    assert paths == ["/v1/content/*/segments/*", "/v1/content/*/manifest"]
+    behaviors = {b["pathPattern"]: b for b in dist["orderedCacheBehaviors"]}
+    # Both URL schemes: segments (first scheme, .ts, .m4s, init.mp4) long, playlists short.
+    assert list(behaviors) == [
+        "/v1/content/*/segments/*",
+        "/v1/content/*.ts",
+        "/v1/content/*.m4s",
+        "/v1/content/*/init.mp4",
+        "/v1/content/*/manifest",
+        "/v1/content/*.m3u8",
+    ]
+    ids = {p.name: p.id for p in plan.of_type("aws:cloudfront/cachePolicy:CachePolicy")}
+    segment_policy, manifest_policy = ids["cdn-segments"], ids["cdn-manifests"]
+    assert {p: b["cachePolicyId"] for p, b in behaviors.items()} == {
+        **{p: segment_policy for p in list(behaviors)[:4]},
+        **{p: manifest_policy for p in list(behaviors)[4:]},
+    }
+    # CORS: CloudFront answers player origins from the stack's allow-list on every content behavior.
+    cors = plan.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy").inputs["corsConfig"]
+    assert cors["accessControlAllowOrigins"]["items"] == cfg.cors.allow_origins
+    assert cors["originOverride"] is True
+    assert {"Range", "If-None-Match"} <= set(cors["accessControlAllowHeaders"]["items"])
+    assert {"Content-Range", "ETag"} <= set(cors["accessControlExposeHeaders"]["items"])
+    cors_id = plan.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy").id
+    assert {b["responseHeadersPolicyId"] for b in behaviors.values()} == {cors_id}
+    assert dist["defaultCacheBehavior"]["responseHeadersPolicyId"] == cors_id
     acl = plan.one("aws:wafv2/webAcl:WebAcl").inputs
     assert acl["scope"] == "CLOUDFRONT"
     assert acl["rules"][0]["statement"]["rateBasedStatement"]["limit"] == cfg.waf.rate_per_five_minutes
+    paths_rule = acl["rules"][1]
+    assert paths_rule["name"] == "content-paths" and paths_rule["action"] == {"block": {}}
+    scheme = paths_rule["statement"]["andStatement"]["statements"][1]["notStatement"]["statement"]
+    pattern = scheme["regexMatchStatement"]["regexString"]
+    # WAF's regex limits: at most 512 characters, no capturing groups (PCRE subset).
+    assert len(pattern) <= 512 and "(" not in pattern.replace("(?:", "")
+    for path, allowed in [
+        ("/v1/content/t/master.m3u8", True),
+        ("/v1/content/t/720p/12.ts", True),
+        ("/v1/content/t/renditions", True),
+        ("/v1/content/t/segments/3", True),
+        ("/v1/content/t/720p/012.ts", False),
+        ("/v1/content/t/../../admin", False),
+    ]:
+        assert bool(re.match(pattern, path)) is allowed, path
+    common = acl["rules"][2]["statement"]["managedRuleGroupStatement"]
+    assert common["ruleActionOverrides"] == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}]
 
 
 def test_waf_and_cdn_certificate_use_the_us_east_1_provider(plan_of: PlanOf) -> None:

@@ -13,6 +13,7 @@ import testinfra
 from typer.testing import CliRunner
 
 from infra.local.cli import app
+from infra.local.sample import FPS, RENDITIONS, SEGMENT_SECONDS
 from tests.local_platform import RunningPlatform
 
 pytestmark = pytest.mark.local_platform
@@ -147,8 +148,14 @@ def test_smoke_command_shows_edge_miss_then_hit(lp: RunningPlatform) -> None:
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
     assert [f["edge_cache"] for f in doc["fetches"]] == ["MISS", "HIT"]
-    assert all(f["size"] == lp.platform.cfg.local.sample_segment_bytes for f in doc["fetches"])
+    sample = lp.platform.sample
+    assert all(f["size"] == len(sample.files["720p/0.ts"]) for f in doc["fetches"])
     assert doc["fetches"][0]["gateway_tier"] in {"l1", "l2", "l3", "origin"}
+    playback = doc["playback"]
+    assert playback["url"] == f"{lp.edge}/v1/content/{sample.content_id}/master.m3u8"
+    frames = FPS * SEGMENT_SECONDS * lp.platform.cfg.local.sample_segments
+    assert playback["video_frames"] == {f"{r.width}x{r.height}": frames for r in RENDITIONS}
+    assert playback["matches_source"] is True
 
 
 def test_a_busy_port_stops_another_platform_at_preflight(lp: RunningPlatform, tmp_path: Path) -> None:

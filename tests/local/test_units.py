@@ -13,12 +13,13 @@ import yaml
 from infra.config import load_stack, parse_stack
 from infra.errors import ConfigError
 from infra.local.errors import InvalidWeightsError, PreflightError
-from infra.local.gateway import SampleContent, gateway_environment
+from infra.local.gateway import gateway_environment
 from infra.local.layout import Layout, Paths
 from infra.local.nginx import REGIONS, parse_group, render_group, validate
 from infra.local.platform import LocalPlatform
 from infra.local.preflight import Requirement, check_ports, locate_all
 from infra.local.programs import Program
+from infra.local.sample import RENDITIONS, SampleContent
 from infra.local.state import Deployment, Secrets
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
@@ -172,13 +173,30 @@ def test_gateway_environment_is_valid_gateway_settings(tmp_path: Path) -> None:
     assert len(settings.auth.signing_key.get_secret_value()) >= 32
 
 
-def test_sample_content_is_deterministic() -> None:
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg missing")
+def test_sample_is_a_real_rendition_set_generated_once(tmp_path: Path) -> None:
+    from runtime.service import uploads
+    from runtime.service.hls import parse_master, parse_media
+
     cfg = load_stack("local")
-    a, b = SampleContent.for_stack(cfg), SampleContent.for_stack(cfg)
-    assert a == b
-    assert len(a.segments) == cfg.local.sample_segments
-    assert all(len(s) == cfg.local.sample_segment_bytes for s in a.segments)
-    assert b"segments/2" in a.manifest
+    a = SampleContent.for_stack(cfg, tmp_path / "sample")
+    made = (tmp_path / "sample" / "master.m3u8").stat().st_mtime_ns
+    b = SampleContent.for_stack(cfg, tmp_path / "sample")
+    assert a == b and (tmp_path / "sample" / "master.m3u8").stat().st_mtime_ns == made  # kept, not redone
+    assert a.archive() == b.archive()
+    master = parse_master(a.master)
+    assert [v.rendition for v in master.variants] == [r.name for r in RENDITIONS]
+    assert [v.resolution for v in master.variants] == [f"{r.width}x{r.height}" for r in RENDITIONS]
+    assert all(v.codecs.startswith("avc1.") and "mp4a.40.2" in v.codecs for v in master.variants)
+    for r in RENDITIONS:
+        media = parse_media(a.files[f"{r.name}/index.m3u8"])
+        assert media.segments == [f"{n}.ts" for n in range(cfg.local.sample_segments)]
+        assert media.ended
+    # What the gateway accepts as a set is exactly what was generated.
+    members = uploads.read_set(a.content_id, a.archive())
+    assert sorted(m.path.key for m in members) == sorted(f"v1/content/{a.content_id}/{n}" for n in a.files)
+    for member in members:
+        uploads.check(member)
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing")

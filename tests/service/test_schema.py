@@ -16,6 +16,9 @@ from schemathesis.checks import not_a_server_error, status_code_conformance
 from tests.servers import MotoServer, RedisServer
 from tests.service.live import LiveGateway, free_port, gateway_env, live_gateway
 
+# Rendition sets are uploaded as tar archives: generated bodies are sent as raw bytes, like octet-stream.
+schemathesis.serializer.alias("application/x-tar", "application/octet-stream")
+
 
 @pytest.fixture(scope="module")
 def live(redis_session: RedisServer, moto: MotoServer) -> Iterator[LiveGateway]:
