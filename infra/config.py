@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from infra.errors import ConfigError
-from runtime.security.cors import check_entry, has_port_wildcard
+from runtime.security.cors import AllowOrigins, has_port_wildcard
 
 NAMESPACE = "streamgate"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -152,15 +152,8 @@ class CorsConfig(Model):
     the local edge and CloudFront (a response headers policy) answer the same for cached content.
     Entries: `*`, scheme://host[:port], or (local stacks only) scheme://host:* for any port."""
 
-    allow_origins: list[str] = Field(default_factory=list)
+    allow_origins: AllowOrigins = Field(default_factory=list)
     max_age_seconds: int = Field(600, ge=0, le=86400)
-
-    @field_validator("allow_origins")
-    @classmethod
-    def _origins(cls, v: list[str]) -> list[str]:
-        for entry in v:
-            check_entry(entry)
-        return v
 
 
 class WafConfig(Model):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime.cache import CacheSettings
-from runtime.security.cors import check_entry
+from runtime.security.cors import AllowOrigins
 from runtime.security.settings import (
     DEPLOY_REQUIRED,
     EncryptionSettings,
@@ -114,7 +114,7 @@ class CorsSettings(BaseModel):
 
     # From the environment as a comma-separated list (a JSON list's quotes do not survive every process
     # manager's environment syntax, supervisord's among them).
-    allow_origins: Annotated[list[str], NoDecode] = Field(
+    allow_origins: Annotated[AllowOrigins, NoDecode] = Field(
         default_factory=list, description="`*`, scheme://host[:port], or scheme://host:* (any port)"
     )
     max_age_seconds: int = Field(600, ge=0, le=86400, description="how long browsers keep a preflight")
@@ -123,13 +123,6 @@ class CorsSettings(BaseModel):
     @classmethod
     def _split(cls, v: object) -> object:
         return [e.strip() for e in v.split(",") if e.strip()] if isinstance(v, str) else v
-
-    @field_validator("allow_origins")
-    @classmethod
-    def _origins(cls, v: list[str]) -> list[str]:
-        for entry in v:
-            check_entry(entry)
-        return v
 
 
 class CdnSettings(BaseModel):
