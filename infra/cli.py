@@ -34,10 +34,10 @@ app = command_group(
 GROUPS = {
     "local": ("infra.local.cli", "The local platform: the whole system on this machine."),
     "alerts": ("infra.alerts.cli", "Alert and recording rules, and the Alertmanager config."),
-    "rollout": ("infra.automation.rollout_cli", "Canary and blue-green rollouts gated on Prometheus."),
-    "failover": ("infra.automation.failover_cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
-    "backup": ("infra.automation.backup_cli", "Encrypted backups: create, list, verify, restore, prune."),
-    "drill": ("infra.automation.drill_cli", "Failover drills under load that measure RTO and RPO."),
+    "rollout": ("infra.automation.rollout.cli", "Canary and blue-green rollouts gated on Prometheus."),
+    "failover": ("infra.automation.failover.cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
+    "backup": ("infra.automation.backup.cli", "Encrypted backups: create, list, verify, restore, prune."),
+    "drill": ("infra.automation.drill.cli", "Failover drills under load that measure RTO and RPO."),
 }
 
 

@@ -319,8 +319,8 @@ def _rollout(cfg: StackConfig) -> Iterator[Issue]:
 
 def _check_templates(cfg: StackConfig) -> Iterator[Issue]:
     """Custom checks render with the known variables and read at least one series (freshness needs it)."""
-    from infra.automation.analysis import CheckSpec, Target, series_selectors, validate
-    from infra.automation.errors import TemplateError
+    from infra.automation.rollout.analysis import CheckSpec, Target, series_selectors, validate
+    from infra.automation.rollout.errors import TemplateError
 
     target = Target(cfg.stack, cfg.primary.name, "v", "green", "v0", "blue", cfg.rollout.window_seconds)
     for i, check in enumerate(cfg.rollout.checks):

@@ -84,7 +84,7 @@ class Observability(pulumi.ComponentResource):
                         "relabelings": [
                             {"targetLabel": "job", "replacement": GATEWAY_JOB, "action": "replace"},
                             # ...and `up` gets color and region too: rollout analysis counts the canary's
-                            # targets that are up (infra/automation/analysis.py, up_selector).
+                            # targets that are up (infra/automation/rollout/analysis.py, up_selector).
                             {
                                 "sourceLabels": [f"__meta_kubernetes_pod_label_{COLOR_LABEL}"],
                                 "targetLabel": "color",

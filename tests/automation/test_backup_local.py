@@ -12,8 +12,8 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from infra.automation.backup_cli import app
-from infra.automation.backup_model import data_key
+from infra.automation.backup.cli import app
+from infra.automation.backup.model import data_key
 from infra.local.aws import s3_client
 from infra.local.layout import LOOPBACK
 from tests.local_platform import RunningPlatform

@@ -17,7 +17,7 @@ from typing import Any
 
 from infra.automation.adapters.local_region import http_get, served_by
 from infra.automation.errors import AutomationError
-from infra.automation.failover_model import Capacity
+from infra.automation.failover.model import Capacity
 
 POOL_LABEL = ("streamgate/pool", "general")  # infra/aws/cluster.py labels the gateway's node group
 

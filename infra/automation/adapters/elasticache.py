@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.automation.adapters.failover_ports import CatchUp, Repointed
 from infra.automation.adapters.redis_store import DataStoreError
-from infra.automation.failover_model import NodeStatus, Replication
+from infra.automation.failover.model import NodeStatus, Replication
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache import ElastiCacheClient

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from infra.automation.adapters import Router
-from infra.automation.failover_model import Capacity, RegionHealth, Replication
+from infra.automation.failover.model import Capacity, RegionHealth, Replication
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from infra.automation.adapters.failover_ports import CatchUp, Repointed
 from infra.automation.errors import AutomationError
-from infra.automation.failover_model import NodeStatus, Replication
+from infra.automation.failover.model import NodeStatus, Replication
 
 
 class DataStoreError(AutomationError):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.automation.adapters import in_thread, validate_weights
 from infra.automation.errors import RouterError
-from infra.automation.failover_model import RegionHealth
+from infra.automation.failover.model import RegionHealth
 
 if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client

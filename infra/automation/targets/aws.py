@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.kubeapi import KubeApi
-    from infra.automation.backup import RegionBackup
-    from infra.automation.state import StateStore
+    from infra.automation.adapters.state import StateStore
+    from infra.automation.backup.backups import RegionBackup
     from runtime.storage import ObjectStore
 
 ELASTICACHE_NOTE = (
@@ -77,7 +77,7 @@ class AwsTarget:
         return Pushgateway(api.service_url(MONITORING_NAMESPACE, PUSHGATEWAY_SERVICE), api.push_handler())
 
     def state_store(self) -> StateStore:
-        from infra.automation.state import S3StateStore
+        from infra.automation.adapters.state import S3StateStore
 
         s3 = aws_client("s3", self.outputs.primary_region)
         return S3StateStore(s3, self.outputs.state_bucket, self.cfg.stack)
@@ -168,7 +168,7 @@ class AwsTarget:
 
     # -- backups -----------------------------------------------------------------------------------
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
-        from infra.automation.backup import RegionBackup
+        from infra.automation.backup.backups import RegionBackup
         from runtime.security.envelope import Envelope
         from runtime.security.settings import EncryptionSettings
 

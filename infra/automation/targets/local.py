@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 from infra.automation.adapters.prometheus import PrometheusMetrics
 from infra.automation.adapters.pushgateway import Pushgateway
+from infra.automation.adapters.state import LocalStateStore
 from infra.automation.errors import InvalidInputError
-from infra.automation.state import LocalStateStore
 from infra.config import StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
     from infra.automation.adapters.failover_ports import FailoverPorts
-    from infra.automation.backup import RegionBackup
+    from infra.automation.backup.backups import RegionBackup
     from infra.local.platform import LocalPlatform
     from runtime.storage import ObjectStore
 
@@ -81,7 +81,7 @@ class LocalTarget:
         )
 
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
-        from infra.automation.backup import RedisSnapshot, RegionBackup
+        from infra.automation.backup.backups import RedisSnapshot, RegionBackup
         from infra.local.aws import AWS_REGION, kms_client, s3_client
         from infra.local.layout import LOOPBACK
         from runtime.security.envelope import Envelope

@@ -40,7 +40,8 @@ from prometheus_client import CollectorRegistry, Gauge
 from redis.exceptions import RedisError, ResponseError
 
 from infra.automation.adapters.pushgateway import Pushgateway
-from infra.automation.backup_model import (
+from infra.automation.backup.errors import BackupError, BackupNotFoundError
+from infra.automation.backup.model import (
     PREFIX,
     BackupInfo,
     Entry,
@@ -55,7 +56,6 @@ from infra.automation.backup_model import (
     new_backup_id,
     retention,
 )
-from infra.automation.errors import AutomationError
 from runtime.security.envelope import Envelope
 from runtime.security.envelope.sink import adecrypt_to_file
 from runtime.security.errors import EnvelopeError
@@ -73,14 +73,6 @@ LAST_SUCCESS = Gauge(
 )
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
-
-
-class BackupError(AutomationError):
-    """A backup, restore or prune could not be done (exit 1)."""
-
-
-class BackupNotFoundError(BackupError):
-    """No (complete) backup with that id."""
 
 
 def _no_progress(what: str, done: int, total: int) -> None:

@@ -14,7 +14,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra.automation.backup import BackupError, Backups, RegionBackup, push_last_success
+from infra.automation.backup.backups import Backups, RegionBackup, push_last_success
+from infra.automation.backup.errors import BackupError
 from infra.automation.errors import InvalidInputError
 from infra.automation.targets import Target, for_stack
 from infra.clikit import (
@@ -45,7 +46,7 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happ
 def _targets(
     stack: str, outputs: str | None, regions: list[str] | None, redis: bool = True
 ) -> tuple[Target, list[RegionBackup]]:
-    from infra.automation import backup_wiring
+    from infra.automation.backup import wiring as backup_wiring
 
     target = for_stack(load_stack(stack), outputs)
     return target, backup_wiring.targets(target, regions, redis=redis)

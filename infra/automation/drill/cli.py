@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from infra.automation.drill import DrillError, DrillReport, run_drill
+from infra.automation.drill.errors import DrillError
+from infra.automation.drill.runner import DrillReport, run_drill
 from infra.clikit import command_group, console, err_console, report_error
 from infra.config import load_stack
 from infra.errors import StreamgateError
@@ -46,7 +47,7 @@ def failover(
     """Under a steady write (acknowledged with WAIT) and read load: kill -9 the primary region's Redis and
     gateways and run the unplanned failover (or, with --planned, a planned switchover); report RTO (until
     writes are accepted and the edge answers from the other region) and RPO (acknowledged writes lost)."""
-    from infra.automation import failover_wiring
+    from infra.automation.failover import wiring as failover_wiring
     from infra.automation.targets import for_stack
 
     try:

@@ -2,8 +2,6 @@
 failover), with measured RTO/RPO.
 
 Exit codes: 0 ok (or nothing to do), 1 failed or unsafe, 2 bad input or config, 3 declined/aborted.
-Test hook (documented in infra/automation/failover.py): STREAMGATE_FAILOVER_FAIL_AFTER=<step id> stops a
-run right after that step, as a crash there would.
 """
 
 from __future__ import annotations
@@ -14,14 +12,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.table import Table
 
-from infra.automation.failover import (
+from infra.automation.failover.model import Action, FailoverPlan, FailoverRecord, Mode, StepRecord
+from infra.automation.failover.runner import (
     FailoverReport,
     FailoverRunner,
     Progress,
     redo_note,
     state_key,
 )
-from infra.automation.failover_model import Action, FailoverPlan, FailoverRecord, Mode, StepRecord
 from infra.clikit import (
     JsonOpt,
     OutputsOpt,
@@ -44,7 +42,7 @@ ToOpt = Annotated[str, typer.Option("--to", help="The region to fail over to.")]
 
 
 def _runner(stack: str, outputs: str | None, progress: Progress | None = None) -> FailoverRunner:
-    from infra.automation import failover_wiring
+    from infra.automation.failover import wiring as failover_wiring
     from infra.automation.targets import for_stack
 
     return failover_wiring.runner(for_stack(load_stack(stack), outputs), progress=progress)
@@ -132,8 +130,7 @@ def run(
     """Fail over to a region. Planned switchover (default): raise the target's capacity floor, fence writes
     on the old primary, wait for the replica to catch up, promote it, repoint the others, lift the fence,
     shift traffic, verify with a smoke request. With --unplanned --allow-data-loss: promote without the
-    old primary. Re-running resumes (finished steps are skipped); STREAMGATE_FAILOVER_FAIL_AFTER=<step>
-    stops a run after that step (a test hook standing in for a crash)."""
+    old primary. Re-running resumes (finished steps are skipped)."""
     if allow_data_loss and not unplanned:
         _fail_input("--allow-data-loss only applies with --unplanned (a planned switchover loses nothing)")
     mode: Mode = "unplanned" if unplanned else "planned"

@@ -16,19 +16,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from infra.automation import report, wiring
 from infra.automation.adapters.pushgateway import Pushgateway
-from infra.automation.analysis import checks_from
-from infra.automation.controller import (
+from infra.automation.errors import AutomationError, InvalidInputError
+from infra.automation.rollout import report, wiring
+from infra.automation.rollout.analysis import checks_from
+from infra.automation.rollout.controller import (
     Controller,
     RolloutSpec,
     control_key,
     outcome_exit_code,
     state_key,
 )
-from infra.automation.errors import AutomationError, InvalidInputError
-from infra.automation.judge import JudgeSettings
-from infra.automation.model import Control, Kind, Outcome, Record, RolloutState
+from infra.automation.rollout.judge import JudgeSettings
+from infra.automation.rollout.model import Control, Kind, Outcome, Record, RolloutState
 from infra.automation.targets import Target, for_stack
 from infra.clikit import (
     JsonOpt,

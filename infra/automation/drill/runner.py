@@ -35,8 +35,8 @@ import redis
 from redis.exceptions import RedisError
 
 from infra.automation.adapters.local_region import http_get, served_by
-from infra.automation.errors import AutomationError
-from infra.automation.failover import FailoverReport, FailoverRunner
+from infra.automation.drill.errors import DrillError
+from infra.automation.failover.runner import FailoverReport, FailoverRunner
 from infra.config import StackConfig
 from infra.local.layout import COLORS, LOOPBACK, gateway_program
 from infra.local.platform import LocalPlatform
@@ -45,10 +45,6 @@ from infra.local.supervisor import pid_alive
 Kind = Literal["planned", "unplanned"]
 PLANNED_RTO_FLOOR = 5.0
 UNPLANNED_RTO_FLOOR = 10.0
-
-
-class DrillError(AutomationError):
-    """The drill could not run or its platform is not in a state to drill (exit 1)."""
 
 
 @dataclass
