@@ -48,7 +48,7 @@ def cloud_stacks() -> list[str]:
     names = []
     for name in available_stacks():
         try:
-            if load_stack(name).target == "local":
+            if not load_stack(name).kind.cloud:
                 continue
         except StreamgateError:
             pass

@@ -137,10 +137,11 @@ def test_interrupted_failover_rerun_completes(platform: RunningPlatform) -> None
     with pytest.raises(FailoverError, match="injected"):
         asyncio.run(runner.run("local-b", "planned"))
     record = json.loads((platform.platform.paths.root / "failover" / "local.json").read_text())
-    assert record["outcome"] == "failed" and [s["id"] for s in record["steps"]] == [
-        "fence-writes",
-        "catch-up",
-        "promote",
+    assert record["outcome"] == "failed" and [(s["id"], s["status"]) for s in record["steps"]] == [
+        ("fence-writes", "done"),
+        ("catch-up", "done"),
+        ("promote", "done"),
+        ("repoint", "failed"),
     ]
     # Half done: local-b promoted, local-a not yet demoted, traffic not moved.
     assert roles(platform)["local-b"] == ("master", None)

@@ -13,8 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from infra.automation.drill.errors import DrillError
-from infra.automation.drill.runner import DrillReport, run_drill
+from infra.automation.drill.runner import DrillReport, drill_platform, run_drill
 from infra.clikit import command_group, console, err_console, report_error
 from infra.config import load_stack
 from infra.errors import StreamgateError
@@ -52,8 +51,7 @@ def failover(
 
     try:
         cfg = load_stack(stack)
-        if cfg.target != "local":
-            raise DrillError(f"stack {stack}: drills kill processes, so they run on the local platform only")
+        drill_platform(cfg)  # refuses a target whose processes a drill cannot kill, before any work
         runner = failover_wiring.runner(for_stack(cfg))
         with err_console.status(f"drill: {'planned switchover' if planned else 'region kill'} under load…"):
             report = asyncio.run(

@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 
 from infra.automation.adapters.local_region import http_get, served_by
 from infra.automation.drill.errors import DrillError
+from infra.automation.errors import InvalidInputError
 from infra.automation.failover.runner import FailoverReport, FailoverRunner
 from infra.config import StackConfig
 from infra.local.layout import COLORS, LOOPBACK, gateway_program
@@ -238,6 +239,15 @@ def measure(
     )
 
 
+def drill_platform(cfg: StackConfig) -> LocalPlatform:
+    """The platform a drill may kill processes of: its target's, if it has one."""
+    if cfg.kind.drill_platform is None:
+        raise InvalidInputError(
+            f"stack {cfg.stack}: drills kill processes, so they run on the local platform only"
+        )
+    return cfg.kind.drill_platform(cfg)
+
+
 async def run_drill(
     cfg: StackConfig,
     runner: FailoverRunner,
@@ -248,9 +258,7 @@ async def run_drill(
     warmup_writes: int = 100,
     settle_seconds: float = 1.0,
 ) -> DrillReport:
-    if cfg.target != "local":
-        raise DrillError("drills kill processes: they run on the local platform only (--stack local)")
-    platform = LocalPlatform(cfg)
+    platform = drill_platform(cfg)
     if not platform.running():
         raise DrillError("the local platform is not running: `streamgate local up` first")
     replication = await runner.ports.datastore.replication()
@@ -370,7 +378,7 @@ def _summary(report: FailoverReport) -> dict[str, Any]:
 async def restore_platform(cfg: StackConfig, runner: FailoverRunner, region: str | None = None) -> None:
     """Bring a drilled platform back as `local up` left it: every stopped program started again, the data
     store's primary and the traffic in `region` (default: the stack's first region)."""
-    platform = LocalPlatform(cfg)
+    platform = drill_platform(cfg)
     stopped = [n for n, p in platform.supervisor.processes().items() if p.state != "RUNNING"]
     if stopped:
         await asyncio.to_thread(start_programs, platform, stopped)

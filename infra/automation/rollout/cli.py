@@ -199,7 +199,7 @@ def _run(spec: RolloutSpec, target: Target, dry_run: bool, as_json: bool, yes: b
     else:
         color = "green" if code == 0 else "red"
         console.print(f"[bold {color}]{state.phase.value}[/]: {state.reason}", highlight=False)
-        if code == 0 and state.kind == "canary" and cfg.target != "local" and state.weight == 100:
+        if code == 0 and state.kind == "canary" and cfg.kind.cloud and state.weight == 100:
             console.print(
                 f"set the live color so `pulumi up` agrees: pulumi config set --path "
                 f"streamgate:workload.liveColor {state.canary_color} -s {cfg.stack}"

@@ -1,13 +1,25 @@
-"""One object per kind of target supplies every adapter the automation drives; it is chosen once per
-command from the stack (`for_stack`): the local platform's parts, or a cloud stack's resources as its
-Pulumi outputs name them."""
+"""Where a stack runs, in one place per kind of target.
+
+A `TargetKind` states a target's facts that the stack model and its checks need before anything runs (its
+region names, the rollout routers it has, how often its gateways are scraped, whether the Pulumi program
+declares it in the cloud); `for_stack` builds its `Target`, the one object that supplies every adapter the
+automation drives: the local platform's parts (`local.py`), or a cloud stack's resources as its Pulumi
+outputs name them (`aws.py`). A new kind of target is a module here and one `register` call: nothing
+outside this package names a target.
+
+This module stays light (the stack model reads its kinds while validating): a target's own module is imported
+when it is built.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from infra.config import StackConfig
+from infra.config import CLUSTER_SCRAPE_INTERVAL_SECONDS, StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, MetricsProvider, Router
@@ -15,6 +27,7 @@ if TYPE_CHECKING:
     from infra.automation.adapters.pushgateway import Pushgateway
     from infra.automation.adapters.state import StateStore
     from infra.automation.backup.backups import RegionBackup
+    from infra.local.platform import LocalPlatform
     from runtime.storage import ObjectStore
 
 
@@ -31,7 +44,7 @@ class Target(Protocol):
         """Where rollouts and failovers keep their state and locks."""
 
     def router(self, region: str) -> Router:
-        """The router between `region`'s gateway colors."""
+        """The router between `region`'s gateway colors (the one `rollout.router` names)."""
 
     def deployer(self, region: str) -> Deployer:
         """What runs a version on one of `region`'s colors."""
@@ -46,13 +59,92 @@ class Target(Protocol):
         """Any bucket of the stack's object store in `region` (a restore target)."""
 
 
-def for_stack(cfg: StackConfig, outputs: str | Path | None = None) -> Target:
-    """The target of `cfg`'s stack; `outputs`: a cloud stack's `pulumi stack output --json --show-secrets`."""
-    if cfg.target == "local":
-        from infra.automation.targets.local import LocalTarget
+Outputs = str | Path | None  # a cloud stack's `pulumi stack output --json --show-secrets` file
 
-        return LocalTarget(cfg)
+
+@dataclass(frozen=True)
+class TargetKind:
+    """What the stack model knows of a target before building it."""
+
+    name: str
+    regions: re.Pattern[str]  # the region names it accepts
+    regions_example: str  # ... said in an error: "an AWS region such as us-east-1"
+    routers: tuple[str, ...]  # `rollout.router` values it has; `auto` picks the first
+    # Declared on AWS and Kubernetes by the Pulumi program: cloud checks (instance and node types, EKS
+    # limits), required secrets, alert receivers and CloudFront's rules apply to it.
+    cloud: bool
+    scrape_interval_seconds: Callable[[StackConfig], int]  # of its gateways: analysis windows rely on it
+    build: Callable[[StackConfig, Outputs], Target]
+    # The platform whose processes run here, so that a drill may kill them (None: drills cannot run).
+    drill_platform: Callable[[StackConfig], LocalPlatform] | None = None
+
+    def router(self, configured: str) -> str:
+        return self.routers[0] if configured == "auto" else configured
+
+
+def _local(cfg: StackConfig, outputs: Outputs) -> Target:
+    from infra.automation.targets.local import LocalTarget
+
+    return LocalTarget(cfg)
+
+
+def _local_platform(cfg: StackConfig) -> LocalPlatform:
+    from infra.local.platform import LocalPlatform
+
+    return LocalPlatform(cfg)
+
+
+def _aws(cfg: StackConfig, outputs: Outputs) -> Target:
     from infra.automation.targets.aws import AwsTarget
     from infra.outputs import load_outputs
 
     return AwsTarget(cfg, load_outputs(cfg, outputs))
+
+
+KINDS: dict[str, TargetKind] = {}
+
+
+def register(kind: TargetKind) -> TargetKind:
+    """Make `kind` a valid `target:` of stack files (its name must be new)."""
+    if kind.name in KINDS:
+        raise ValueError(f"target {kind.name!r} is registered already")
+    KINDS[kind.name] = kind
+    return kind
+
+
+LOCAL = register(
+    TargetKind(
+        name="local",
+        regions=re.compile(r"^local-[a-z]$"),
+        regions_example="local-a, local-b, ...",
+        routers=("nginx",),
+        cloud=False,
+        scrape_interval_seconds=lambda cfg: cfg.local.scrape_interval_seconds,
+        build=_local,
+        drill_platform=_local_platform,
+    )
+)
+AWS = register(
+    TargetKind(
+        name="aws",
+        regions=re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$"),
+        regions_example="an AWS region such as us-east-1",
+        routers=("ingress-nginx", "route53"),
+        cloud=True,
+        scrape_interval_seconds=lambda cfg: CLUSTER_SCRAPE_INTERVAL_SECONDS,
+        build=_aws,
+    )
+)
+
+
+def kind_of(name: str) -> TargetKind:
+    """The registered kind called `name`; KeyError names the known ones."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not a target (known: {', '.join(sorted(KINDS))})") from None
+
+
+def for_stack(cfg: StackConfig, outputs: Outputs = None) -> Target:
+    """The target of `cfg`'s stack, built once per command."""
+    return kind_of(cfg.target).build(cfg, outputs)

@@ -83,13 +83,8 @@ class AwsTarget:
         return S3StateStore(s3, self.outputs.state_bucket, self.cfg.stack)
 
     def router(self, region: str) -> Router:
-        kind = self.cfg.rollout.router
-        if kind == "nginx":
-            raise InvalidInputError(
-                "streamgate:rollout.router: nginx is the local platform's router; a cloud stack uses "
-                "ingress-nginx (auto) or route53"
-            )
-        if kind == "route53":
+        # The stack's checks allow only this kind's routers (infra/config_checks.py).
+        if self.cfg.kind.router(self.cfg.rollout.router) == "route53":
             from infra.automation.adapters.route53 import Route53WeightedRouter
 
             r53 = self.cfg.rollout.route53
@@ -120,11 +115,6 @@ class AwsTarget:
         from infra.automation.adapters.failover_ports import FailoverPorts
         from infra.automation.adapters.route53_failover import Route53FailoverRouter, Route53Health
 
-        if self.cfg.failover.datastore == "redis" or self.cfg.failover.traffic == "nginx":
-            raise InvalidInputError(
-                "streamgate:failover: redis and nginx are the local platform's; a cloud stack fails over "
-                "ElastiCache and Route 53 (datastore/traffic: auto)"
-            )
         out, names = self.outputs, self.names
         if out.global_datastore_id is None:
             raise InvalidInputError(
