@@ -299,6 +299,7 @@ class AutoscalingConfig(Model):
 
 
 Color = Literal["blue", "green"]
+COLORS: tuple[Color, Color] = ("blue", "green")
 
 
 class WorkloadConfig(Model):

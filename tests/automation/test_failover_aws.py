@@ -21,7 +21,6 @@ from infra.automation.adapters.route53_failover import (
     Route53Health,
     chain_records,
 )
-from infra.automation.errors import RouterError
 from tests.servers import MotoServer
 
 GLOBAL = "ldgnf-streamgate-prod"
@@ -245,13 +244,6 @@ async def test_route53_failover_reorders_the_chain(route53: tuple[Any, str, dict
     primary = next(r for r in live if r["Name"] == "api.example.com." and r["Failover"] == "PRIMARY")
     assert primary["ResourceRecords"][0]["Value"] == ORIGINS["eu-west-1"]
     assert primary["HealthCheckId"] == checks["eu-west-1"]
-
-
-async def test_route53_refuses_splitting_traffic(route53: tuple[Any, str, dict[str, str]]) -> None:
-    client, zone, checks = route53
-    router = Route53FailoverRouter(client, zone, "api.example.com", ORIGINS, checks, poll_seconds=0)
-    with pytest.raises(RouterError, match="one region"):
-        await router.set_weights({"us-east-1": 50, "eu-west-1": 50, "ap-southeast-1": 0})
 
 
 async def test_route53_health_reads_health_check_status(route53: tuple[Any, str, dict[str, str]]) -> None:

@@ -36,7 +36,7 @@ class MemoryRouter:
         return dict(self.weights)
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        self.weights = validate_weights(weights)
+        self.weights = validate_weights(weights, ("blue", "green"), self.name)
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         return self.weights == dict(weights)

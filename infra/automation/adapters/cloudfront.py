@@ -75,7 +75,7 @@ class CloudFrontOriginRouter:
         return {r: (100 if r == first else 0) for r in self.regions}
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        clean = validate_weights(weights)
+        clean = validate_weights(weights, self.regions, self.name)
         routed = [r for r, w in clean.items() if w > 0]
         if len(routed) != 1:
             raise RouterError(f"{self.name}: an origin group has one primary, got {clean}")

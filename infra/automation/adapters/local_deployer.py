@@ -9,12 +9,10 @@ import urllib.error
 import urllib.request
 
 from infra.automation.errors import DeployError
-from infra.config import Color
+from infra.config import COLORS, Color
 from infra.errors import StreamgateError
 from infra.local.layout import gateway_program
 from infra.local.platform import LocalPlatform
-
-COLORS: tuple[Color, Color] = ("blue", "green")
 
 
 def _color(color: str) -> Color:

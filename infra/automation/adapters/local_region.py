@@ -52,7 +52,7 @@ class NginxRegionRouter:
         return {r: (0 if r in state.drained else w) for r, w in state.regions.items()}
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        clean = validate_weights(weights)
+        clean = validate_weights(weights, self.nginx.ports(REGIONS), self.name)
         try:
             current = await asyncio.to_thread(self.nginx.read_state)
             drained = {r for r in current.drained if clean.get(r, 0) == 0}
