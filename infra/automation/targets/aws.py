@@ -177,4 +177,4 @@ class AwsTarget:
     def bucket(self, name: str, region: str) -> ObjectStore:
         from runtime.storage import ObjectStore
 
-        return ObjectStore(name, client=aws_client("s3", region))
+        return ObjectStore(name, region=region, client=aws_client("s3", region))
