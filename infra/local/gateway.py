@@ -13,8 +13,6 @@ import asyncio
 import contextlib
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -22,7 +20,7 @@ from typing import Any, cast
 import pyotp
 from pydantic import SecretStr
 
-from infra import gateway_env
+from infra import gateway_env, http
 from infra.atomic import write_atomic
 from infra.config import Color, StackConfig
 from infra.gateway_env import GatewayTarget
@@ -225,11 +223,7 @@ def request(
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
 ) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError as exc:
-        raise LocalPlatformError(f"{method} {url}: {exc}") from exc
+    answer = http.send(method, url, body=body, headers=headers, timeout=timeout)
+    if not answer.status:
+        raise LocalPlatformError(answer.error)
+    return answer.status, answer.body

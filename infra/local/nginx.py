@@ -25,12 +25,12 @@ import os
 import re
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra import http
 from infra.atomic import write_atomic
 from infra.local.errors import InvalidWeightsError, RouterError
 from infra.local.layout import COLORS, LOOPBACK, Layout, Paths
@@ -276,8 +276,10 @@ class NginxRouter:
     def loaded_state(self, timeout: float = 2.0) -> RouterState:
         """What the running nginx serves at `/-/weights` (what it actually loaded)."""
         url = f"{self.layout.edge_url}/-/weights"
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return RouterState.from_json(json.loads(response.read()))
+        answer = http.get(url, timeout)
+        if not answer.ok:
+            raise OSError(f"{url}: {answer.describe()}")
+        return RouterState.from_json(answer.json())
 
     def _generation(self) -> int:
         try:

@@ -34,7 +34,8 @@ from typing import Any, Literal
 import redis
 from redis.exceptions import RedisError
 
-from infra.automation.adapters.local_region import http_get, served_by
+from infra import http
+from infra.automation.adapters.local_region import served_by
 from infra.automation.drill.errors import DrillError
 from infra.automation.errors import InvalidInputError
 from infra.automation.failover.runner import FailoverReport, FailoverRunner
@@ -122,7 +123,7 @@ class Load:
     def _read(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            status, headers, body = http_get(self.edge_url, 2.0)
+            status, headers, body, _ = http.get(self.edge_url, 2.0)
             self.reads.append(
                 Read(started, status == 200, served_by(headers, body) if status == 200 else None)
             )
