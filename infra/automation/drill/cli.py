@@ -6,15 +6,13 @@ Exit codes: 0 the drill met its floors, 1 it did not (or failed), 2 bad input or
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from infra.automation.drill.runner import DrillReport, drill_platform, run_drill
-from infra.clikit import command_group, console, err_console, report_error
+from infra.clikit import command_group, console, emit_json, err_console, fail
 from infra.config import load_stack
 from infra.errors import StreamgateError
 
@@ -58,10 +56,9 @@ def failover(
                 run_drill(cfg, runner, "planned" if planned else "unplanned", target=to, failback=failback)
             )
     except StreamgateError as exc:
-        report_error(exc)
-        raise typer.Exit(exc.exit_code) from None
+        fail(exc)
     if as_json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+        emit_json(report.to_dict())
     else:
         print_report(report)
     if not report.passed:

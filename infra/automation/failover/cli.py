@@ -29,9 +29,9 @@ from infra.clikit import (
     emit_json,
     err_console,
     fail,
+    reported,
 )
 from infra.config import load_stack
-from infra.errors import StreamgateError
 
 app = command_group(
     "failover",
@@ -97,10 +97,8 @@ def plan(
 ) -> None:
     """Readiness checks and the ordered actions with the expected data loss; exit 1 if not safe."""
     mode: Mode = "unplanned" if unplanned else "planned"
-    try:
+    with reported():
         result = asyncio.run(_runner(stack, outputs).plan(to, mode, allow_data_loss=allow_data_loss))
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -146,7 +144,7 @@ def run(
             return False
 
     progress = None if as_json else _RichProgress()
-    try:
+    with reported():
         report = asyncio.run(
             _runner(stack, outputs, progress).run(
                 to,
@@ -157,8 +155,6 @@ def run(
                 confirm=confirm,
             )
         )
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -208,10 +204,8 @@ def status(stack: StackOpt, as_json: JsonOpt = False, outputs: OutputsOpt = None
     """The last failover run recorded for the stack (steps, timings, measured RTO/RPO)."""
     from infra.automation.targets import for_stack
 
-    try:
+    with reported():
         doc = for_stack(load_stack(stack), outputs).state_store().load(state_key(stack))
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json(doc)
         return
