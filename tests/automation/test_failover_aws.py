@@ -74,6 +74,19 @@ def stubbed() -> Iterator[tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stub
         s.deactivate()
 
 
+@pytest.fixture
+def calls(stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber]) -> list[tuple[str, str]]:
+    """(region, API operation) of every ElastiCache request the store sends, in order."""
+    store, _, _ = stubbed
+    seen: list[tuple[str, str]] = []
+    for region, client in store.clients.items():
+        client.meta.events.register(
+            "before-parameter-build.elasticache",
+            lambda model, region=region, **_: seen.append((region, model.name)),
+        )
+    return seen
+
+
 async def test_elasticache_replication_reads_roles_and_cloudwatch_lag(
     stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber],
 ) -> None:
@@ -111,7 +124,7 @@ async def test_elasticache_replication_reads_roles_and_cloudwatch_lag(
 
 
 async def test_elasticache_planned_failover_calls_the_global_api_and_waits(
-    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber],
+    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber], calls: list[tuple[str, str]]
 ) -> None:
     store, stubs, _ = stubbed
     eu = stubs["eu-west-1"]
@@ -129,20 +142,28 @@ async def test_elasticache_planned_failover_calls_the_global_api_and_waits(
     eu.add_response("describe_global_replication_groups", global_group("us-east-1", "modifying"), describe)
     eu.add_response("describe_global_replication_groups", global_group("eu-west-1"), describe)
     await store.promote("eu-west-1", planned=True)
+    # Asked the region it promotes, and waited until it was the global primary (two more looks).
+    assert calls == [
+        ("eu-west-1", "DescribeGlobalReplicationGroups"),
+        ("eu-west-1", "FailoverGlobalReplicationGroup"),
+        ("eu-west-1", "DescribeGlobalReplicationGroups"),
+        ("eu-west-1", "DescribeGlobalReplicationGroups"),
+    ]
 
 
 async def test_elasticache_planned_failover_is_idempotent(
-    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber],
+    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber], calls: list[tuple[str, str]]
 ) -> None:
     store, stubs, _ = stubbed
     describe = {"GlobalReplicationGroupId": GLOBAL, "ShowMemberInfo": True}
     stubs["eu-west-1"].add_response("describe_global_replication_groups", global_group("eu-west-1"), describe)
     stubs["eu-west-1"].add_response("describe_global_replication_groups", global_group("eu-west-1"), describe)
-    await store.promote("eu-west-1", planned=True)  # no failover call stubbed: calling it would fail
+    await store.promote("eu-west-1", planned=True)
+    assert [op for _, op in calls] == ["DescribeGlobalReplicationGroups"] * 2  # already primary: no failover
 
 
 async def test_elasticache_unplanned_detaches_the_secondary(
-    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber],
+    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber], calls: list[tuple[str, str]]
 ) -> None:
     store, stubs, _ = stubbed
     eu = stubs["eu-west-1"]
@@ -160,6 +181,13 @@ async def test_elasticache_unplanned_detaches_the_secondary(
     eu.add_response("describe_replication_groups", replication_group("eu-west-1", status="modifying"), group)
     eu.add_response("describe_replication_groups", replication_group("eu-west-1", in_global=False), group)
     await store.promote("eu-west-1", planned=False)
+    # Only the surviving region is asked: the primary's region may be down.
+    assert calls == [
+        ("eu-west-1", "DescribeReplicationGroups"),
+        ("eu-west-1", "DisassociateGlobalReplicationGroup"),
+        ("eu-west-1", "DescribeReplicationGroups"),
+        ("eu-west-1", "DescribeReplicationGroups"),
+    ]
 
 
 async def test_elasticache_with_the_primary_region_down(
