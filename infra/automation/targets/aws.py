@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from infra.automation.adapters.prometheus import PrometheusMetrics
 from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.errors import InvalidInputError
-from infra.aws.dns import api_name, origin_name
 from infra.config import StackConfig
+from infra.names import api_name, origin_name
 from infra.outputs import MONITORING_NAMESPACE, PROMETHEUS_SERVICE, PUSHGATEWAY_SERVICE, StackOutputs
 
 if TYPE_CHECKING:
@@ -134,8 +134,8 @@ class AwsTarget:
                 Route53FailoverRouter(
                     route53,
                     out.zone_id,
-                    api_name(self.cfg),
-                    {r: origin_name(self.cfg, r) for r in names},
+                    api_name(self.cfg.domain),
+                    {r: origin_name(self.cfg.domain, r) for r in names},
                     checks,
                 ),
                 CloudFrontOriginRouter(aws_client("cloudfront"), out.cdn_distribution_id, names),
@@ -153,7 +153,7 @@ class AwsTarget:
                 ),
                 self.cfg.failover.pods_per_node,
             ),
-            smoke=HttpSmoke(f"https://{api_name(self.cfg)}", self.cfg.failover.smoke_path),
+            smoke=HttpSmoke(f"https://{api_name(self.cfg.domain)}", self.cfg.failover.smoke_path),
         )
 
     # -- backups -----------------------------------------------------------------------------------
