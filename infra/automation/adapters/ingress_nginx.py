@@ -149,14 +149,3 @@ class IngressCanaryRouter:
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         return await self.get_weights() == dict(weights)
-
-
-def router_for_context(context: str | None, namespace: str = "streamgate") -> IngressCanaryRouter:
-    """Build the router from the user's kubeconfig (a region's context)."""
-    from kubernetes import config
-
-    try:
-        api_client = config.new_client_from_config(context=context)
-    except Exception as exc:
-        raise RouterError(f"kubeconfig context {context or '(current)'}: {exc}") from exc
-    return IngressCanaryRouter(api_client, namespace)
