@@ -13,7 +13,6 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from infra.automation.adapters.cloudfront import CloudFrontOriginRouter
 from infra.automation.adapters.eks import EksNodeGroups, NodeScaling, hpa_floor_patch, raised
 from infra.automation.adapters.elasticache import ElastiCacheGlobalStore
 from infra.automation.adapters.route53_failover import (
@@ -280,50 +279,6 @@ async def test_route53_health_reads_health_check_status(route53: tuple[Any, str,
     # moto always reports success for existing checks; a missing check counts as unhealthy.
     assert health["us-east-1"].healthy and health["eu-west-1"].healthy
     assert not health["ap-southeast-1"].healthy
-
-
-# -- CloudFront origin group against moto ----------------------------------------------------------
-
-
-async def test_cloudfront_origin_group_follows_the_failover(moto: MotoServer) -> None:
-    moto.reset()
-    client = boto3.client("cloudfront", endpoint_url=moto.url)
-    origin = lambda r: {  # noqa: E731
-        "Id": r,
-        "DomainName": ORIGINS[r],
-        "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
-    }
-    regions = ["us-east-1", "eu-west-1"]
-    config = {
-        "CallerReference": "cdn",
-        "Comment": "streamgate",
-        "Enabled": True,
-        "Origins": {"Quantity": 2, "Items": [origin(r) for r in regions]},
-        "OriginGroups": {
-            "Quantity": 1,
-            "Items": [
-                {
-                    "Id": "regional-failover",
-                    "FailoverCriteria": {"StatusCodes": {"Quantity": 2, "Items": [502, 503]}},
-                    "Members": {"Quantity": 2, "Items": [{"OriginId": r} for r in regions]},
-                }
-            ],
-        },
-        "DefaultCacheBehavior": {
-            "TargetOriginId": "us-east-1",
-            "ViewerProtocolPolicy": "https-only",
-            "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
-        },
-    }
-    dist = client.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
-    router = CloudFrontOriginRouter(client, dist, regions)
-    assert await router.get_weights() == {"us-east-1": 100, "eu-west-1": 0}
-    await router.set_weights({"us-east-1": 0, "eu-west-1": 100})
-    live = client.get_distribution_config(Id=dist)["DistributionConfig"]
-    members = [m["OriginId"] for m in live["OriginGroups"]["Items"][0]["Members"]["Items"]]
-    assert members == ["eu-west-1", "us-east-1"]
-    assert live["DefaultCacheBehavior"]["TargetOriginId"] == "eu-west-1"
-    assert await router.verify({"us-east-1": 0, "eu-west-1": 100})
 
 
 # -- EKS node group floor against moto; HPA patch (pure) -------------------------------------------

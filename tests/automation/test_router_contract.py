@@ -206,3 +206,16 @@ async def test_applying_the_same_weights_again_is_harmless(case: Case) -> None:
     await case.router.set_weights(weights)
     assert await case.router.get_weights() == weights
     assert await case.router.verify(weights)
+
+
+async def test_cloudfront_puts_the_target_first_in_the_group_and_the_default_behaviour(
+    request: pytest.FixtureRequest,
+) -> None:
+    with cloudfront(request) as case:
+        router = case.router
+        assert isinstance(router, CloudFrontOriginRouter)
+        await router.set_weights({"us-east-1": 0, "eu-west-1": 100})
+        live = router.client.get_distribution_config(Id=router.distribution_id)["DistributionConfig"]
+        members = [m["OriginId"] for m in live["OriginGroups"]["Items"][0]["Members"]["Items"]]
+        assert members == ["eu-west-1", "us-east-1"]
+        assert live["DefaultCacheBehavior"]["TargetOriginId"] == "eu-west-1"

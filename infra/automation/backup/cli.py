@@ -19,6 +19,7 @@ from infra.automation.backup.errors import BackupError
 from infra.automation.errors import InvalidInputError
 from infra.automation.targets import Target, for_stack
 from infra.clikit import (
+    DryRunOpt,
     JsonOpt,
     OutputsOpt,
     StackOpt,
@@ -40,7 +41,6 @@ app = command_group(
 RegionOpt = Annotated[
     list[str] | None, typer.Option("--region", "-r", help="Region(s) to act on (default: every region).")
 ]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
 
 
 def _targets(

@@ -31,6 +31,7 @@ from infra.automation.rollout.judge import JudgeSettings
 from infra.automation.rollout.model import Control, Kind, Outcome, Record, RolloutState
 from infra.automation.targets import Target, for_stack
 from infra.clikit import (
+    DryRunOpt,
     JsonOpt,
     OutputsOpt,
     StackOpt,
@@ -68,7 +69,6 @@ ManualOpt = Annotated[
         help="Wait for `streamgate rollout promote` before the last step (default: stack config).",
     ),
 ]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 
 
