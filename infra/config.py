@@ -29,7 +29,7 @@ from pydantic.alias_generators import to_camel
 from infra.errors import ConfigError
 
 if TYPE_CHECKING:
-    from infra.automation.targets import TargetKind
+    from infra.automation.targets.kinds import TargetKind
 from runtime.security.cors import check_entry, has_port_wildcard
 
 NAMESPACE = "streamgate"
@@ -604,7 +604,7 @@ class StackConfig(Model):
     @field_validator("target")
     @classmethod
     def _target(cls, v: str) -> str:
-        from infra.automation.targets import kind_of
+        from infra.automation.targets.kinds import kind_of
 
         try:
             kind_of(v)
@@ -615,7 +615,7 @@ class StackConfig(Model):
     @property
     def kind(self) -> TargetKind:
         """What the stack's target is (its regions, routers, scrape interval, whether it is a cloud)."""
-        from infra.automation.targets import kind_of
+        from infra.automation.targets.kinds import kind_of
 
         return kind_of(self.target)
 
@@ -713,10 +713,6 @@ class StackConfig(Model):
             "streamgate/environment": self.environment.value,
             **self.tags,
         }
-
-
-# The gateway PodMonitor's scrape interval on clusters (infra/k8s/observability.py renders it).
-CLUSTER_SCRAPE_INTERVAL_SECONDS = 15
 
 
 def scrape_interval_seconds(cfg: StackConfig) -> int:

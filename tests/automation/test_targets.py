@@ -104,8 +104,8 @@ def fake_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
             routers=("memory",),
             cloud=False,
             scrape_interval_seconds=lambda cfg: 5,
-            build=lambda cfg, outputs: FakeTarget(cfg, tmp_path / "state"),
-        )
+        ),
+        lambda cfg, outputs: FakeTarget(cfg, tmp_path / "state"),
     )
     stacks = tmp_path / "stacks"
     stacks.mkdir()
@@ -118,7 +118,7 @@ def fake_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.setenv("STREAMGATE_STACKS_DIR", str(stacks))
     FakeTarget.routers = {}
     yield stacks
-    targets.KINDS.pop(kind.name, None)
+    targets.unregister(kind.name)
 
 
 def _edit(stacks: Path, **config: object) -> None:
@@ -157,6 +157,6 @@ def test_commands_run_on_the_new_kind(fake_stacks: Path) -> None:
 
 
 def test_an_unregistered_target_is_refused_with_the_known_ones(fake_stacks: Path) -> None:
-    del targets.KINDS["fake"]
+    targets.unregister("fake")
     with pytest.raises(ConfigError, match=r"'fake' is not a target \(known: aws, local\)"):
         load_stack("fake")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import http
+from infra.automation.adapters.failover_ports import Capacity
 from infra.automation.adapters.local_region import served_by
 from infra.automation.errors import AutomationError
-from infra.automation.failover.model import Capacity
 
 POOL_LABEL = ("streamgate/pool", "general")  # infra/aws/cluster.py labels the gateway's node group
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 from infra import http
 from infra.automation.adapters import validate_weights
+from infra.automation.adapters.failover_ports import Capacity, RegionHealth
 from infra.automation.errors import RouterError
-from infra.automation.failover.model import Capacity, RegionHealth
 from infra.config import Color
 from infra.errors import StreamgateError
 from infra.local.layout import COLORS, gateway_program

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from infra.automation.adapters import in_thread, validate_weights
+from infra.automation.adapters.failover_ports import RegionHealth
 from infra.automation.adapters.route53 import fqdn, wait_in_sync
 from infra.automation.errors import RouterError
-from infra.automation.failover.model import RegionHealth
 
 if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client

@@ -242,11 +242,11 @@ def measure(
 
 def drill_platform(cfg: StackConfig) -> LocalPlatform:
     """The platform a drill may kill processes of: its target's, if it has one."""
-    if cfg.kind.drill_platform is None:
+    if not cfg.kind.drills:
         raise InvalidInputError(
             f"stack {cfg.stack}: drills kill processes, so they run on the local platform only"
         )
-    return cfg.kind.drill_platform(cfg)
+    return LocalPlatform(cfg)
 
 
 async def run_drill(
