@@ -12,7 +12,8 @@ import boto3
 import pytest
 import redis
 
-from infra.automation.backup.backups import Backups, RedisSnapshot, RegionBackup
+from infra.automation.adapters.backup_source import RedisSnapshot, RegionBackup
+from infra.automation.backup.backups import Backups
 from infra.automation.backup.model import BackupInfo, data_key, manifest_key, retention
 from runtime.security.envelope import Envelope
 from runtime.security.envelope.format import FRAME, require_header

@@ -14,7 +14,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra.automation.backup.backups import Backups, RegionBackup, push_last_success
+from infra.automation.adapters.backup_source import RegionBackup
+from infra.automation.backup.backups import Backups, push_last_success
 from infra.automation.backup.errors import BackupError
 from infra.automation.errors import InvalidInputError
 from infra.automation.targets import Target, for_stack

@@ -18,10 +18,10 @@ from infra.config import StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, MetricsProvider, Router
+    from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.pushgateway import Pushgateway
     from infra.automation.adapters.state import StateStore
-    from infra.automation.backup.backups import RegionBackup
     from runtime.storage import ObjectStore
 
 

@@ -22,10 +22,10 @@ from infra.outputs import MONITORING_NAMESPACE, PROMETHEUS_SERVICE, PUSHGATEWAY_
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
+    from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.kubeapi import KubeApi
     from infra.automation.adapters.state import StateStore
-    from infra.automation.backup.backups import RegionBackup
     from runtime.storage import ObjectStore
 
 ELASTICACHE_NOTE = (
@@ -158,7 +158,7 @@ class AwsTarget:
 
     # -- backups -----------------------------------------------------------------------------------
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
-        from infra.automation.backup.backups import RegionBackup
+        from infra.automation.adapters.backup_source import RegionBackup
         from runtime.security.envelope import Envelope
         from runtime.security.settings import EncryptionSettings
 

@@ -13,8 +13,8 @@ from infra.config import StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
+    from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.failover_ports import FailoverPorts
-    from infra.automation.backup.backups import RegionBackup
     from infra.local.platform import LocalPlatform
     from runtime.storage import ObjectStore
 
@@ -70,7 +70,7 @@ class LocalTarget:
         )
 
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
-        from infra.automation.backup.backups import RedisSnapshot, RegionBackup
+        from infra.automation.adapters.backup_source import RedisSnapshot, RegionBackup
         from infra.local.aws import AWS_REGION, kms_client, s3_client
         from infra.local.layout import LOOPBACK
         from runtime.security.envelope import Envelope
