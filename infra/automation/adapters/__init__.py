@@ -87,3 +87,13 @@ def validate_weights(weights: Mapping[str, int], backends: Collection[str], rout
     if any(not 0 <= w <= 100 for w in weights.values()) or sum(weights.values()) != 100:
         raise RouterError(f"{router}: weights must be 0..100 and sum to 100, got {dict(weights)}")
     return {k: int(v) for k, v in weights.items()}
+
+
+def one_backend(weights: Mapping[str, int], backends: Collection[str], router: str) -> str:
+    """The backend that takes all the traffic, for routers that send it to one at a time (failover records,
+    an origin group): valid weights with a single non-zero one."""
+    clean = validate_weights(weights, backends, router)
+    routed = [b for b, w in clean.items() if w > 0]
+    if len(routed) != 1:
+        raise RouterError(f"{router}: sends all traffic to one backend at a time, got {clean}")
+    return routed[0]

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from infra.automation.adapters import in_thread, validate_weights
+from infra.automation.adapters import in_thread, one_backend
 from infra.automation.adapters.failover_ports import RegionHealth
 from infra.automation.adapters.route53 import fqdn, wait_in_sync
 from infra.automation.errors import RouterError
@@ -131,11 +131,8 @@ class Route53FailoverRouter:
         return {r: (100 if r == order[0] else 0) for r in self.origins}
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        clean = validate_weights(weights, self.origins, self.name)
-        routed = [r for r, w in clean.items() if w > 0]
-        if len(routed) != 1:
-            raise RouterError(f"{self.name}: failover records send traffic to one region, got {clean}")
-        await in_thread(f"{self.name}: cannot change records", self._write, routed[0])
+        first = one_backend(weights, self.origins, self.name)  # the chain starts with one region
+        await in_thread(f"{self.name}: cannot change records", self._write, first)
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         return await self.get_weights() == {r: weights.get(r, 0) for r in self.origins}
