@@ -30,10 +30,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.config import PROJECT_ROOT, Color, StackConfig
+from infra.config import COLORS, PROJECT_ROOT, Color, StackConfig
 
 LOOPBACK = "127.0.0.1"
-COLORS: tuple[Color, ...] = ("blue", "green")
+__all__ = ["COLORS"]  # re-exported: the local platform's modules take it from here
 REGION_BLOCK = 10
 # AF_UNIX socket paths are limited to 108 bytes on Linux.
 _MAX_SOCKET_PATH = 100

@@ -11,13 +11,12 @@ import hashlib
 import os
 import shutil
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra import http
 from infra.alerts import rules_file
 from infra.alerts.alertmanager import alertmanager_config
 from infra.config import Color, StackConfig
@@ -500,15 +499,9 @@ class LocalPlatform:
 
 def fetch(url: str) -> Fetch:
     started = time.perf_counter()
-    req = urllib.request.Request(url)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            body = response.read()
-            status, headers = response.status, response.headers
-    except urllib.error.HTTPError as exc:
-        body, status, headers = exc.read(), exc.code, exc.headers
-    except OSError as exc:
-        raise LocalPlatformError(f"GET {url}: {exc}") from exc
+    status, headers, body, error = http.get(url, 10)
+    if not status:
+        raise LocalPlatformError(error)
     return Fetch(
         status,
         len(body),

@@ -34,9 +34,11 @@ from typing import Any, Literal
 import redis
 from redis.exceptions import RedisError
 
-from infra.automation.adapters.local_region import http_get, served_by
-from infra.automation.errors import AutomationError
-from infra.automation.failover import FailoverReport, FailoverRunner
+from infra import http
+from infra.automation.adapters.local_region import served_by
+from infra.automation.drill.errors import DrillError
+from infra.automation.errors import InvalidInputError
+from infra.automation.failover.runner import FailoverReport, FailoverRunner
 from infra.config import StackConfig
 from infra.local.layout import COLORS, LOOPBACK, gateway_program
 from infra.local.platform import LocalPlatform
@@ -45,10 +47,6 @@ from infra.local.supervisor import pid_alive
 Kind = Literal["planned", "unplanned"]
 PLANNED_RTO_FLOOR = 5.0
 UNPLANNED_RTO_FLOOR = 10.0
-
-
-class DrillError(AutomationError):
-    """The drill could not run or its platform is not in a state to drill (exit 1)."""
 
 
 @dataclass
@@ -125,7 +123,7 @@ class Load:
     def _read(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            status, headers, body = http_get(self.edge_url, 2.0)
+            status, headers, body, _ = http.get(self.edge_url, 2.0)
             self.reads.append(
                 Read(started, status == 200, served_by(headers, body) if status == 200 else None)
             )
@@ -242,6 +240,15 @@ def measure(
     )
 
 
+def drill_platform(cfg: StackConfig) -> LocalPlatform:
+    """The platform a drill may kill processes of: its target's, if it has one."""
+    if not cfg.kind.drills:
+        raise InvalidInputError(
+            f"stack {cfg.stack}: drills kill processes, so they run on the local platform only"
+        )
+    return LocalPlatform(cfg)
+
+
 async def run_drill(
     cfg: StackConfig,
     runner: FailoverRunner,
@@ -252,9 +259,7 @@ async def run_drill(
     warmup_writes: int = 100,
     settle_seconds: float = 1.0,
 ) -> DrillReport:
-    if cfg.target != "local":
-        raise DrillError("drills kill processes: they run on the local platform only (--stack local)")
-    platform = LocalPlatform(cfg)
+    platform = drill_platform(cfg)
     if not platform.running():
         raise DrillError("the local platform is not running: `streamgate local up` first")
     replication = await runner.ports.datastore.replication()
@@ -374,7 +379,7 @@ def _summary(report: FailoverReport) -> dict[str, Any]:
 async def restore_platform(cfg: StackConfig, runner: FailoverRunner, region: str | None = None) -> None:
     """Bring a drilled platform back as `local up` left it: every stopped program started again, the data
     store's primary and the traffic in `region` (default: the stack's first region)."""
-    platform = LocalPlatform(cfg)
+    platform = drill_platform(cfg)
     stopped = [n for n, p in platform.supervisor.processes().items() if p.state != "RUNNING"]
     if stopped:
         await asyncio.to_thread(start_programs, platform, stopped)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from infra.automation.failover_model import (
+from infra.automation.failover.model import (
     Action,
     Check,
     FailoverPlan,

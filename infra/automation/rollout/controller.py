@@ -13,10 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.automation import pushmetrics
 from infra.automation.adapters import Deployer, MetricsProvider, Router
 from infra.automation.adapters.pushgateway import Pushgateway
-from infra.automation.analysis import (
+from infra.automation.adapters.state import Lock, StateStore
+from infra.automation.errors import (
+    AutomationError,
+    DeployError,
+    InvalidInputError,
+    RouterError,
+)
+from infra.automation.rollout import pushmetrics
+from infra.automation.rollout.analysis import (
     TARGETS_CHECK,
     CheckSpec,
     Freshness,
@@ -25,17 +32,11 @@ from infra.automation.analysis import (
     render,
     validate,
 )
-from infra.automation.decide import Action, Decision, Progress, decide, decide_warm, start
-from infra.automation.errors import (
-    AutomationError,
-    DeployError,
-    InvalidInputError,
-    RouterError,
-    WeightMismatchError,
-)
-from infra.automation.gates import GateResult, run_hooks
-from infra.automation.judge import JudgeSettings, warm_up
-from infra.automation.model import (
+from infra.automation.rollout.decide import Action, Decision, Progress, decide, decide_warm, start
+from infra.automation.rollout.errors import WeightMismatchError
+from infra.automation.rollout.gates import GateResult, run_hooks
+from infra.automation.rollout.judge import JudgeSettings, warm_up
+from infra.automation.rollout.model import (
     Analysis,
     CheckResult,
     Control,
@@ -45,7 +46,6 @@ from infra.automation.model import (
     Record,
     RolloutState,
 )
-from infra.automation.state import Lock, StateStore
 from infra.config import WebhookConfig, WebhookType
 
 Listener = Callable[[RolloutState, Record], None]

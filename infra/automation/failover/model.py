@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from infra.automation.adapters.failover_ports import Capacity, NodeStatus, RegionHealth, Replication
+
 Mode = Literal["planned", "unplanned"]
-Role = Literal["primary", "replica", "unknown"]
 
 
 class StepId(StrEnum):
@@ -33,63 +34,6 @@ class StepId(StrEnum):
 UNOBSERVABLE = frozenset({StepId.FENCE, StepId.CATCH_UP, StepId.VERIFY})
 # Steps that disturb service: the measured RTO starts with the first of them.
 DISRUPTIVE = frozenset({StepId.FENCE, StepId.PROMOTE, StepId.REPOINT, StepId.SHIFT_TRAFFIC})
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    """One region's data store node as its replication status shows it."""
-
-    region: str
-    reachable: bool
-    role: Role = "unknown"
-    upstream: str | None = None  # replicas: the region they replicate from (None: unknown or none)
-    link_up: bool = False  # replicas: replication link to the primary is up
-    offset: int | None = None  # primaries: master_repl_offset; replicas: processed offset
-    lag_seconds: float | None = None  # replicas: replication lag as the data store reports it
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Replication:
-    """Every node of the data store, and where the stable write endpoint points (None: the cloud's own)."""
-
-    nodes: dict[str, NodeStatus]
-    endpoint: str | None = None
-
-    @property
-    def primaries(self) -> list[str]:
-        return [n.region for n in self.nodes.values() if n.reachable and n.role == "primary"]
-
-    @property
-    def primary(self) -> str | None:
-        """The one reachable primary, or None when there is none (outage) or several (split brain)."""
-        primaries = self.primaries
-        return primaries[0] if len(primaries) == 1 else None
-
-    def lag_bytes(self, replica: str, primary: str) -> int | None:
-        """How far `replica` trails `primary` in replication offset (None when either is unknown)."""
-        r, p = self.nodes.get(replica), self.nodes.get(primary)
-        if r is None or p is None or r.offset is None or p.offset is None:
-            return None
-        return max(0, p.offset - r.offset)
-
-
-@dataclass(frozen=True)
-class RegionHealth:
-    region: str
-    healthy: bool
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Capacity:
-    """Serving capacity of a region in its own units (gateway processes locally, nodes/pods in the cloud)."""
-
-    region: str
-    ready: int  # serving now
-    floor: int  # the autoscaler's minimum
-    maximum: int  # the most it may scale to
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,3 +164,6 @@ class FailoverRecord:
     def from_dict(cls, doc: dict[str, Any]) -> FailoverRecord:
         steps = [StepRecord(**s) for s in doc.get("steps", [])]
         return cls(**{**doc, "steps": steps})
+
+
+__all__ = ["Capacity", "NodeStatus", "RegionHealth", "Replication"]  # the ports' values, used here too

@@ -16,13 +16,13 @@ import fcntl
 import json
 import os
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
+from infra.atomic import write_atomic
 from infra.automation.errors import AutomationError, LockHeldError, StateConflictError
 
 if TYPE_CHECKING:
@@ -160,24 +160,7 @@ class LocalStateStore:
 
     def save(self, key: str, document: dict[str, Any], *, conditional: bool = True) -> None:
         """Atomic: readers see the old or the new document, never a torn one, even after a crash."""
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(document, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self.path(key), json.dumps(document, indent=1, sort_keys=True))
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):

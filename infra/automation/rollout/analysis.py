@@ -22,8 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from infra.automation.adapters import MetricsProvider
-from infra.automation.errors import MetricsError, TemplateError
-from infra.automation.judge import (
+from infra.automation.errors import MetricsError
+from infra.automation.rollout.errors import TemplateError
+from infra.automation.rollout.judge import (
     JudgeSettings,
     MetricVerdict,
     compare,
@@ -31,7 +32,7 @@ from infra.automation.judge import (
     samples_from_buckets,
     score,
 )
-from infra.automation.model import Analysis, CheckResult, Outcome
+from infra.automation.rollout.model import Analysis, CheckResult, Outcome
 from infra.config import RolloutConfig
 
 # Viewer traffic only: scrapes and probes (/metrics, /readyz, ...) must not make an idle canary look healthy.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.automation.model import RolloutState
+from infra.automation.rollout.model import RolloutState
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""`down` stops everything it started, leaves no process or port behind, and keeps the data (runs last:
-the file name sorts after the other modules; a later test would bring the platform up again)."""
+"""`down` stops everything it started, leaves no process or port behind, and keeps the data. It runs in
+any order: the platform comes back with the data kept, as `local up` after `local down` brings it."""
 
 from __future__ import annotations
 
@@ -27,3 +27,5 @@ def test_down_leaves_no_process_and_keeps_data(lp: RunningPlatform) -> None:
     assert not plat.running()
     assert (plat.paths.redis_data("local-a") / "dump.rdb").is_file()  # data kept (saved on SIGTERM)
     assert plat.paths.supervisor_conf.is_file()
+    plat.up()  # for whichever test comes next
+    assert plat.running()

@@ -6,15 +6,13 @@ Exit codes: 0 the drill met its floors, 1 it did not (or failed), 2 bad input or
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from infra.automation.drill import DrillError, DrillReport, run_drill
-from infra.clikit import command_group, console, err_console, report_error
+from infra.automation.drill.runner import DrillReport, drill_platform, run_drill
+from infra.clikit import command_group, console, emit_json, err_console, fail
 from infra.config import load_stack
 from infra.errors import StreamgateError
 
@@ -46,23 +44,21 @@ def failover(
     """Under a steady write (acknowledged with WAIT) and read load: kill -9 the primary region's Redis and
     gateways and run the unplanned failover (or, with --planned, a planned switchover); report RTO (until
     writes are accepted and the edge answers from the other region) and RPO (acknowledged writes lost)."""
-    from infra.automation import failover_wiring
+    from infra.automation.failover import wiring as failover_wiring
     from infra.automation.targets import for_stack
 
     try:
         cfg = load_stack(stack)
-        if cfg.target != "local":
-            raise DrillError(f"stack {stack}: drills kill processes, so they run on the local platform only")
+        drill_platform(cfg)  # refuses a target whose processes a drill cannot kill, before any work
         runner = failover_wiring.runner(for_stack(cfg))
         with err_console.status(f"drill: {'planned switchover' if planned else 'region kill'} under load…"):
             report = asyncio.run(
                 run_drill(cfg, runner, "planned" if planned else "unplanned", target=to, failback=failback)
             )
     except StreamgateError as exc:
-        report_error(exc)
-        raise typer.Exit(exc.exit_code) from None
+        fail(exc)
     if as_json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+        emit_json(report.to_dict())
     else:
         print_report(report)
     if not report.passed:

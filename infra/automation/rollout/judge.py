@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from infra.automation.model import Outcome
+from infra.automation.rollout.model import Outcome
 from infra.config import JudgeConfig
 
 Direction = Literal["higher-is-worse", "lower-is-worse", "either"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.automation.backup import RegionBackup
+from infra.automation.adapters.backup_source import RegionBackup
 from infra.automation.errors import InvalidInputError
 from infra.automation.targets import Target
 from infra.config import StackConfig

@@ -33,14 +33,15 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Gauge
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
+from infra.automation.adapters.backup_source import RegionBackup
 from infra.automation.adapters.pushgateway import Pushgateway
-from infra.automation.backup_model import (
+from infra.automation.backup.errors import BackupError, BackupNotFoundError
+from infra.automation.backup.model import (
     PREFIX,
     BackupInfo,
     Entry,
@@ -55,8 +56,6 @@ from infra.automation.backup_model import (
     new_backup_id,
     retention,
 )
-from infra.automation.errors import AutomationError
-from runtime.security.envelope import Envelope
 from runtime.security.envelope.sink import adecrypt_to_file
 from runtime.security.errors import EnvelopeError
 from runtime.storage import ObjectNotFoundError, ObjectStore, StorageError
@@ -75,79 +74,11 @@ LAST_SUCCESS = Gauge(
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
-class BackupError(AutomationError):
-    """A backup, restore or prune could not be done (exit 1)."""
-
-
-class BackupNotFoundError(BackupError):
-    """No (complete) backup with that id."""
-
-
 def _no_progress(what: str, done: int, total: int) -> None:
     return None
 
 
-# -- Redis snapshots ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RedisSnapshot:
-    """A Redis node whose data directory we can read (the local platform, self-managed Redis)."""
-
-    host: str
-    port: int
-    password: str | None = None
-    timeout_seconds: float = 120.0
-
-    @property
-    def source(self) -> str:
-        return f"redis://{self.host}:{self.port}"
-
-    def _client(self) -> aioredis.Redis:
-        return aioredis.Redis(
-            host=self.host, port=self.port, password=self.password, socket_timeout=10, decode_responses=True
-        )
-
-    async def take(self) -> bytes:
-        """BGSAVE, wait for that save to finish, return the RDB bytes."""
-        client = self._client()
-        try:
-            deadline = time.monotonic() + self.timeout_seconds
-            info: dict[str, Any] = await client.info("persistence")
-            while int(info.get("rdb_bgsave_in_progress", 0)):  # someone else's save: let it finish
-                await self._tick(deadline)
-                info = await client.info("persistence")
-            saves = int(info.get("rdb_saves", 0))
-            try:
-                await client.bgsave()
-            except ResponseError as exc:
-                if "in progress" not in str(exc):
-                    raise
-            while True:
-                info = await client.info("persistence")
-                if not int(info.get("rdb_bgsave_in_progress", 0)) and int(info.get("rdb_saves", 0)) > saves:
-                    break
-                await self._tick(deadline)
-            if info.get("rdb_last_bgsave_status") != "ok":
-                raise BackupError(
-                    f"{self.source}: BGSAVE failed (rdb_last_bgsave_status {info.get('rdb_last_bgsave_status')})"
-                )
-            directory = str((await client.config_get("dir"))["dir"])
-            filename = str((await client.config_get("dbfilename"))["dbfilename"])
-        except RedisError as exc:
-            raise BackupError(f"{self.source}: {exc}") from exc
-        finally:
-            await client.aclose()
-        path = Path(directory) / filename
-        try:
-            return await asyncio.to_thread(path.read_bytes)
-        except OSError as exc:
-            raise BackupError(f"{self.source}: cannot read its snapshot {path}: {exc}") from exc
-
-    async def _tick(self, deadline: float) -> None:
-        if time.monotonic() > deadline:
-            raise BackupError(f"{self.source}: BGSAVE did not finish in {self.timeout_seconds:.0f}s")
-        await asyncio.sleep(0.02)
+# -- Redis snapshots: loading one to verify and restore ----------------------------------------------
 
 
 def _free_port() -> int:
@@ -233,25 +164,6 @@ async def _copy(source: aioredis.Redis, target: aioredis.Redis, keys: list[bytes
 
 
 @dataclass
-class RegionBackup:
-    """Where one region's backups come from and go to."""
-
-    stack: str
-    region: str
-    backup: ObjectStore  # the region's backup bucket
-    envelope: Envelope
-    content: ObjectStore | None = None  # the region's content bucket
-    redis: RedisSnapshot | None = None
-    notes: list[str] = field(default_factory=list)  # e.g. why Redis is not part of it
-
-    def source_of(self, key: str) -> str:
-        if key == REDIS_KEY and self.redis is not None:
-            return self.redis.source
-        assert self.content is not None
-        return f"s3://{self.content.bucket}/{self.content.prefix}{key.removeprefix(CONTENT)}"
-
-
-@dataclass
 class RestoreResult:
     backup_id: str
     region: str
@@ -315,12 +227,18 @@ class Backups:
         await t.backup.put(manifest_key(backup_id), blob, content_type="application/octet-stream")
         return manifest
 
+    def _source_of(self, key: str) -> str:
+        if key == REDIS_KEY and self.t.redis is not None:
+            return self.t.redis.source
+        assert self.t.content is not None
+        return f"s3://{self.t.content.bucket}/{self.t.content.prefix}{key.removeprefix(CONTENT)}"
+
     async def _store(self, backup_id: str, key: str, data: bytes) -> Entry:
         # Chunked (the envelope's streaming format), so a restore decrypts chunk by chunk into a file.
         stream = self.t.envelope.aencrypt_stream([data], context(self.t.stack, backup_id, key))
         blob = b"".join([piece async for piece in stream])
         await self.t.backup.put(data_key(backup_id, key), blob)
-        return Entry(key, self.t.source_of(key), len(data), hashlib.sha256(data).hexdigest(), len(blob))
+        return Entry(key, self._source_of(key), len(data), hashlib.sha256(data).hexdigest(), len(blob))
 
     # -- read -----------------------------------------------------------------------------------
     async def manifest(self, backup_id: str) -> Manifest:

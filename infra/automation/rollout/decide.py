@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from infra.automation.model import Control, Outcome, Phase
+from infra.automation.rollout.model import Control, Outcome, Phase
 
 
 class Action(StrEnum):

@@ -16,21 +16,22 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from infra.automation import report, wiring
 from infra.automation.adapters.pushgateway import Pushgateway
-from infra.automation.analysis import checks_from
-from infra.automation.controller import (
+from infra.automation.errors import AutomationError, InvalidInputError
+from infra.automation.rollout import report, wiring
+from infra.automation.rollout.analysis import checks_from
+from infra.automation.rollout.controller import (
     Controller,
     RolloutSpec,
     control_key,
     outcome_exit_code,
     state_key,
 )
-from infra.automation.errors import AutomationError, InvalidInputError
-from infra.automation.judge import JudgeSettings
-from infra.automation.model import Control, Kind, Outcome, Record, RolloutState
+from infra.automation.rollout.judge import JudgeSettings
+from infra.automation.rollout.model import Control, Kind, Outcome, Record, RolloutState
 from infra.automation.targets import Target, for_stack
 from infra.clikit import (
+    DryRunOpt,
     JsonOpt,
     OutputsOpt,
     StackOpt,
@@ -40,6 +41,7 @@ from infra.clikit import (
     emit_json,
     err_console,
     fail,
+    reported,
 )
 from infra.config import StackConfig, load_stack, scrape_interval_seconds
 from infra.errors import StreamgateError
@@ -67,7 +69,6 @@ ManualOpt = Annotated[
         help="Wait for `streamgate rollout promote` before the last step (default: stack config).",
     ),
 ]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 
 
@@ -199,7 +200,7 @@ def _run(spec: RolloutSpec, target: Target, dry_run: bool, as_json: bool, yes: b
     else:
         color = "green" if code == 0 else "red"
         console.print(f"[bold {color}]{state.phase.value}[/]: {state.reason}", highlight=False)
-        if code == 0 and state.kind == "canary" and cfg.target != "local" and state.weight == 100:
+        if code == 0 and state.kind == "canary" and cfg.kind.cloud and state.weight == 100:
             console.print(
                 f"set the live color so `pulumi up` agrees: pulumi config set --path "
                 f"streamgate:workload.liveColor {state.canary_color} -s {cfg.stack}"
@@ -244,7 +245,7 @@ def canary(
     """Shift traffic to VERSION step by step, analyzing each step; roll back on failed analyses.
 
     Re-running after a crash resumes from the persisted step."""
-    try:
+    with reported():
         cfg, chosen, target = _context(stack, region, outputs)
         plan = parse_steps(steps, step_weight, max_weight, cfg.rollout.steps)
         spec = build_spec(
@@ -258,8 +259,6 @@ def canary(
             manual_promotion,
             pushgateway=target.pushgateway(chosen, cfg.rollout.pushgateway_url),
         )
-    except StreamgateError as exc:
-        fail(exc)
     _run(spec, target, dry_run, as_json, yes)
 
 
@@ -282,7 +281,7 @@ def bluegreen(
 ) -> None:
     """Bring the idle color up with VERSION, smoke it, switch 100% and verify, keep the old color warm for
     the rollback window (switching back on failed analyses), then retire it."""
-    try:
+    with reported():
         cfg, chosen, target = _context(stack, region, outputs)
         spec = build_spec(
             cfg,
@@ -296,8 +295,6 @@ def bluegreen(
             rollback_window,
             pushgateway=target.pushgateway(chosen, cfg.rollout.pushgateway_url),
         )
-    except StreamgateError as exc:
-        fail(exc)
     _run(spec, target, dry_run, as_json, yes)
 
 
@@ -323,7 +320,7 @@ def _request(
     what: str,
     as_json: bool,
 ) -> None:
-    try:
+    with reported():
         _, chosen, target = _context(stack, region, outputs)
         store = target.state_store()
         state = _active_state(store, chosen)
@@ -332,8 +329,6 @@ def _request(
             setattr(control, key, value)
         control.updated_at = time.time()
         store.save(control_key(chosen), control.to_dict(), conditional=False)
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json({"region": chosen, "rollout": state.id, "requested": what, "control": control.to_dict()})
     else:
@@ -378,7 +373,7 @@ def abort(
     outputs: OutputsOpt = None,
 ) -> None:
     """Roll back now: the running controller does it, or this command when none runs."""
-    try:
+    with reported():
         cfg, chosen, target = _context(stack, region, outputs)
         store = target.state_store()
         state = _active_state(store, chosen)
@@ -405,8 +400,6 @@ def abort(
             controller = Controller(spec, wiring.adapters(target, chosen), [] if as_json else [printer])
             final = asyncio.run(controller.abort_now())
             message = f"rolled back: {final.reason if final else 'nothing to do'}"
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json({"region": chosen, "message": message, "state": final.to_dict() if final else None})
     else:
@@ -420,14 +413,12 @@ def status(
     stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, outputs: OutputsOpt = None
 ) -> None:
     """The last rollout of a region: phase, step, weights (persisted and live), who runs it."""
-    try:
+    with reported():
         cfg, chosen, target = _context(stack, region, outputs)
         store = target.state_store()
         doc = store.load(state_key(chosen))
         control = Control.from_dict(store.load(control_key(chosen)))
         holder = store.holder(state_key(chosen))
-    except StreamgateError as exc:
-        fail(exc)
     state = RolloutState.from_dict(doc) if doc else None
     live: dict[str, int] | str
     try:
@@ -467,14 +458,12 @@ def report_cmd(
     outputs: OutputsOpt = None,
 ) -> None:
     """Post-mortem of the last rollout from its persisted history."""
-    try:
+    with reported():
         _, chosen, target = _context(stack, region, outputs)
         store = target.state_store()
         doc = store.load(state_key(chosen))
         if doc is None:
             raise AutomationError(f"no rollout recorded in {chosen}")
-    except StreamgateError as exc:
-        fail(exc)
     state = RolloutState.from_dict(doc)
     result = report.summary(state)
     if png is not None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.automation.controller import Adapters
 from infra.automation.errors import InvalidInputError
+from infra.automation.rollout.controller import Adapters
 from infra.automation.targets import Target
 from infra.config import StackConfig
 

@@ -5,23 +5,23 @@ left, so finished steps are skipped because the system shows them done, not beca
 run record (`failover/<stack>` in the automation state store, under its lock) keeps the attempts, step
 timings and the instant service was first disturbed, so the RTO of a resumed run spans its attempts.
 
-Test hook: with `STREAMGATE_FAILOVER_FAIL_AFTER=<step id>` (e.g. `promote`) the run raises `InjectedFault`
-right after that step finished and was recorded, as a crash at that point would leave it; the next run
-resumes from there. Step ids: see `StepId` in failover_model.py.
+A step that raises leaves the record `failed` after the steps that finished; the next run resumes from
+there (tests inject such a fault through a port: tests/automation/test_failover_local.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from infra.automation.adapters.failover_ports import FailoverPorts
+from infra.automation.adapters.state import StateStore
 from infra.automation.errors import AutomationError, InvalidInputError, RouterError
-from infra.automation.failover_model import (
+from infra.automation.failover.errors import DeclinedError, FailoverError, UnsafeFailoverError
+from infra.automation.failover.model import (
     DISRUPTIVE,
     UNOBSERVABLE,
     Action,
@@ -34,30 +34,9 @@ from infra.automation.failover_model import (
     StepId,
     StepRecord,
 )
-from infra.automation.failover_plan import plan_failover, routable
-from infra.automation.state import StateStore
+from infra.automation.failover.plan import plan_failover, routable
 from infra.config import FailoverConfig
 from infra.errors import AbortedError
-
-FAIL_AFTER_ENV = "STREAMGATE_FAILOVER_FAIL_AFTER"
-
-
-class FailoverError(AutomationError):
-    """A failover step failed; the record says which, and a re-run resumes (exit 1)."""
-
-
-class UnsafeFailoverError(FailoverError):
-    """Readiness checks failed: nothing was changed (exit 1)."""
-
-
-class InjectedFault(FailoverError):
-    """Raised by the STREAMGATE_FAILOVER_FAIL_AFTER test hook."""
-
-
-class DeclinedError(AutomationError, AbortedError):
-    """The operator did not confirm (exit 3)."""
-
-    exit_code = 3
 
 
 def state_key(stack: str) -> str:
@@ -176,8 +155,6 @@ class FailoverRunner:
                     lock.refresh()
                     await self._step(plan, record, action)
                     self.store.save(key, record.to_dict())
-                    if os.environ.get(FAIL_AFTER_ENV) == action.id.value:
-                        raise InjectedFault(f"{FAIL_AFTER_ENV}={action.id.value}: stopped after this step")
             except Exception as exc:
                 record.outcome, record.error = "failed", str(exc)
                 self.store.save(key, record.to_dict())

@@ -14,10 +14,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra.automation.backup import BackupError, Backups, RegionBackup, push_last_success
+from infra.automation.adapters.backup_source import RegionBackup
+from infra.automation.backup.backups import Backups, push_last_success
+from infra.automation.backup.errors import BackupError
 from infra.automation.errors import InvalidInputError
 from infra.automation.targets import Target, for_stack
 from infra.clikit import (
+    DryRunOpt,
     JsonOpt,
     OutputsOpt,
     StackOpt,
@@ -26,9 +29,9 @@ from infra.clikit import (
     emit_json,
     err_console,
     fail,
+    reported,
 )
 from infra.config import load_stack
-from infra.errors import StreamgateError
 from runtime.storage import ObjectStore
 
 app = command_group(
@@ -39,13 +42,12 @@ app = command_group(
 RegionOpt = Annotated[
     list[str] | None, typer.Option("--region", "-r", help="Region(s) to act on (default: every region).")
 ]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
 
 
 def _targets(
     stack: str, outputs: str | None, regions: list[str] | None, redis: bool = True
 ) -> tuple[Target, list[RegionBackup]]:
-    from infra.automation import backup_wiring
+    from infra.automation.backup import wiring as backup_wiring
 
     target = for_stack(load_stack(stack), outputs)
     return target, backup_wiring.targets(target, regions, redis=redis)
@@ -83,10 +85,8 @@ def _backups(target: RegionBackup, bar: Any) -> Backups:
 
 
 def _run(coro: Any) -> Any:
-    try:
+    with reported():
         return asyncio.run(coro)
-    except StreamgateError as exc:
-        fail(exc)
 
 
 @app.command()
@@ -100,11 +100,9 @@ def create(
 ) -> None:
     """Back up each region: its Redis snapshot (BGSAVE) and every object of its content bucket, encrypted,
     with a manifest; then push the backup's time to the Pushgateway (backup-age alert)."""
-    try:
+    with reported():
         stack_target, targets = _targets(stack, outputs, region, redis=not no_redis)
         cfg = stack_target.cfg
-    except StreamgateError as exc:
-        fail(exc)
 
     async def go(bar: Any) -> list[dict[str, Any]]:
         rows = []
@@ -154,10 +152,8 @@ def list_(
     stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, outputs: OutputsOpt = None
 ) -> None:
     """Every backup per region, newest first (incomplete ones included)."""
-    try:
+    with reported():
         _, targets = _targets(stack, outputs, region)
-    except StreamgateError as exc:
-        fail(exc)
 
     async def go() -> list[Any]:
         return [b for t in targets for b in await Backups(t).list()]
@@ -197,10 +193,8 @@ def verify(
 ) -> None:
     """Restore a backup into scratch space and compare every object with its manifest checksum; load its
     Redis snapshot into a scratch redis-server. Exit 1 naming every corrupted, missing or extra object."""
-    try:
+    with reported():
         _, targets = _targets(stack, outputs, region)
-    except StreamgateError as exc:
-        fail(exc)
 
     async def go(bar: Any) -> list[Any]:
         results = []
@@ -253,10 +247,8 @@ def restore(
 ) -> None:
     """Restore a backup: objects (checked against the manifest before writing) into a bucket, and with
     --redis-url the Redis snapshot into a Redis. Objects that fail their check are named, never written."""
-    try:
+    with reported():
         stack_target, [target] = _targets(stack, outputs, [region])
-    except StreamgateError as exc:
-        fail(exc)
     to: ObjectStore | None = None
     if not no_content:
         to = stack_target.bucket(target_bucket, region) if target_bucket else target.content
@@ -306,11 +298,9 @@ def prune(
 ) -> None:
     """Delete backups older than backup.retentionDays (never the newest backup.keepLast) and incomplete
     backups older than backup.incompleteGraceHours."""
-    try:
+    with reported():
         stack_target, targets = _targets(stack, outputs, region)
         cfg = stack_target.cfg
-    except StreamgateError as exc:
-        fail(exc)
     policy = cfg.backup
 
     async def go() -> list[dict[str, Any]]:

@@ -12,8 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from infra import http
 from infra.config import WebhookConfig, WebhookType
 
 
@@ -28,13 +27,13 @@ class GateResult:
 
 async def _http(hook: WebhookConfig, payload: Mapping[str, Any]) -> tuple[bool, str]:
     assert hook.url is not None
-    async with httpx.AsyncClient(timeout=hook.timeout_seconds) as client:
-        try:
-            response = await client.post(hook.url, json=payload)
-        except httpx.HTTPError as exc:
-            return False, f"POST {hook.url}: {type(exc).__name__} {exc}".strip()
-    body = response.text[:200]
-    return response.is_success, f"HTTP {response.status_code} {body}".strip()
+    answer = await asyncio.to_thread(
+        http.send, "POST", hook.url, json_body=dict(payload), timeout=hook.timeout_seconds
+    )
+    if not answer.status:
+        return False, answer.error
+    body = answer.body[:200].decode(errors="replace")
+    return answer.ok, f"HTTP {answer.status} {body}".strip()
 
 
 async def _command(hook: WebhookConfig, payload: Mapping[str, Any]) -> tuple[bool, str]:

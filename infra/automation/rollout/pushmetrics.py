@@ -13,7 +13,7 @@ import logging
 from prometheus_client import CollectorRegistry, Gauge
 
 from infra.automation.adapters.pushgateway import Pushgateway
-from infra.automation.model import Phase, RolloutState
+from infra.automation.rollout.model import Phase, RolloutState
 
 JOB = "streamgate-rollout"
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.automation.failover import FailoverRunner, Progress
+from infra.automation.failover.runner import FailoverRunner, Progress
 from infra.automation.targets import Target
 
 

@@ -2,8 +2,6 @@
 failover), with measured RTO/RPO.
 
 Exit codes: 0 ok (or nothing to do), 1 failed or unsafe, 2 bad input or config, 3 declined/aborted.
-Test hook (documented in infra/automation/failover.py): STREAMGATE_FAILOVER_FAIL_AFTER=<step id> stops a
-run right after that step, as a crash there would.
 """
 
 from __future__ import annotations
@@ -14,14 +12,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.table import Table
 
-from infra.automation.failover import (
+from infra.automation.failover.model import Action, FailoverPlan, FailoverRecord, Mode, StepRecord
+from infra.automation.failover.runner import (
     FailoverReport,
     FailoverRunner,
     Progress,
     redo_note,
     state_key,
 )
-from infra.automation.failover_model import Action, FailoverPlan, FailoverRecord, Mode, StepRecord
 from infra.clikit import (
     JsonOpt,
     OutputsOpt,
@@ -31,9 +29,9 @@ from infra.clikit import (
     emit_json,
     err_console,
     fail,
+    reported,
 )
 from infra.config import load_stack
-from infra.errors import StreamgateError
 
 app = command_group(
     "failover",
@@ -44,7 +42,7 @@ ToOpt = Annotated[str, typer.Option("--to", help="The region to fail over to.")]
 
 
 def _runner(stack: str, outputs: str | None, progress: Progress | None = None) -> FailoverRunner:
-    from infra.automation import failover_wiring
+    from infra.automation.failover import wiring as failover_wiring
     from infra.automation.targets import for_stack
 
     return failover_wiring.runner(for_stack(load_stack(stack), outputs), progress=progress)
@@ -99,10 +97,8 @@ def plan(
 ) -> None:
     """Readiness checks and the ordered actions with the expected data loss; exit 1 if not safe."""
     mode: Mode = "unplanned" if unplanned else "planned"
-    try:
+    with reported():
         result = asyncio.run(_runner(stack, outputs).plan(to, mode, allow_data_loss=allow_data_loss))
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -132,8 +128,7 @@ def run(
     """Fail over to a region. Planned switchover (default): raise the target's capacity floor, fence writes
     on the old primary, wait for the replica to catch up, promote it, repoint the others, lift the fence,
     shift traffic, verify with a smoke request. With --unplanned --allow-data-loss: promote without the
-    old primary. Re-running resumes (finished steps are skipped); STREAMGATE_FAILOVER_FAIL_AFTER=<step>
-    stops a run after that step (a test hook standing in for a crash)."""
+    old primary. Re-running resumes (finished steps are skipped)."""
     if allow_data_loss and not unplanned:
         _fail_input("--allow-data-loss only applies with --unplanned (a planned switchover loses nothing)")
     mode: Mode = "unplanned" if unplanned else "planned"
@@ -149,7 +144,7 @@ def run(
             return False
 
     progress = None if as_json else _RichProgress()
-    try:
+    with reported():
         report = asyncio.run(
             _runner(stack, outputs, progress).run(
                 to,
@@ -160,8 +155,6 @@ def run(
                 confirm=confirm,
             )
         )
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -211,10 +204,8 @@ def status(stack: StackOpt, as_json: JsonOpt = False, outputs: OutputsOpt = None
     """The last failover run recorded for the stack (steps, timings, measured RTO/RPO)."""
     from infra.automation.targets import for_stack
 
-    try:
+    with reported():
         doc = for_stack(load_stack(stack), outputs).state_store().load(state_key(stack))
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json(doc)
         return
