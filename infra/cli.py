@@ -1,36 +1,32 @@
-"""The `streamgate` command. Exit codes: 0 ok, 1 failed, 2 bad input or config, 3 aborted or rolled back."""
+"""The `streamgate` command. Exit codes: 0 ok, 1 failed, 2 bad input or config, 3 aborted or rolled back.
+
+Start-up is kept to typer and this module: `--help` and TAB completion answer in well under 0.3 s
+(tests/benchmarks/bench_cli.py). Groups load lazily (GROUPS) and the top-level commands import their work
+when they run.
+"""
 
 from __future__ import annotations
 
 import gc
-import importlib
 import json
 import sys
 import time
-from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from infra.clikit import JsonOpt, command_group, console, emit_json, err_console, report_error, reported
-from infra.config import available_stacks, load_stack
+from infra import clikit
+from infra.clikit import JsonOpt, LazyGroup, command_group, emit_json, load_group, report_error, reported
 from infra.errors import ConfigError, StreamgateError
 
 if TYPE_CHECKING:
     from infra.plan import Plan
     from policies.offline import PolicyReport
 
-app = command_group(
-    "streamgate",
-    "StreamGate Platform: offline plans, the local platform, rollouts, failover and backups.",
-)
-
-# Each area keeps its commands in its own module (an `app`); `streamgate <area> --help` lists them. They are
-# imported only when named on the command line (all of them for `--help`): `streamgate plan` should not pay
-# for importing the automation's dependencies.
+# Each area keeps its commands in its own module (an `app`), imported only when the command line names it:
+# `--help` and completion list a group by the one line here, so a new group is this one line.
 GROUPS = {
     "local": ("infra.local.cli", "The local platform: the whole system on this machine."),
     "alerts": ("infra.alerts.cli", "Alert and recording rules, and the Alertmanager config."),
@@ -38,18 +34,56 @@ GROUPS = {
     "failover": ("infra.automation.failover.cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
     "backup": ("infra.automation.backup.cli", "Encrypted backups: create, list, verify, restore, prune."),
     "drill": ("infra.automation.drill.cli", "Failover drills under load that measure RTO and RPO."),
+    "history": ("infra.automation.audit.cli", "The audit trail: who changed what, why, and how it ended."),
+    "console": ("infra.console.cli", "A live web console of a stack: regions, weights, rollouts, alerts."),
 }
 
 
-def add_groups(names: Iterable[str] = GROUPS) -> None:
-    for name in names:
-        module, help_text = GROUPS[name]
-        app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
+class Streamgate(LazyGroup):
+    lazy = GROUPS
+
+
+app = command_group(
+    "streamgate",
+    "StreamGate Platform: offline plans, the local platform, rollouts, failover and backups.",
+    cls=Streamgate,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"streamgate {version('streamgate')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _streamgate(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """StreamGate Platform: offline plans, the local platform, rollouts, failover and backups."""
+
+
+def add_groups(names: list[str] | None = None) -> None:
+    """Import these groups now (default: all), e.g. to see what loading them costs or imports."""
+    for name in GROUPS if names is None else names:
+        module, short = GROUPS[name]
+        load_group(name, module, short)
 
 
 @app.command()
 def stacks(as_json: JsonOpt = False) -> None:
-    """List the stacks and whether each stack file is valid."""
+    """List the stacks and whether each stack file is valid.
+
+    Example: streamgate stacks --json"""
+    from rich.table import Table
+
+    from infra.config import available_stacks, load_stack
+
     rows: list[dict[str, Any]] = []
     for name in available_stacks():
         row: dict[str, Any] = {
@@ -72,7 +106,7 @@ def stacks(as_json: JsonOpt = False) -> None:
     for row in rows:
         status = "ok" if row["valid"] else f"[red]{row['error']}[/red]"
         table.add_row(row["stack"], row["environment"] or "-", ", ".join(row["regions"]), status)
-    console.print(table)
+    clikit.console.print(table)
     if not all(r["valid"] for r in rows):
         raise typer.Exit(2)
 
@@ -157,7 +191,9 @@ def plan(
 ) -> None:
     """Offline plan of STACK: run the Pulumi program under Pulumi's mocks (no cloud, no credentials, no
     Pulumi CLI) and list what it would declare, grouped by region and component; with --diff or
-    --against, what would change."""
+    --against, what would change.
+
+    Example: streamgate plan --stack prod --policy"""
     with reported():
         names = _plan_stacks(stack, stack_opt, all_stacks, require_secrets)
         if as_json and fmt not in (Format.TABLE, Format.JSON):
@@ -178,6 +214,8 @@ def plan(
 def _plan_stacks(
     stack: str | None, stack_opt: str | None, all_stacks: bool, require_secrets: bool = False
 ) -> list[str]:
+    from infra.config import load_stack
+
     if stack and stack_opt and stack != stack_opt:
         raise ConfigError(f"two stacks given ({stack} and --stack {stack_opt}): give one")
     name = stack or stack_opt
@@ -197,6 +235,9 @@ def _plan_stacks(
 
 
 def _plain_plan(names: list[str], many: bool, as_json: bool, policy: bool, save: Path | None) -> None:
+    from rich.table import Table
+
+    from infra.config import load_stack
     from infra.plan import run_plan, summarize
 
     documents: dict[str, Any] = {}
@@ -204,7 +245,7 @@ def _plain_plan(names: list[str], many: bool, as_json: bool, policy: bool, save:
     for name in names:
         cfg = load_stack(name)
         started = time.perf_counter()
-        with err_console.status(f"planning {name} under mocks…", spinner="dots"):
+        with clikit.err_console.status(f"planning {name} under mocks…", spinner="dots"):
             result = run_plan(cfg)
         elapsed = time.perf_counter() - started
         # The process ends after printing: spare the interpreter's shutdown a ~1.7 s scan of the plan's heap.
@@ -225,9 +266,9 @@ def _plain_plan(names: list[str], many: bool, as_json: bool, policy: bool, save:
         for region, component, typ, count in summarize(result):
             table.add_row(region if region != last_region else "", component, typ, str(count))
             last_region = region
-        console.print(table)
+        clikit.console.print(table)
         custom = sum(1 for r in result.resources if r.custom)
-        console.print(
+        clikit.console.print(
             f"{custom} resources in {len(result.regions)} region(s) "
             f"({', '.join(result.regions)}) + global; planned in {elapsed:.1f}s"
         )
@@ -246,7 +287,7 @@ def _save(name: str, result: Plan, report: PolicyReport, path: Path, many: bool)
 
     target = path / saved_name(name) if many else path
     saved.write(target, document(result, report), saved.provenance())
-    err_console.print(f"saved the plan of {name} to {target}", highlight=False)
+    clikit.err_console.print(f"saved the plan of {name} to {target}", highlight=False)
 
 
 def _preview(
@@ -272,7 +313,7 @@ def _preview(
     if against is not None and many:
         raise ConfigError("--against compares one stack with its export: give STACK, not --all")
     origin = saved.provenance()
-    with err_console.status(f"planning {', '.join(names)} and the base under mocks…", spinner="dots"):
+    with clikit.err_console.status(f"planning {', '.join(names)} and the base under mocks…", spinner="dots"):
         try:
             if against is not None:
                 heads, diffs = compare.against_export(against, names[0], origin)
@@ -300,7 +341,7 @@ def _preview(
         sys.stdout.write("\n---\n\n".join(markdown.render(d, artifact, limit) for d in diffs))
     else:
         for d in diffs:
-            print_diff(d, console)
+            print_diff(d, clikit.console)
     if policy and not all(head["policy"].get("passed", True) for head in heads.values()):
         raise typer.Exit(1)
     if expect_no_changes and not all(d.empty for d in diffs):
@@ -321,6 +362,8 @@ def _policy_report(result: Plan) -> PolicyReport:
 
 
 def _print_policy_report(report: PolicyReport) -> None:
+    from rich.table import Table
+
     if report.violations:
         table = Table(title=f"policy violations in {report.stack}")
         table.add_column("resource", overflow="fold")
@@ -329,46 +372,21 @@ def _print_policy_report(report: PolicyReport) -> None:
         for v in report.violations:
             level = f"[red]{v.level}[/red]" if v.level == "mandatory" else f"[yellow]{v.level}[/yellow]"
             table.add_row(v.resource, v.policy, v.message, level)
-        console.print(table)
-        console.print("how to fix:")
+        clikit.console.print(table)
+        clikit.console.print("how to fix:")
         for name, description in dict.fromkeys((v.policy, v.description) for v in report.violations):
-            console.print(f"  [bold]{name}[/bold]: {description}", highlight=False)
+            clikit.console.print(f"  [bold]{name}[/bold]: {description}", highlight=False)
     verdict = "[green]passed[/green]" if report.passed else "[red]failed[/red]"
-    console.print(
+    clikit.console.print(
         f"policies {verdict}: {len(report.policies)} policies ({report.config}), "
         f"{len(report.mandatory)} mandatory and {len(report.violations) - len(report.mandatory)} advisory "
         "violation(s)"
     )
 
 
-def _backend_errors() -> tuple[type[BaseException], ...]:
-    """The errors of the backends this command used. A client never imported raised nothing, so `plan`
-    need not import redis and boto3 (0.3 s) just to name their errors."""
-    errors: list[type[BaseException]] = [OSError]
-    for module, name in (("redis.exceptions", "RedisError"), ("runtime.storage.errors", "StorageError")):
-        if module in sys.modules:
-            errors.append(getattr(sys.modules[module], name))
-    return tuple(errors)
-
-
 def main() -> None:
-    named = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
-    add_groups([named] if named in GROUPS else [] if named in {"plan", "stacks"} else GROUPS)
-    try:
-        app()
-    except StreamgateError as exc:
-        report_error(exc)
-        sys.exit(exc.exit_code)
-    except Exception as exc:
-        if not isinstance(exc, _backend_errors()):
-            raise
-        # A backend the command needs (object store, Redis, a local server) is unreachable: one line,
-        # exit 1, instead of a traceback.
-        report_error(f"{exc} (is the platform up? `streamgate local status`)")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(3)
+    clikit.set_json_errors(sys.argv[1:])
+    typer.main.get_command(app).main(prog_name="streamgate")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ SECRET_KEYS = (
     "mfaPepper",
     "pagerDutyRoutingKey",
     "slackWebhookUrl",
+    "notificationsSlackUrl",
+    "notificationsWebhookUrl",
 )
 # How to create each secret (the command a missing-secret error prints).
 SECRET_VALUES = {
@@ -52,6 +54,8 @@ SECRET_VALUES = {
     "mfaPepper": '"$(openssl rand -hex 32)"',
     "pagerDutyRoutingKey": '"<the PagerDuty Events API v2 integration key>"',
     "slackWebhookUrl": '"<the Slack incoming webhook URL>"',
+    "notificationsSlackUrl": '"<the Slack (or compatible) incoming webhook URL for operations>"',
+    "notificationsWebhookUrl": '"<the URL that receives operation events as JSON>"',
 }
 
 
@@ -555,6 +559,54 @@ class FailoverConfig(Model):
     smoke_timeout_seconds: float = Field(10.0, gt=0)
 
 
+NotificationEvent = Literal[
+    "rollout.started",
+    "rollout.step",
+    "rollout.rolled-back",
+    "rollout.promoted",
+    "failover.began",
+    "failover.ended",
+    "failover.failed",
+]
+
+
+class NotificationChannel(Model):
+    # The events this channel hears (default: all of them).
+    events: list[NotificationEvent] | None = Field(None, min_length=1)
+
+
+class SlackNotifications(NotificationChannel):
+    """A Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat take `{"text": ...}`); its URL
+    is the secret streamgate:notificationsSlackUrl."""
+
+
+class WebhookNotifications(NotificationChannel):
+    """A generic webhook that receives every event as one JSON object; its URL is the secret
+    streamgate:notificationsWebhookUrl."""
+
+
+class NotificationsConfig(Model):
+    """Who hears of rollouts and failovers (`streamgate rollout`, `failover run`): delivered in order per
+    channel, retried with exponential backoff, never holding up the operation."""
+
+    slack: SlackNotifications | None = None
+    webhook: WebhookNotifications | None = None
+    attempts: int = Field(5, ge=1, le=20)
+    backoff_seconds: float = Field(1.0, gt=0, le=60)
+    timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # How long a command waits, once its operation is over, for the last notifications to be delivered.
+    drain_seconds: float = Field(10.0, ge=0, le=300)
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """Channel name → the secret key holding its URL, for the channels configured."""
+        return {
+            name: key
+            for name, key in (("slack", "notificationsSlackUrl"), ("webhook", "notificationsWebhookUrl"))
+            if getattr(self, name) is not None
+        }
+
+
 class LocalConfig(Model):
     """The local platform (target: local): where its ports start and how fast it observes itself.
 
@@ -592,6 +644,7 @@ class StackConfig(Model):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     failover: FailoverConfig = Field(default_factory=FailoverConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("target")
@@ -680,6 +733,7 @@ class StackConfig(Model):
             needed.append("pagerDutyRoutingKey")
         if self.alerts.receivers.slack is not None:
             needed.append("slackWebhookUrl")
+        needed.extend(self.notifications.secrets.values())
         return tuple(needed)
 
     @model_validator(mode="after")

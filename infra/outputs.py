@@ -24,6 +24,7 @@ from infra.errors import ConfigError
 MONITORING_NAMESPACE = "monitoring"
 PROMETHEUS_SERVICE = "kube-prometheus-stack-prometheus:9090"
 PUSHGATEWAY_SERVICE = "prometheus-pushgateway:9091"
+ALERTMANAGER_SERVICE = "kube-prometheus-stack-alertmanager:9093"
 
 
 def service_proxy(api_server: str, namespace: str, service: str) -> str:
@@ -82,6 +83,8 @@ class StackOutputs(Outputs):
     state_bucket: str
     automation_role_arn: str
     regions: dict[str, RegionOutputs]
+    # Secrets: where the operations' notifications go (channel → URL), as the stack file configures them.
+    notification_urls: dict[str, str] = {}
 
 
 def load_outputs(cfg: StackConfig, path: str | Path | None) -> StackOutputs:
@@ -111,9 +114,10 @@ def load_outputs(cfg: StackConfig, path: str | Path | None) -> StackOutputs:
     if outputs.stack != cfg.stack:
         raise ConfigError(f"{path}: these are the outputs of stack {outputs.stack}, not {cfg.stack}")
     hidden = [r for r, o in outputs.regions.items() if o.kubeconfig == "[secret]"]
+    hidden += [f"notificationUrls.{c}" for c, url in outputs.notification_urls.items() if url == "[secret]"]
     if hidden:
         raise ConfigError(
-            f"{path}: the kubeconfig of {', '.join(hidden)} is hidden: write the file with --show-secrets"
+            f"{path}: the secrets of {', '.join(hidden)} are hidden: write the file with --show-secrets"
         )
     missing = [r.name for r in cfg.regions if r.name not in outputs.regions]
     if missing:

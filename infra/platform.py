@@ -184,6 +184,7 @@ def build_platform(cfg: StackConfig) -> Platform:
         state_bucket=automation.state_bucket.bucket,
         automation_role_arn=automation.role.arn,
         regions={name: _region_outputs(cfg, name, r, dns) for name, r in regions.items()},
+        notification_urls={c: pulumi.Output.secret(url) for c, url in secrets.notification_urls.items()},
     )
     return Platform(regions=regions, outputs=outputs)
 

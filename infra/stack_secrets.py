@@ -23,6 +23,8 @@ class StackSecrets:
     mfa_pepper: pulumi.Output[str]
     pagerduty_routing_key: pulumi.Output[str] | None
     slack_webhook_url: pulumi.Output[str] | None
+    # Channel → URL of the operations' notifications (exported for the automation as secret outputs).
+    notification_urls: dict[str, pulumi.Output[str]]
 
     @classmethod
     def from_config(cls, cfg: StackConfig) -> StackSecrets:
@@ -38,6 +40,9 @@ class StackSecrets:
                 config.require_secret("pagerDutyRoutingKey") if receivers.pagerduty else None
             ),
             slack_webhook_url=config.require_secret("slackWebhookUrl") if receivers.slack else None,
+            notification_urls={
+                channel: config.require_secret(key) for channel, key in cfg.notifications.secrets.items()
+            },
         )
 
 

@@ -168,7 +168,7 @@ class AdminClient:
         except (OSError, ValueError, KeyError):
             return None
 
-    def _next_code(self) -> str:
+    def next_code(self) -> str:
         """A TOTP code for a step not used before (the gateway refuses replays; ±1 step is accepted)."""
         doc = json.loads(self._totp_file.read_text())
         step = fresh_step(int(doc["last_step"]))
@@ -190,7 +190,7 @@ class AdminClient:
             if float(doc["expires_at"]) - time.time() > 30:
                 return str(doc["token"])
         url = f"{base_url or self.layout.edge_url}/v1/auth/step-up"
-        headers = {"Authorization": f"Bearer {self.token()}", MFA_HEADER: self._next_code()}
+        headers = {"Authorization": f"Bearer {self.token()}", MFA_HEADER: self.next_code()}
         status, body = request("POST", url, headers=headers)
         if status != 200:
             raise LocalPlatformError(f"MFA step-up failed: HTTP {status}: {body[:200]!r}")

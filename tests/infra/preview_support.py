@@ -34,12 +34,12 @@ def document_of_config(cfg: StackConfig, secrets: dict[str, str] | None = None) 
 def use_cached_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the plan command plan from the session's cached plans (tests of the command, not the mocks),
     and print tables wide enough not to wrap inside a cell."""
-    from infra import cli
+    from infra import clikit
 
     def cached(cfg: StackConfig, program: Any = None, **_: Any) -> Plan:
         return _plan(cfg.stack)
 
-    monkeypatch.setattr(cli, "console", Console(width=250))
+    monkeypatch.setitem(clikit._consoles, "console", Console(width=250))
     monkeypatch.setattr(infra.plan, "run_plan", cached)
     monkeypatch.setattr(snapshot, "plan_document", shipped_document)
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import infra.plan
-from infra import cli
+from infra import cli, clikit
 from infra.config import StackConfig, load_stack, stack_file
 from infra.errors import ConfigError
 from infra.plan import Plan
@@ -24,7 +24,7 @@ from policies.pack import POLICIES
 
 @pytest.fixture
 def wide(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "console", Console(width=250))  # no wrapping inside the table's cells
+    monkeypatch.setitem(clikit._consoles, "console", Console(width=250))  # no wrapping inside the cells
 
 
 def test_prod_passes_and_json_carries_plan_and_verdict(

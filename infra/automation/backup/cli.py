@@ -8,31 +8,33 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from infra.automation.adapters.backup_source import RegionBackup
-from infra.automation.backup.backups import Backups, push_last_success
-from infra.automation.backup.errors import BackupError
 from infra.automation.errors import InvalidInputError
-from infra.automation.targets import Target, for_stack
 from infra.clikit import (
+    ActorOpt,
     DryRunOpt,
     JsonOpt,
     OutputsOpt,
+    ReasonOpt,
     StackOpt,
+    YesOpt,
     command_group,
+    confirm_stack,
     console,
     emit_json,
     err_console,
-    fail,
     reported,
 )
-from infra.config import load_stack
-from runtime.storage import ObjectStore
+
+# The commands' work is imported when they run: completing `streamgate backup <TAB>` imports this module.
+if TYPE_CHECKING:
+    from infra.automation.adapters.backup_source import RegionBackup
+    from infra.automation.backup.backups import Backups
+    from infra.automation.targets import Target
+    from runtime.storage import ObjectStore
 
 app = command_group(
     "backup",
@@ -48,6 +50,8 @@ def _targets(
     stack: str, outputs: str | None, regions: list[str] | None, redis: bool = True
 ) -> tuple[Target, list[RegionBackup]]:
     from infra.automation.backup import wiring as backup_wiring
+    from infra.automation.targets import for_stack
+    from infra.config import load_stack
 
     target = for_stack(load_stack(stack), outputs)
     return target, backup_wiring.targets(target, regions, redis=redis)
@@ -59,6 +63,8 @@ def _progress(quiet: bool) -> Iterator[Any]:
     if quiet:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -71,6 +77,8 @@ def _progress(quiet: bool) -> Iterator[Any]:
 
 
 def _backups(target: RegionBackup, bar: Any) -> Backups:
+    from infra.automation.backup.backups import Backups
+
     if bar is None:
         return Backups(target)
     tasks: dict[str, Any] = {}
@@ -89,6 +97,18 @@ def _run(coro: Any) -> Any:
         return asyncio.run(coro)
 
 
+@contextmanager
+def _audited(target: Target, dry_run: bool, actor: str | None, reason: str | None) -> Iterator[Any]:
+    """The audit entry of a command that changes something (none for a dry run)."""
+    if dry_run:
+        yield None
+        return
+    from infra.automation.audit.record import audited
+
+    with reported(), audited(target.state_store(), target.cfg.stack, actor, reason) as entry:
+        yield entry
+
+
 @app.command()
 def create(
     stack: StackOpt,
@@ -97,9 +117,15 @@ def create(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     outputs: OutputsOpt = None,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
     """Back up each region: its Redis snapshot (BGSAVE) and every object of its content bucket, encrypted,
-    with a manifest; then push the backup's time to the Pushgateway (backup-age alert)."""
+    with a manifest; then push the backup's time to the Pushgateway (backup-age alert).
+
+    Example: streamgate backup create --stack prod --region us-east-1"""
+    from infra.automation.backup.backups import push_last_success
+
     with reported():
         stack_target, targets = _targets(stack, outputs, region, redis=not no_redis)
         cfg = stack_target.cfg
@@ -129,8 +155,10 @@ def create(
             )
         return rows
 
-    with _progress(as_json) as bar:
+    with _progress(as_json) as bar, _audited(stack_target, dry_run, actor, reason) as entry:
         rows = _run(go(bar))
+        if entry is not None:
+            entry.extra["backups"] = [r.get("backup_id") for r in rows]
     if as_json:
         emit_json(rows)
         return
@@ -151,12 +179,16 @@ def create(
 def list_(
     stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, outputs: OutputsOpt = None
 ) -> None:
-    """Every backup per region, newest first (incomplete ones included)."""
+    """Every backup per region, newest first (incomplete ones included).
+
+    Example: streamgate backup list --stack prod --json"""
+    from rich.table import Table
+
     with reported():
         _, targets = _targets(stack, outputs, region)
 
     async def go() -> list[Any]:
-        return [b for t in targets for b in await Backups(t).list()]
+        return [b for t in targets for b in await _backups(t, None).list()]
 
     infos = _run(go())
     if as_json:
@@ -192,7 +224,11 @@ def verify(
     outputs: OutputsOpt = None,
 ) -> None:
     """Restore a backup into scratch space and compare every object with its manifest checksum; load its
-    Redis snapshot into a scratch redis-server. Exit 1 naming every corrupted, missing or extra object."""
+    Redis snapshot into a scratch redis-server. Exit 1 naming every corrupted, missing or extra object.
+
+    Example: streamgate backup verify --stack prod 20261101T020000Z-3f9a1c --region us-east-1"""
+    from infra.automation.backup.errors import BackupError
+
     with reported():
         _, targets = _targets(stack, outputs, region)
 
@@ -241,19 +277,31 @@ def restore(
         typer.Option("--redis-url", help="Also restore the Redis snapshot into this Redis (keys replaced)."),
     ] = None,
     dry_run: DryRunOpt = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
     outputs: OutputsOpt = None,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
     """Restore a backup: objects (checked against the manifest before writing) into a bucket, and with
-    --redis-url the Redis snapshot into a Redis. Objects that fail their check are named, never written."""
+    --redis-url the Redis snapshot into a Redis. Objects that fail their check are named, never written.
+    The backup is found (its manifest read) before anything is asked: an unknown id exits 2.
+
+    Example: streamgate backup restore --stack prod 20261101T020000Z-3f9a1c --region us-east-1 --yes"""
+    from infra.automation.backup.model import id_time
+
     with reported():
+        if id_time(backup_id) is None:
+            raise InvalidInputError(
+                f"{backup_id!r} is not a backup id (like 20261101T020000Z-3f9a1c; `streamgate backup list`)"
+            )
         stack_target, [target] = _targets(stack, outputs, [region])
-    to: ObjectStore | None = None
-    if not no_content:
-        to = stack_target.bucket(target_bucket, region) if target_bucket else target.content
-    if to is None and redis_url is None:
-        fail(InvalidInputError("nothing to restore: drop --no-content or give --redis-url"))
+        to: ObjectStore | None = None
+        if not no_content:
+            to = stack_target.bucket(target_bucket, region) if target_bucket else target.content
+        if to is None and redis_url is None:
+            raise InvalidInputError("nothing to restore: drop --no-content or give --redis-url")
+    _run(_backups(target, None).manifest(backup_id))  # BackupNotFoundError (exit 2) before any question
     if not dry_run and not yes:
         what = " and ".join(
             x
@@ -271,8 +319,14 @@ def restore(
             err_console.print("restore declined: nothing was written")
             raise typer.Exit(3)
 
-    with _progress(as_json) as bar:
+    with _progress(as_json) as bar, _audited(stack_target, dry_run, actor, reason):
         result = _run(_backups(target, bar).restore(backup_id, to=to, redis_url=redis_url, dry_run=dry_run))
+        if not result.ok:
+            raise typer.Exit(_report_restore(result, redis_url, dry_run, as_json) or 1)
+    _report_restore(result, redis_url, dry_run, as_json)
+
+
+def _report_restore(result: Any, redis_url: str | None, dry_run: bool, as_json: bool) -> int:
     if as_json:
         emit_json({**result.__dict__, "problems": [p.__dict__ for p in result.problems], "ok": result.ok})
     else:
@@ -284,8 +338,7 @@ def restore(
         )
         for p in result.problems:
             console.print(f"  [red]{p.kind}[/red] {p.key}: {p.detail}")
-    if not result.ok:
-        raise typer.Exit(1)
+    return 0 if result.ok else 1
 
 
 @app.command()
@@ -293,34 +346,54 @@ def prune(
     stack: StackOpt,
     region: RegionOpt = None,
     dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
     outputs: OutputsOpt = None,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
     """Delete backups older than backup.retentionDays (never the newest backup.keepLast) and incomplete
-    backups older than backup.incompleteGraceHours."""
+    backups older than backup.incompleteGraceHours. Shows what it would delete, then asks for the stack's
+    name to be typed (unless --yes or --dry-run).
+
+    Example: streamgate backup prune --stack prod --dry-run"""
     with reported():
         stack_target, targets = _targets(stack, outputs, region)
         cfg = stack_target.cfg
     policy = cfg.backup
 
-    async def go() -> list[dict[str, Any]]:
+    async def go(preview: bool) -> list[dict[str, Any]]:
         rows = []
         for target in targets:
-            decision = await Backups(target).prune(
+            decision = await _backups(target, None).prune(
                 retention_days=policy.retention_days,
                 keep_last=policy.keep_last,
                 incomplete_grace_hours=policy.incomplete_grace_hours,
-                dry_run=dry_run,
+                dry_run=preview,
             )
-            rows.append({"region": target.region, "dry_run": dry_run, **decision.__dict__})
+            rows.append({"region": target.region, "dry_run": preview, **decision.__dict__})
         return rows
 
-    rows = _run(go())
+    rows = _run(go(True))
+    doomed = [b for row in rows for b in row["delete"]]
+    for row in rows:
+        row["dry_run"] = dry_run or not doomed  # nothing to delete: what was found is the answer
+    if not dry_run and doomed:
+        if not as_json:
+            _print_prune(rows)
+        confirm_stack(stack, f"delete {len(doomed)} backup(s) of {stack}: {', '.join(doomed)}", yes)
+        with _audited(stack_target, False, actor, reason) as entry:
+            rows = _run(go(False))
+            entry.extra["deleted"] = [b for row in rows for b in row["delete"]]
     if as_json:
         emit_json(rows)
         return
+    _print_prune(rows)
+
+
+def _print_prune(rows: list[dict[str, Any]]) -> None:
     for row in rows:
-        verb = "would delete" if dry_run else "deleted"
+        verb = "would delete" if row["dry_run"] else "deleted"
         console.print(f"{row['region']}: {verb} {len(row['delete'])}, kept {len(row['keep'])}")
         for backup_id in row["delete"] + row["keep"]:
             console.print(f"  {backup_id}: {row['reasons'][backup_id]}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from infra.automation.errors import AutomationError
+from infra.automation.errors import AutomationError, InvalidInputError
 
 
 class BackupError(AutomationError):
     """A backup, restore or prune could not be done (exit 1)."""
 
 
-class BackupNotFoundError(BackupError):
-    """No (complete) backup with that id."""
+class BackupNotFoundError(BackupError, InvalidInputError):
+    """No (complete) backup with that id: the id given is wrong (exit 2)."""

@@ -38,6 +38,7 @@ from infra import http
 from infra.automation.adapters.local_region import served_by
 from infra.automation.drill.errors import DrillError
 from infra.automation.errors import InvalidInputError
+from infra.automation.failover.model import FailoverPlan
 from infra.automation.failover.runner import FailoverReport, FailoverRunner
 from infra.config import StackConfig
 from infra.local.layout import COLORS, LOOPBACK, gateway_program
@@ -184,7 +185,7 @@ class DrillReport:
 def kill_region(platform: LocalPlatform, region: str) -> list[str]:
     """kill -9 the region's Redis node and gateways so that supervisord does not restart them: freeze
     (SIGSTOP), mark them stopping in supervisord, then SIGKILL their process groups."""
-    names = [f"redis-{region}", *(gateway_program(region, c) for c in COLORS)]
+    names = region_programs(region)
     processes = platform.supervisor.processes()
     pids = {n: processes[n].pid for n in names if n in processes and processes[n].pid}
     for pid in pids.values():
@@ -249,16 +250,40 @@ def drill_platform(cfg: StackConfig) -> LocalPlatform:
     return LocalPlatform(cfg)
 
 
-async def run_drill(
-    cfg: StackConfig,
-    runner: FailoverRunner,
-    kind: Kind,
-    *,
-    target: str | None = None,
-    failback: bool = True,
-    warmup_writes: int = 100,
-    settle_seconds: float = 1.0,
-) -> DrillReport:
+@dataclass
+class DrillPlan:
+    """What a drill would do, found before it does anything (and all that `--dry-run` does)."""
+
+    kind: Kind
+    stack: str
+    source: str  # the primary region now
+    target: str
+    kill: dict[str, int | None]  # unplanned: program → pid it would kill -9
+    failover: FailoverPlan  # the failover it would run (readiness checks, steps)
+    failback: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": True,
+            "kind": self.kind,
+            "stack": self.stack,
+            "source": self.source,
+            "target": self.target,
+            "kill": self.kill,
+            "failover": self.failover.to_dict(),
+            "failback": self.failback,
+        }
+
+
+def region_programs(region: str) -> list[str]:
+    """What a region kill takes down: its Redis node and its gateways."""
+    return [f"redis-{region}", *(gateway_program(region, c) for c in COLORS)]
+
+
+async def plan_drill(
+    cfg: StackConfig, runner: FailoverRunner, kind: Kind, *, target: str | None = None, failback: bool = True
+) -> DrillPlan:
+    """Read-only: the platform runs, one primary answers, and a planned failover to the target is safe now."""
     platform = drill_platform(cfg)
     if not platform.running():
         raise DrillError("the local platform is not running: `streamgate local up` first")
@@ -270,7 +295,27 @@ async def run_drill(
     ready = await runner.plan(target, "planned")
     if not ready.safe:
         raise DrillError("not ready to drill: " + "; ".join(f"{c.name}: {c.detail}" for c in ready.blockers))
+    kill: dict[str, int | None] = {}
+    if kind == "unplanned":
+        processes = await asyncio.to_thread(platform.supervisor.processes)
+        kill = {n: processes[n].pid if n in processes else None for n in region_programs(source)}
+    failover = ready if kind == "planned" else await runner.plan(target, "unplanned", allow_data_loss=True)
+    return DrillPlan(kind, cfg.stack, source, target, kill, failover, failback)
 
+
+async def run_drill(
+    cfg: StackConfig,
+    runner: FailoverRunner,
+    kind: Kind,
+    *,
+    target: str | None = None,
+    failback: bool = True,
+    warmup_writes: int = 100,
+    settle_seconds: float = 1.0,
+) -> DrillReport:
+    plan = await plan_drill(cfg, runner, kind, target=target, failback=failback)
+    platform = drill_platform(cfg)
+    source, target = plan.source, plan.target
     layout = platform.layout
     load = Load(layout.region(target).redis_endpoint, f"{layout.edge_url}{cfg.failover.smoke_path}")
     killed: list[str] = []

@@ -68,11 +68,40 @@ class FailoverReport:
 
 
 class Progress:
-    """What a run tells its caller while it works (the CLI draws it with rich)."""
+    """What a run tells its caller while it works (the CLI draws it with rich, notifications send it)."""
+
+    def began(self, plan: FailoverPlan, record: FailoverRecord) -> None:
+        """Confirmed: the first step is about to run."""
 
     def started(self, action: Action) -> None: ...
 
     def finished(self, action: Action, record: StepRecord) -> None: ...
+
+    def ended(self, record: FailoverRecord) -> None:
+        """The run is over: `record.outcome` is succeeded or failed."""
+
+
+class Fanout(Progress):
+    """Several listeners as one."""
+
+    def __init__(self, *listeners: Progress) -> None:
+        self.listeners = listeners
+
+    def began(self, plan: FailoverPlan, record: FailoverRecord) -> None:
+        for listener in self.listeners:
+            listener.began(plan, record)
+
+    def started(self, action: Action) -> None:
+        for listener in self.listeners:
+            listener.started(action)
+
+    def finished(self, action: Action, record: StepRecord) -> None:
+        for listener in self.listeners:
+            listener.finished(action, record)
+
+    def ended(self, record: FailoverRecord) -> None:
+        for listener in self.listeners:
+            listener.ended(record)
 
 
 class FailoverRunner:
@@ -149,7 +178,9 @@ class FailoverRunner:
             if confirm is not None and not confirm(plan):
                 raise DeclinedError("failover declined: nothing was changed")
             assert record is not None
+            record.outcome = "running"
             self.store.save(key, record.to_dict())
+            self.progress.began(plan, record)
             try:
                 for action in plan.actions:
                     lock.refresh()
@@ -158,12 +189,14 @@ class FailoverRunner:
             except Exception as exc:
                 record.outcome, record.error = "failed", str(exc)
                 self.store.save(key, record.to_dict())
+                self.progress.ended(record)
                 if isinstance(exc, AutomationError | AbortedError):
                     raise
                 raise FailoverError(f"step failed: {exc}") from exc
             self._measure(record)
             record.outcome, record.finished_at, record.error = "succeeded", self.clock(), None
             self.store.save(key, record.to_dict())
+            self.progress.ended(record)
         finally:
             lock.release()
         return FailoverReport(plan, False, record, previously)

@@ -5,36 +5,23 @@ Exit codes: 0 promoted (or nothing to do), 1 failed, 2 bad input or config, 3 ro
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.errors import AutomationError, InvalidInputError
-from infra.automation.rollout import report, wiring
-from infra.automation.rollout.analysis import checks_from
-from infra.automation.rollout.controller import (
-    Controller,
-    RolloutSpec,
-    control_key,
-    outcome_exit_code,
-    state_key,
-)
-from infra.automation.rollout.judge import JudgeSettings
-from infra.automation.rollout.model import Control, Kind, Outcome, Record, RolloutState
-from infra.automation.targets import Target, for_stack
 from infra.clikit import (
+    ActorOpt,
     DryRunOpt,
     JsonOpt,
     OutputsOpt,
+    ReasonOpt,
     StackOpt,
+    WatchOpt,
     YesOpt,
     command_group,
     console,
@@ -42,9 +29,16 @@ from infra.clikit import (
     err_console,
     fail,
     reported,
+    watch,
 )
-from infra.config import StackConfig, load_stack, scrape_interval_seconds
 from infra.errors import StreamgateError
+
+# The commands' work is imported when they run: completing `streamgate rollout <TAB>` imports this module.
+if TYPE_CHECKING:
+    from infra.automation.rollout.controller import RolloutSpec
+    from infra.automation.rollout.model import Record, RolloutState
+    from infra.automation.targets import Target
+    from infra.config import StackConfig
 
 app = command_group(
     "rollout",
@@ -69,7 +63,6 @@ ManualOpt = Annotated[
         help="Wait for `streamgate rollout promote` before the last step (default: stack config).",
     ),
 ]
-TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 
 
 def parse_steps(
@@ -103,63 +96,19 @@ def parse_steps(
     return values
 
 
-def build_spec(
-    cfg: StackConfig,
-    kind: Kind,
-    region: str,
-    version: str,
-    steps: list[int],
-    interval: float | None,
-    threshold: int | None,
-    manual_promotion: bool | None,
-    rollback_window: float | None = None,
-    pushgateway: Pushgateway | None = None,
-) -> RolloutSpec:
-    if not TAG.fullmatch(version):
-        raise InvalidInputError(f"--version {version!r}: not an image tag (letters, digits, _ . -; ≤ 63)")
-    r = cfg.rollout
-    return RolloutSpec(
-        kind=kind,
-        stack=cfg.stack,
-        region=region,
-        version=version,
-        steps=tuple(steps),
-        interval_seconds=interval if interval is not None else float(r.interval_seconds),
-        failure_threshold=threshold if threshold is not None else r.failure_threshold,
-        window_seconds=r.window_seconds,
-        checks=tuple(checks_from(r)),
-        judge=JudgeSettings.from_config(r.judge),
-        webhooks=tuple(r.webhooks),
-        confirm_promotion=r.confirm_promotion if manual_promotion is None else manual_promotion,
-        rollback_window_seconds=float(
-            r.rollback_window_seconds if rollback_window is None else rollback_window
-        ),
-        pushgateway=pushgateway,
-        scrape_interval_seconds=scrape_interval_seconds(cfg),
-    )
-
-
-def _fmt(value: float | None, name: str) -> str:
-    if value is None:
-        return "no data"
-    if name == "latency-p99":
-        return f"{value * 1000:.0f}ms"
-    if name == "success-rate":
-        return f"{value:.2%}"
-    return f"{value:.3g}"
-
-
 def printer(state: RolloutState, record: Record) -> None:
     """One line per step: time, event, weight, checks (red when failing)."""
+    from infra.automation.rollout.view import bar, fmt_value
+
     clock = time.strftime("%H:%M:%S", time.localtime(record.at))
-    bar = "█" * (record.weight // 10) + "░" * (10 - record.weight // 10)
     checks = " ".join(
-        f"[{'green' if c['outcome'] == Outcome.PASS else 'red'}]{c['name']} {_fmt(c.get('value'), c['name'])}[/]"
+        f"[{'green' if c['outcome'] == 'pass' else 'red'}]{c['name']} {fmt_value(c.get('value'), c['name'])}[/]"
         for c in record.checks
     )
     reason = f" [dim]{record.reason}[/dim]" if record.reason and not record.checks else ""
     console.print(
-        f"{clock} [bold]{record.event:<11}[/bold] {bar} {record.weight:>3}% {record.phase:<18} {checks}{reason}",
+        f"{clock} [bold]{record.event:<11}[/bold] {bar(record.weight, 10)} {record.weight:>3}% "
+        f"{record.phase:<18} {checks}{reason}",
         highlight=False,
         soft_wrap=True,
     )
@@ -174,10 +123,26 @@ def _confirm(yes: bool, question: str) -> None:
         raise typer.Exit(3)
 
 
-def _run(spec: RolloutSpec, target: Target, dry_run: bool, as_json: bool, yes: bool) -> None:
+def _run(
+    spec: RolloutSpec,
+    target: Target,
+    dry_run: bool,
+    as_json: bool,
+    yes: bool,
+    actor: str | None,
+    reason: str | None,
+) -> None:
+    import asyncio
+
+    from infra.automation.audit.record import audited
+    from infra.automation.rollout import report, wiring
+    from infra.automation.rollout.controller import Controller, Listener, outcome_exit_code
+    from infra.automation.rollout.notifications import notifying
+
     cfg = target.cfg
     try:
-        controller = Controller(spec, wiring.adapters(target, spec.region), [] if as_json else [printer])
+        listeners: list[Listener] = [] if as_json else [printer]
+        controller = Controller(spec, wiring.adapters(target, spec.region), listeners)
         if dry_run:
             plan = asyncio.run(controller.plan())
             if as_json:
@@ -186,31 +151,43 @@ def _run(spec: RolloutSpec, target: Target, dry_run: bool, as_json: bool, yes: b
                 _print_plan(plan)
             return
         _confirm(yes, f"{spec.kind} {spec.version} in {spec.stack}/{spec.region}: shift traffic?")
-        state = asyncio.run(controller.run())
-    except KeyboardInterrupt:
-        err_console.print(
-            "interrupted: state is saved; re-run the same command to resume, or `rollout abort`"
-        )
-        raise typer.Exit(3) from None
+        with (
+            audited(controller.adapters.store, cfg.stack, actor, reason) as entry,
+            notifying(target, listeners, entry.actor),
+        ):
+            try:
+                state = asyncio.run(controller.run())
+            except KeyboardInterrupt:
+                err_console.print(
+                    "interrupted: state is saved; re-run the same command to resume, or `rollout abort`"
+                )
+                raise typer.Exit(3) from None
+            entry.extra["rollout_id"] = state.id
+            code = outcome_exit_code(state)
+            if code:
+                entry.detail = f"{state.phase.value}: {state.reason}"
+            if as_json:
+                emit_json(report.summary(state) | {"exit_code": code})
+            else:
+                color = "green" if code == 0 else "red"
+                console.print(f"[bold {color}]{state.phase.value}[/]: {state.reason}", highlight=False)
+                if code == 0 and state.kind == "canary" and cfg.kind.cloud and state.weight == 100:
+                    console.print(
+                        f"set the live color so `pulumi up` agrees: pulumi config set --path "
+                        f"streamgate:workload.liveColor {state.canary_color} -s {cfg.stack}"
+                    )
+            raise typer.Exit(code)
     except StreamgateError as exc:
         fail(exc)
-    code = outcome_exit_code(state)
-    if as_json:
-        emit_json(report.summary(state) | {"exit_code": code})
-    else:
-        color = "green" if code == 0 else "red"
-        console.print(f"[bold {color}]{state.phase.value}[/]: {state.reason}", highlight=False)
-        if code == 0 and state.kind == "canary" and cfg.kind.cloud and state.weight == 100:
-            console.print(
-                f"set the live color so `pulumi up` agrees: pulumi config set --path "
-                f"streamgate:workload.liveColor {state.canary_color} -s {cfg.stack}"
-            )
-    raise typer.Exit(code)
 
 
 def _print_plan(plan: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from infra.automation.rollout.view import weights_text
+
     table = Table("", "", title=f"dry run: {plan['kind']} {plan['candidate']['version']}", show_header=False)
-    table.add_row("router", f"{plan['router']} {plan['weights']}")
+    table.add_row("router", f"{plan['router']}: {weights_text(plan['weights'])}")
     table.add_row("stable", f"{plan['stable']['color']} runs {plan['stable']['version']}")
     table.add_row("candidate", f"{plan['candidate']['color']} will run {plan['candidate']['version']}")
     table.add_row("steps", ", ".join(f"{s}%" for s in plan["steps"]))
@@ -241,10 +218,17 @@ def canary(
     as_json: JsonOpt = False,
     yes: YesOpt = False,
     outputs: OutputsOpt = None,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
     """Shift traffic to VERSION step by step, analyzing each step; roll back on failed analyses.
 
-    Re-running after a crash resumes from the persisted step."""
+    Re-running after a crash resumes from the persisted step. Exit codes: 0 promoted (or nothing to do),
+    1 failed, 2 bad input or config, 3 rolled back or aborted.
+
+    Example: streamgate rollout canary --stack prod --version 1.4.2 --steps 5,25,50,100 --reason "fix #812\""""
+    from infra.automation.rollout.operate import build_spec
+
     with reported():
         cfg, chosen, target = _context(stack, region, outputs)
         plan = parse_steps(steps, step_weight, max_weight, cfg.rollout.steps)
@@ -259,7 +243,7 @@ def canary(
             manual_promotion,
             pushgateway=target.pushgateway(chosen, cfg.rollout.pushgateway_url),
         )
-    _run(spec, target, dry_run, as_json, yes)
+    _run(spec, target, dry_run, as_json, yes, actor, reason)
 
 
 @app.command()
@@ -278,9 +262,17 @@ def bluegreen(
     as_json: JsonOpt = False,
     yes: YesOpt = False,
     outputs: OutputsOpt = None,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
     """Bring the idle color up with VERSION, smoke it, switch 100% and verify, keep the old color warm for
-    the rollback window (switching back on failed analyses), then retire it."""
+    the rollback window (switching back on failed analyses), then retire it.
+
+    Exit codes: 0 promoted, 1 failed, 2 bad input or config, 3 rolled back or aborted.
+
+    Example: streamgate rollout bluegreen --stack staging --version 1.4.2 --rollback-window 600"""
+    from infra.automation.rollout.operate import build_spec
+
     with reported():
         cfg, chosen, target = _context(stack, region, outputs)
         spec = build_spec(
@@ -295,40 +287,37 @@ def bluegreen(
             rollback_window,
             pushgateway=target.pushgateway(chosen, cfg.rollout.pushgateway_url),
         )
-    _run(spec, target, dry_run, as_json, yes)
+    _run(spec, target, dry_run, as_json, yes, actor, reason)
 
 
 def _context(stack: str, region: str | None, outputs: str | None) -> tuple[StackConfig, str, Target]:
+    from infra.automation.rollout import wiring
+    from infra.automation.targets import for_stack
+    from infra.config import load_stack
+
     cfg = load_stack(stack)
     chosen = wiring.region_of(cfg, region)
     return cfg, chosen, for_stack(cfg, outputs)
-
-
-def _active_state(store: Any, region: str) -> RolloutState:
-    doc = store.load(state_key(region))
-    state = RolloutState.from_dict(doc) if doc else None
-    if state is None or not state.active:
-        raise AutomationError(f"no rollout in progress in {region}")
-    return state
 
 
 def _request(
     stack: str,
     region: str | None,
     outputs: str | None,
-    change: dict[str, bool],
     what: str,
     as_json: bool,
+    actor: str | None,
+    reason: str | None,
 ) -> None:
+    from infra.automation.audit.record import audited
+    from infra.automation.rollout.operate import request
+
     with reported():
-        _, chosen, target = _context(stack, region, outputs)
+        cfg, chosen, target = _context(stack, region, outputs)
         store = target.state_store()
-        state = _active_state(store, chosen)
-        control = Control.from_dict(store.load(control_key(chosen)))
-        for key, value in change.items():
-            setattr(control, key, value)
-        control.updated_at = time.time()
-        store.save(control_key(chosen), control.to_dict(), conditional=False)
+        with audited(store, cfg.stack, actor, reason) as entry:
+            state, control = request(store, chosen, what, entry.actor, reason)
+            entry.extra["rollout_id"] = state.id
     if as_json:
         emit_json({"region": chosen, "rollout": state.id, "requested": what, "control": control.to_dict()})
     else:
@@ -337,18 +326,32 @@ def _request(
 
 @app.command()
 def pause(
-    stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, outputs: OutputsOpt = None
+    stack: StackOpt,
+    region: RegionOpt = None,
+    as_json: JsonOpt = False,
+    outputs: OutputsOpt = None,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
-    """Hold the rollout at its current weight (analysis continues; failures still roll back)."""
-    _request(stack, region, outputs, {"paused": True}, "pause", as_json)
+    """Hold the rollout at its current weight (analysis continues; failures still roll back).
+
+    Example: streamgate rollout pause --stack prod --reason "checking the error budget\""""
+    _request(stack, region, outputs, "pause", as_json, actor, reason)
 
 
 @app.command()
 def resume(
-    stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, outputs: OutputsOpt = None
+    stack: StackOpt,
+    region: RegionOpt = None,
+    as_json: JsonOpt = False,
+    outputs: OutputsOpt = None,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
-    """Let a paused rollout advance again."""
-    _request(stack, region, outputs, {"paused": False}, "resume", as_json)
+    """Let a paused rollout advance again.
+
+    Example: streamgate rollout resume --stack prod"""
+    _request(stack, region, outputs, "resume", as_json, actor, reason)
 
 
 @app.command()
@@ -358,10 +361,13 @@ def promote(
     full: Annotated[bool, typer.Option("--full", help="Skip the remaining steps: go to 100% now.")] = False,
     as_json: JsonOpt = False,
     outputs: OutputsOpt = None,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
-    """Open the confirm-promotion gate (or, with --full, promote at the next analysis)."""
-    change = {"promote": True, "promote_full": full}
-    _request(stack, region, outputs, change, "full promotion" if full else "promotion", as_json)
+    """Open the confirm-promotion gate (or, with --full, promote at the next analysis).
+
+    Example: streamgate rollout promote --stack prod --region eu-west-1 --reason "dashboards clean\""""
+    _request(stack, region, outputs, "full promotion" if full else "promote", as_json, actor, reason)
 
 
 @app.command()
@@ -371,81 +377,106 @@ def abort(
     as_json: JsonOpt = False,
     yes: YesOpt = False,
     outputs: OutputsOpt = None,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
-    """Roll back now: the running controller does it, or this command when none runs."""
+    """Roll back now: the running controller does it, or this command when none runs.
+
+    Exit codes: 0 the running controller was asked to roll back, 3 rolled back here, 1 failed, 2 bad input.
+
+    Example: streamgate rollout abort --stack prod --yes --reason "p99 doubled\""""
+    from infra.automation.audit.record import audited
+    from infra.automation.rollout import operate
+
     with reported():
         cfg, chosen, target = _context(stack, region, outputs)
-        store = target.state_store()
-        state = _active_state(store, chosen)
+        state = operate.active_state(target.state_store(), chosen)
         _confirm(yes, f"abort the {state.kind} rollout of {state.version} in {chosen}?")
-        control = Control.from_dict(store.load(control_key(chosen)))
-        control.abort, control.updated_at = True, time.time()
-        store.save(control_key(chosen), control.to_dict(), conditional=False)
-        holder = store.holder(state_key(chosen))
-        if holder is not None:
-            message = f"abort requested; the running controller {holder.describe()} rolls back"
-            final: RolloutState | None = state
-        else:
-            spec = build_spec(
-                cfg,
-                state.kind,
-                chosen,
-                state.version,
-                state.steps,
-                None,
-                None,
-                None,
-                pushgateway=target.pushgateway(chosen, cfg.rollout.pushgateway_url),
-            )
-            controller = Controller(spec, wiring.adapters(target, chosen), [] if as_json else [printer])
-            final = asyncio.run(controller.abort_now())
-            message = f"rolled back: {final.reason if final else 'nothing to do'}"
+        with audited(target.state_store(), cfg.stack, actor, reason) as entry:
+            entry.extra["rollout_id"] = state.id
+            listeners: list[Any] = [] if as_json else [printer]
+            message, final, here = operate.abort(target, chosen, entry.actor, reason, listeners)
     if as_json:
         emit_json({"region": chosen, "message": message, "state": final.to_dict() if final else None})
     else:
         console.print(message)
-    if holder is None:
+    if here:
         raise typer.Exit(3)
 
 
 @app.command()
 def status(
-    stack: StackOpt, region: RegionOpt = None, as_json: JsonOpt = False, outputs: OutputsOpt = None
+    stack: StackOpt,
+    region: RegionOpt = None,
+    as_json: JsonOpt = False,
+    outputs: OutputsOpt = None,
+    follow: WatchOpt = False,
+    every: Annotated[
+        float, typer.Option("--every", min=0.2, help="Seconds between redraws (--watch).")
+    ] = 1.0,
 ) -> None:
-    """The last rollout of a region: phase, step, weights (persisted and live), who runs it."""
+    """A region's rollout: phase, steps, weights (persisted and live), the last analysis, recent events,
+    who runs it. With --watch, redrawn in place until the rollout ends.
+
+    Example: streamgate rollout status --stack prod --region us-east-1 --watch"""
+    from infra.automation.rollout.status import finished, read_status
+    from infra.automation.rollout.view import status_view
+
     with reported():
         cfg, chosen, target = _context(stack, region, outputs)
-        store = target.state_store()
-        doc = store.load(state_key(chosen))
-        control = Control.from_dict(store.load(control_key(chosen)))
-        holder = store.holder(state_key(chosen))
-    state = RolloutState.from_dict(doc) if doc else None
-    live: dict[str, int] | str
-    try:
-        live = asyncio.run(target.router(chosen).get_weights())
-    except Exception as exc:  # status must answer even when the router does not
-        live = f"unavailable: {exc}"
-    result = {
-        "region": chosen,
-        "rollout": None if state is None else {k: v for k, v in state.to_dict().items() if k != "history"},
-        "last_event": state.history[-1].__dict__ if state and state.history else None,
-        "control": control.to_dict(),
-        "controller": holder.describe() if holder else None,
-        "live_weights": live,
-    }
+        store, router = target.state_store(), target.router(chosen)
+
+        def read() -> dict[str, Any]:
+            return read_status(store, router, chosen)
+
+        def draw(result: dict[str, Any]) -> Any:
+            return status_view(cfg.stack, result)
+
+        if follow:
+            watch(read, draw, finished, as_json=as_json, interval=every)
+            return
+        result = read()
     if as_json:
         emit_json(result)
+    else:
+        console.print(draw(result))
+
+
+@app.command(name="list")
+def list_(
+    stack: StackOpt,
+    region: RegionOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many, newest first.")] = 20,
+    as_json: JsonOpt = False,
+    outputs: OutputsOpt = None,
+) -> None:
+    """Every rollout a region has had, newest first: the current one and all finished ones.
+
+    Example: streamgate rollout list --stack prod --region us-east-1"""
+    from rich.table import Table
+
+    from infra.automation.rollout.controller import index_key, state_key
+    from infra.automation.rollout.model import RolloutState
+
+    with reported():
+        _, chosen, target = _context(stack, region, outputs)
+        store = target.state_store()
+        rows = list((store.load(index_key(chosen)) or {"rollouts": []})["rollouts"])
+        current = store.load(state_key(chosen))
+        if current is not None and all(r["id"] != current["id"] for r in rows):
+            rows.append(RolloutState.from_dict(current).summary())
+    rows = sorted(rows, key=lambda r: r["started_at"], reverse=True)[:limit]
+    if as_json:
+        emit_json(rows)
         return
-    if state is None:
-        console.print(f"no rollout recorded in {chosen}; live weights: {live}")
-        return
-    table = Table("", "", show_header=False, title=f"{state.kind} {state.version} in {cfg.stack}/{chosen}")
-    table.add_row("phase", f"{state.phase.value} — {state.reason}")
-    table.add_row("step", f"{state.step_index + 1}/{len(state.steps)} at {state.weight}% ({state.steps})")
-    table.add_row("weights", f"state {state.weights}, live {live}")
-    table.add_row("failed checks", f"{state.failed_checks}/{state.failure_threshold}")
-    table.add_row("controller", holder.describe() if holder else "none running")
-    table.add_row("requests", ", ".join(k for k, v in control.to_dict().items() if v is True) or "none")
+    table = Table(
+        "started", "id", "kind", "version", "from", "max weight", "phase", title=f"rollouts in {chosen}"
+    )
+    for r in rows:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started_at"]))
+        table.add_row(
+            started, r["id"], r["kind"], r["version"], r["stable_version"], f"{r['max_weight']}%", r["phase"]
+        )
     console.print(table)
 
 
@@ -453,15 +484,31 @@ def status(
 def report_cmd(
     stack: StackOpt,
     region: RegionOpt = None,
+    rollout: Annotated[
+        str | None, typer.Option("--rollout", help="A past rollout's id (`rollout list`); default: the last.")
+    ] = None,
     png: Annotated[Path | None, typer.Option("--png", help="Write a chart (weight, success, p99).")] = None,
     as_json: JsonOpt = False,
     outputs: OutputsOpt = None,
 ) -> None:
-    """Post-mortem of the last rollout from its persisted history."""
+    """Post-mortem of a rollout from its persisted history (the last one, or --rollout ID).
+
+    Example: streamgate rollout report --stack prod --png rollout.png"""
+    from rich.table import Table
+
+    from infra.automation.rollout import report
+    from infra.automation.rollout.controller import past_key, state_key
+    from infra.automation.rollout.model import RolloutState
+    from infra.automation.rollout.view import fmt_value
+
     with reported():
         _, chosen, target = _context(stack, region, outputs)
         store = target.state_store()
         doc = store.load(state_key(chosen))
+        if rollout is not None and (doc is None or doc["id"] != rollout):
+            doc = store.load(past_key(chosen, rollout))
+            if doc is None:
+                raise InvalidInputError(f"--rollout {rollout}: no such rollout in {chosen} (`rollout list`)")
         if doc is None:
             raise AutomationError(f"no rollout recorded in {chosen}")
     state = RolloutState.from_dict(doc)
@@ -478,9 +525,9 @@ def report_cmd(
             f"{s.seconds[i]:.1f}",
             record.event,
             f"{record.weight}%",
-            _fmt(s.success_rate[i], "success-rate") if record.checks else "",
-            _fmt(s.p99_seconds[i], "latency-p99") if record.checks else "",
-            record.reason[:80],
+            fmt_value(s.success_rate[i], "success-rate") if record.checks else "",
+            fmt_value(s.p99_seconds[i], "latency-p99") if record.checks else "",
+            record.reason,
         )
     console.print(table)
     console.print(f"{state.phase.value}: {state.reason}" + (f" · chart: {png}" if png else ""))

@@ -60,6 +60,16 @@ def control_key(region: str) -> str:
     return f"rollouts/{region}.control"
 
 
+def past_key(region: str, rollout_id: str) -> str:
+    """Every rollout of a region is kept: the current one at `state_key`, the finished ones here."""
+    return f"rollouts/{region}/past/{rollout_id}"
+
+
+def index_key(region: str) -> str:
+    """The region's finished rollouts, oldest first (their summaries)."""
+    return f"rollouts/{region}.past"
+
+
 @dataclass(frozen=True)
 class RolloutSpec:
     """One rollout run's inputs (from the stack config and the command line)."""
@@ -100,6 +110,7 @@ class Controller:
         self.key = state_key(self.spec.region)
         self.control_key = control_key(self.spec.region)
         self._lock: Lock | None = None
+        self._heard = 0.0  # the operator request last recorded in the history (its updated_at)
 
     # -- entry points ---------------------------------------------------------------------------
     async def run(self) -> RolloutState:
@@ -116,6 +127,8 @@ class Controller:
                     await self._canary(state)
                 else:
                     await self._bluegreen(state)
+            if not state.active and state.history:
+                await self._archive(state)
             return state
         finally:
             await asyncio.to_thread(self._lock.release)
@@ -157,7 +170,10 @@ class Controller:
             state = await self._load()
             if state is None or not state.active:
                 return state
-            await self._rollback(state, Phase.ABORTED, "aborted by operator (no controller was running)")
+            control = await self._control()
+            who = f" ({control.describe()})" if control.actor or control.reason else ""
+            await self._rollback(state, Phase.ABORTED, f"aborted by operator, no controller was running{who}")
+            await self._archive(state)
             return state
         finally:
             await asyncio.to_thread(self._lock.release)
@@ -170,6 +186,23 @@ class Controller:
 
     async def _control(self) -> Control:
         return Control.from_dict(await asyncio.to_thread(self.adapters.store.load, self.control_key))
+
+    async def _archive(self, state: RolloutState) -> None:
+        """Keep a finished rollout for good (`rollout list`, `rollout report --rollout ID`)."""
+        store = self.adapters.store
+        index = await asyncio.to_thread(store.load, index_key(state.region)) or {"rollouts": []}
+        if any(r["id"] == state.id for r in index["rollouts"]):
+            return
+        await asyncio.to_thread(store.save, past_key(state.region, state.id), state.to_dict())
+        index["rollouts"].append(state.summary())
+        await asyncio.to_thread(store.save, index_key(state.region), index)
+
+    async def _heed(self, state: RolloutState, control: Control) -> None:
+        """Record an operator's new request (pause, promote, abort, ...) with who asked and why."""
+        if control.updated_at > self._heard:
+            self._heard = control.updated_at
+            if control.requested:
+                await self._note(state, "request", control.describe())
 
     async def _persist(self, state: RolloutState) -> None:
         state.updated_at = time.time()
@@ -194,6 +227,7 @@ class Controller:
                     f"(phase {existing.phase.value}, {existing.weight}%): re-run it with --version "
                     f"{existing.version}, or `streamgate rollout abort --stack {existing.stack}` first"
                 )
+            self._heard = (await self._control()).updated_at
             await self._note(
                 existing,
                 "resume",
@@ -222,6 +256,8 @@ class Controller:
             state.phase = Phase.SUCCEEDED
             state.reason = f"{self.spec.version} is already live on {stable}: nothing to do"
             return state  # not persisted: the previous rollout's record stays
+        if existing is not None:  # finished: kept among the region's past rollouts before it is replaced
+            await self._archive(existing)
         await asyncio.to_thread(self.adapters.store.delete, self.control_key)  # stale operator requests
         await self._note(
             state, "start", f"{stable} runs {stable_version} at 100%; {canary} will run {self.spec.version}"
@@ -313,6 +349,7 @@ class Controller:
         """Every tick's start: wait for it, keep the lock, heal the router from the persisted state.
         Returns the operator's requests and the next tick's deadline."""
         control = await self._wait(deadline)
+        await self._heed(state, control)
         next_deadline = max(deadline + self.spec.interval_seconds, time.monotonic())
         if self._lock is not None:
             await asyncio.to_thread(self._lock.refresh)
@@ -475,6 +512,7 @@ class Controller:
         if state.switched_at == 0:
             await self._reconcile(state)
             while not await self._gate_open(state, control := await self._control()):
+                await self._heed(state, control)
                 if control.abort:
                     await self._rollback(state, Phase.ABORTED, "aborted by operator")
                     return

@@ -113,6 +113,15 @@ class Control:
     promote: bool = False  # open the confirm-promotion gate
     promote_full: bool = False  # skip the remaining steps
     updated_at: float = 0.0
+    # The last request: what, by whom and why (the controller records it in the rollout's history).
+    requested: str = ""
+    actor: str = ""
+    reason: str = ""
+
+    def describe(self) -> str:
+        who = f" by {self.actor}" if self.actor else ""
+        why = f": {self.reason}" if self.reason else ""
+        return f"{self.requested or 'request'}{who}{why}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,6 +184,20 @@ class RolloutState:
         self.history.append(rec)
         self.updated_at = now
         return rec
+
+    def summary(self) -> dict[str, Any]:
+        """What a list of past rollouts shows of this one."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "version": self.version,
+            "stable_version": self.stable_version,
+            "phase": self.phase.value,
+            "reason": self.reason,
+            "max_weight": max((r.weight for r in self.history), default=self.weight),
+            "started_at": self.started_at,
+            "updated_at": self.updated_at,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

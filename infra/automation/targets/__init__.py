@@ -18,10 +18,12 @@ from infra.config import StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, MetricsProvider, Router
+    from infra.automation.adapters.alertmanager import AlertmanagerAlerts
     from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.pushgateway import Pushgateway
     from infra.automation.adapters.state import StateStore
+    from infra.automation.adapters.step_up import GatewayStepUp
     from runtime.storage import ObjectStore
 
 
@@ -51,6 +53,15 @@ class Target(Protocol):
 
     def bucket(self, name: str, region: str) -> ObjectStore:
         """Any bucket of the stack's object store in `region` (a restore target)."""
+
+    def alerts(self, region: str) -> AlertmanagerAlerts:
+        """The Alertmanager that notifies `region`'s alerts."""
+
+    def notification_urls(self) -> dict[str, str]:
+        """Channel → URL of the stack's notifications (they are secrets; see notify/wiring.py)."""
+
+    def step_up(self) -> GatewayStepUp:
+        """How an operator of the console steps up with MFA (InvalidInputError where it cannot)."""
 
 
 Outputs = str | Path | None  # a cloud stack's `pulumi stack output --json --show-secrets` file

@@ -18,14 +18,22 @@ from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.errors import InvalidInputError
 from infra.config import StackConfig
 from infra.names import api_name, origin_name
-from infra.outputs import MONITORING_NAMESPACE, PROMETHEUS_SERVICE, PUSHGATEWAY_SERVICE, StackOutputs
+from infra.outputs import (
+    ALERTMANAGER_SERVICE,
+    MONITORING_NAMESPACE,
+    PROMETHEUS_SERVICE,
+    PUSHGATEWAY_SERVICE,
+    StackOutputs,
+)
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
+    from infra.automation.adapters.alertmanager import AlertmanagerAlerts
     from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.kubeapi import KubeApi
     from infra.automation.adapters.state import StateStore
+    from infra.automation.adapters.step_up import GatewayStepUp
     from runtime.storage import ObjectStore
 
 ELASTICACHE_NOTE = (
@@ -75,6 +83,22 @@ class AwsTarget:
             return Pushgateway(override)
         api = self.kube_api(region)
         return Pushgateway(api.service_url(MONITORING_NAMESPACE, PUSHGATEWAY_SERVICE), api.push_handler())
+
+    def alerts(self, region: str) -> AlertmanagerAlerts:
+        from infra.automation.adapters.alertmanager import AlertmanagerAlerts
+
+        api = self.kube_api(region)
+        return AlertmanagerAlerts(api.service_url(MONITORING_NAMESPACE, ALERTMANAGER_SERVICE), api.session())
+
+    def notification_urls(self) -> dict[str, str]:
+        return dict(self.outputs.notification_urls)
+
+    def step_up(self) -> GatewayStepUp:
+        raise InvalidInputError(
+            f"stack {self.cfg.stack}: the console verifies an operator's MFA step-up with the gateways' "
+            "signing key, which only the local platform holds outside the cluster; act on cloud stacks with "
+            "`streamgate rollout pause|resume|promote|abort` (the console stays read-only)"
+        )
 
     def state_store(self) -> StateStore:
         from infra.automation.adapters.state import S3StateStore

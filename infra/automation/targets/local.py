@@ -13,8 +13,10 @@ from infra.config import StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
+    from infra.automation.adapters.alertmanager import AlertmanagerAlerts
     from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.failover_ports import FailoverPorts
+    from infra.automation.adapters.step_up import GatewayStepUp
     from infra.local.platform import LocalPlatform
     from runtime.storage import ObjectStore
 
@@ -96,3 +98,26 @@ class LocalTarget:
         from runtime.storage import ObjectStore
 
         return ObjectStore(name, client=s3_client(self.platform.layout.moto_url))
+
+    def alerts(self, region: str) -> AlertmanagerAlerts:
+        from infra.automation.adapters.alertmanager import AlertmanagerAlerts
+
+        return AlertmanagerAlerts(self.platform.layout.alertmanager_url)  # one for every region
+
+    def notification_urls(self) -> dict[str, str]:
+        """From the environment: the local platform has no Pulumi secrets."""
+        import os
+
+        from infra.automation.notify.wiring import secret_env
+
+        found = {c: os.environ.get(secret_env(k), "") for c, k in self.cfg.notifications.secrets.items()}
+        return {c: url for c, url in found.items() if url}
+
+    def step_up(self) -> GatewayStepUp:
+        """Through the edge, verified with the signing key the platform gave its gateways."""
+        from infra.automation.adapters.step_up import GatewayStepUp
+        from infra.local.state import Secrets
+        from runtime.service.tokens import TokenSigner
+
+        key = Secrets.load_or_create(self.platform.paths).signing_key.encode()
+        return GatewayStepUp(self.platform.layout.edge_url, TokenSigner(key))
