@@ -57,7 +57,9 @@ def render(
         ),
     ] = None,
 ) -> None:
-    """Print the rules or config STACK would deploy, for review (YAML on stdout)."""
+    """Print the rules or config STACK would deploy, for review (YAML on stdout).
+
+    Example: streamgate alerts render --stack prod --format alertmanager"""
     try:
         cfg = load_stack(stack)
         if fmt is Format.ALERTMANAGER:

@@ -9,18 +9,17 @@ import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.spinner import Spinner
 from rich.table import Table
 
 from infra.clikit import JsonOpt, StackOpt, command_group, console, emit_json, err_console, report_error
-from infra.config import load_stack
 from infra.errors import StreamgateError
-from infra.local.platform import LocalPlatform, ProbeResult, Reporter, SmokeResult, UpResult
+
+# The platform is imported when a command runs: completing `streamgate local <TAB>` imports this module.
+if TYPE_CHECKING:
+    from infra.local.platform import LocalPlatform, SmokeResult, UpResult
 
 app = command_group(
     "local",
@@ -61,41 +60,10 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def platform(stack: str, base_port: int | None, state_dir: Path | None) -> LocalPlatform:
+    from infra.config import load_stack
+    from infra.local.platform import LocalPlatform
+
     return LocalPlatform(load_stack(stack), base_port=base_port, state_dir=state_dir)
-
-
-class LiveReporter(Reporter):
-    """Draws the current phase and every probe's state on stderr while `up` waits."""
-
-    def __init__(self, live: Live) -> None:
-        self.live = live
-        self.text = ""
-        self.results: list[ProbeResult] = []
-
-    def phase(self, text: str) -> None:
-        self.text = text
-        self._draw()
-
-    def health(self, results: list[ProbeResult]) -> None:
-        self.results = results
-        self._draw()
-
-    def _draw(self) -> None:
-        table = Table("part", "health", box=None, show_header=False, padding=(0, 1))
-        for r in self.results:
-            mark = "[green]✓[/green]" if r.healthy else "[yellow]…[/yellow]"
-            table.add_row(r.what, f"{mark} {r.detail if not r.healthy else ''}")
-        self.live.update(Group(Spinner("dots", text=self.text), table))
-
-
-class PlainReporter(Reporter):
-    """One line per phase on stderr, for logs (CI, `make up` piped somewhere)."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-
-    def phase(self, text: str) -> None:
-        err_console.print(f"[{time.monotonic() - self.started:5.1f}s] {text}", highlight=False)
 
 
 def endpoints_table(endpoints: dict[str, Any]) -> Table:
@@ -126,7 +94,13 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every part to be healthy.")] = 90.0,
 ) -> None:
     """Bring the local platform up (idempotent): preflight, render configs, start every process under
-    supervisord, wait for health, create buckets and the KMS key in moto, seed sample content."""
+    supervisord, wait for health, create buckets and the KMS key in moto, seed sample content.
+
+    Example: streamgate local up --stack local --base-port 19000"""
+    from rich.live import Live
+
+    from infra.local.reporters import LiveReporter, PlainReporter
+
     plat = platform(stack, base_port, state_dir)
     result: UpResult
     if as_json:
@@ -168,7 +142,9 @@ def status(
     state_dir: StateDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Health of every part: its process under supervisord and the probes of what it serves."""
+    """Health of every part: its process under supervisord and the probes of what it serves.
+
+    Example: streamgate local status --stack local --json"""
     plat = platform(stack, base_port, state_dir)
     parts = plat.status()
     extras = plat.extras()
@@ -238,7 +214,9 @@ def logs(
     stack: StackOpt = "local",
     state_dir: StateDirOpt = None,
 ) -> None:
-    """Print the log of one part."""
+    """Print the log of one part.
+
+    Example: streamgate local logs gateway-local-a-blue --follow"""
     path = platform(stack, None, state_dir).log_file(part)
     if not path.exists():
         err_console.print(f"{path} does not exist yet (has `streamgate local up` run?)")
@@ -262,7 +240,9 @@ def down(
     state_dir: StateDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stop every process cleanly (data kept unless --purge); nothing is left running."""
+    """Stop every process cleanly (data kept unless --purge); nothing is left running.
+
+    Example: streamgate local down --stack local"""
     plat = platform(stack, None, state_dir)
     if purge and not yes and not typer.confirm(f"delete every file under {plat.paths.root}?"):
         raise typer.Exit(3)
@@ -288,7 +268,9 @@ def smoke(
     """Fetch a sample segment through the edge twice (after purging it there): bytes, status, the edge's
     cache status (MISS, then HIT) and the gateway tier that served it. Then play the sample's master
     playlist through the edge with ffmpeg (its default options), every rendition, and compare the frames
-    decoded with the source's."""
+    decoded with the source's.
+
+    Example: streamgate local smoke --stack local"""
     result: SmokeResult = platform(stack, None, state_dir).smoke(segment)
     played = result.played
     if as_json:

@@ -108,3 +108,38 @@ def test_backup_verify_corrupt_and_restore_round_trip(
 
 async def test_the_local_target_passes_the_backup_contract(platform: RunningPlatform) -> None:
     await check_backup_target(for_stack(load_stack("local")), "local-b")
+
+
+def test_restore_checks_the_backup_exists_before_asking(platform: RunningPlatform) -> None:
+    unknown = "20200101T000000Z-000000"
+    result = cli.invoke(app, ["restore", "--stack", "local", unknown, "--region", "local-a"], input="y\n")
+    assert result.exit_code == 2, result.output
+    assert (
+        f"no complete backup {unknown}" in result.output and "restore " not in result.output.split("error")[0]
+    )
+    malformed = cli.invoke(app, ["restore", "--stack", "local", "latest", "--region", "local-a", "--yes"])
+    assert malformed.exit_code == 2 and "is not a backup id" in malformed.output
+
+
+def test_prune_deletes_only_once_the_stack_name_is_typed_and_is_audited(platform: RunningPlatform) -> None:
+    from infra.automation.audit.journal import Journal
+    from infra.automation.backup.model import manifest_key
+
+    s3 = s3_client(platform.layout.moto_url)
+    bucket = platform.platform.resources.backup_buckets["local-b"]
+    stale = "20200101T000000Z-abcdef"  # an incomplete backup (no manifest), years past the grace period
+    s3.put_object(Bucket=bucket, Key=data_key(stale, "content/x"), Body=b"partial")
+    assert not s3.list_objects_v2(Bucket=bucket, Prefix=manifest_key(stale)).get("Contents")
+
+    def present() -> bool:
+        return bool(s3.list_objects_v2(Bucket=bucket, Prefix=f"backups/{stale}/").get("Contents"))
+
+    declined = cli.invoke(app, ["prune", "--stack", "local", "--region", "local-b"], input="yes\n")
+    assert declined.exit_code == 3 and f"  {stale}:" in declined.output and present()
+    pruned = cli.invoke(
+        app, ["prune", "--stack", "local", "--region", "local-b", "--actor", "frank"], input="local\n"
+    )
+    assert pruned.exit_code == 0, pruned.output
+    assert "deleted 1" in pruned.output and not present()
+    [entry] = Journal(for_stack(load_stack("local")).state_store()).entries(1, "backup prune")
+    assert (entry.actor, entry.outcome, entry.extra["deleted"]) == ("frank", "ok", [stale])

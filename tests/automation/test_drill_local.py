@@ -34,7 +34,7 @@ def platform(running_platform: RunningPlatform, monkeypatch: pytest.MonkeyPatch)
 def test_unplanned_drill_promotes_within_the_floor_and_keeps_every_replicated_write(
     platform: RunningPlatform,
 ) -> None:
-    result = cli.invoke(app, ["failover", "--stack", "local", "--json"], catch_exceptions=False)
+    result = cli.invoke(app, ["failover", "--stack", "local", "--yes", "--json"], catch_exceptions=False)
     assert result.stdout, result.output
     report = json.loads(result.stdout)
     print(json.dumps({k: v for k, v in report.items() if k != "failover"}))  # the measured figures (-s)
@@ -58,7 +58,9 @@ def test_unplanned_drill_promotes_within_the_floor_and_keeps_every_replicated_wr
 
 
 def test_planned_drill_loses_nothing(platform: RunningPlatform) -> None:
-    result = cli.invoke(app, ["failover", "--stack", "local", "--planned", "--json"], catch_exceptions=False)
+    result = cli.invoke(
+        app, ["failover", "--stack", "local", "--planned", "--yes", "--json"], catch_exceptions=False
+    )
     assert result.stdout, result.output
     report = json.loads(result.stdout)
     print(json.dumps({k: v for k, v in report.items() if k != "failover"}))
@@ -66,6 +68,29 @@ def test_planned_drill_loses_nothing(platform: RunningPlatform) -> None:
     assert report["lost_acknowledged"] == 0 and report["rpo_seconds"] == 0
     assert report["rto_seconds"] < 5.0 and report["failover"]["measured"]["rpo_bytes"] == 0
     assert report["edge_recovery_seconds"] < 5.0
+
+
+def test_a_dry_run_names_what_it_would_kill_and_kills_nothing(platform: RunningPlatform) -> None:
+    before = {n: p.pid for n, p in platform.platform.supervisor.processes().items()}
+    result = cli.invoke(app, ["failover", "--stack", "local", "--dry-run", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["dry_run"] and (plan["source"], plan["target"]) == ("local-a", "local-b")
+    assert plan["kill"] == {
+        n: before[n] for n in ("redis-local-a", "gateway-local-a-blue", "gateway-local-a-green")
+    }
+    assert plan["failover"]["mode"] == "unplanned" and plan["failover"]["actions"]
+    text = cli.invoke(app, ["failover", "--stack", "local", "--dry-run"], catch_exceptions=False)
+    assert f"redis-local-a (pid {before['redis-local-a']})" in text.stdout
+    assert {n: p.pid for n, p in platform.platform.supervisor.processes().items()} == before
+
+
+def test_a_drill_kills_nothing_until_the_stack_name_is_typed(platform: RunningPlatform) -> None:
+    before = {n: p.pid for n, p in platform.platform.supervisor.processes().items()}
+    for answer in ("y\n", ""):
+        result = cli.invoke(app, ["failover", "--stack", "local"], input=answer, catch_exceptions=False)
+        assert result.exit_code == 3 and "kill -9 redis-local-a" in result.output, result.output
+    assert {n: p.pid for n, p in platform.platform.supervisor.processes().items()} == before
 
 
 def test_drill_refuses_cloud_stacks() -> None:

@@ -7,12 +7,18 @@ it as `local up` did: Redis primary and all traffic in local-a.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import yaml
 from typer.testing import CliRunner
 
 from infra.automation.adapters.failover_ports import DataStore, Repointed
@@ -21,9 +27,10 @@ from infra.automation.failover import wiring as failover_wiring
 from infra.automation.failover.cli import app
 from infra.automation.failover.errors import FailoverError
 from infra.automation.targets import for_stack
-from infra.config import load_stack
+from infra.config import PROJECT_ROOT, load_stack
 from infra.local.layout import LOOPBACK
 from tests.local_platform import RunningPlatform
+from tests.servers import http_receiver, wait_until
 
 cli = CliRunner()
 
@@ -164,3 +171,110 @@ def test_interrupted_failover_rerun_completes(platform: RunningPlatform) -> None
 def test_allow_data_loss_needs_unplanned() -> None:
     result = invoke("run", "--stack", "local", "--to", "local-b", "--allow-data-loss")
     assert result.exit_code == 2 and "--unplanned" in result.output
+
+
+STREAMGATE = [sys.executable, "-c", "from infra.cli import main; main()"]
+
+
+def test_a_failover_is_notified_and_audited(
+    platform: RunningPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook hears it begin and end, in order; `streamgate history` records who ran it and why."""
+    document = yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.local.yaml").read_text())
+    document["config"]["streamgate:notifications"] = {"webhook": {}, "backoffSeconds": 0.2}
+    (tmp_path / "Pulumi.local.yaml").write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("STREAMGATE_STACKS_DIR", str(tmp_path))
+    args = [
+        "failover",
+        "run",
+        "--stack",
+        "local",
+        "--to",
+        "local-b",
+        "--actor",
+        "dave",
+        "--reason",
+        "game day",
+    ]
+    with http_receiver() as hook:
+        monkeypatch.setenv("STREAMGATE_NOTIFICATIONS_WEBHOOK_URL", f"{hook.url}/hook")
+        run = subprocess.run(
+            [*STREAMGATE, *args, "--yes", "--json"], capture_output=True, text=True, timeout=120
+        )
+        assert run.returncode == 0, run.stderr
+    assert [(b["event"], b["actor"]) for _, b in hook.received] == [
+        ("failover.began", "dave"),
+        ("failover.ended", "dave"),
+    ]
+    began, ended = (b for _, b in hook.received)
+    assert "local-a → local-b" in began["title"] and ended["data"]["measured"]["rpo_bytes"] == 0
+    history = subprocess.run(
+        [*STREAMGATE, "history", "--stack", "local", "--command", "failover", "--limit", "1", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    [entry] = json.loads(history.stdout)
+    assert (entry["command"], entry["actor"], entry["reason"], entry["outcome"]) == (
+        "failover run",
+        "dave",
+        "game day",
+        "ok",
+    )
+    assert entry["args"]["to"] == "local-b"
+    assert entry["extra"]["failover_id"] == json.loads(run.stdout)["record"]["id"]
+
+
+class SlowVerify:
+    """The real smoke check, answering after a pause: time for a watcher to see the steps go by."""
+
+    def __init__(self, inner: Any, seconds: float) -> None:
+        self.inner, self.seconds = inner, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def check(self, region: str) -> Any:
+        await asyncio.sleep(self.seconds)
+        return await self.inner.check(region)
+
+
+def test_failover_status_watch_follows_a_run_to_its_end(platform: RunningPlatform) -> None:
+    runner = failover_wiring.runner(for_stack(load_stack("local")))
+    runner.ports.smoke = SlowVerify(runner.ports.smoke, 4.0)
+    done = threading.Thread(target=lambda: asyncio.run(runner.run("local-b", "planned")))
+    done.start()
+    record = platform.platform.paths.root / "failover" / "local.json"
+    wait_until(lambda: json.loads(record.read_text())["outcome"] == "running", 30, "the run's record")
+    watch = subprocess.run(
+        [*STREAMGATE, "failover", "status", "--stack", "local", "--watch", "--json", "--every", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    done.join(30)
+    lines = [json.loads(line) for line in watch.stdout.splitlines()]
+    assert watch.returncode == 0 and len(lines) >= 2
+    assert [line["outcome"] for line in lines] == ["running"] * (len(lines) - 1) + ["succeeded"]
+    steps = [[s["id"] for s in line["steps"]] for line in lines]
+    assert "verify" not in steps[0] and steps[-1][-1] == "verify"
+    assert all(a == b[: len(a)] for a, b in itertools.pairwise(steps))  # steps only ever added
+
+
+def test_a_prod_stack_fails_over_only_once_its_name_is_typed(
+    platform: RunningPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.local.yaml").read_text())
+    document["config"]["streamgate:environment"] = "prod"  # with what the model requires of prod
+    document["config"]["streamgate:autoscaling"].update(minReplicas=2, maxReplicas=4)
+    document["config"]["streamgate:backup"] = {
+        **document["config"].get("streamgate:backup", {}),
+        "objectLock": True,
+    }
+    (tmp_path / "Pulumi.local.yaml").write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("STREAMGATE_STACKS_DIR", str(tmp_path))
+    before = snapshot(platform)
+    for answer in ("y\n", "prod\n", ""):  # a yes is not the name; nor another name; nor no answer
+        result = invoke("run", "--stack", "local", "--to", "local-b", input=answer)
+        assert result.exit_code == 3, result.output
+        assert "type the stack name (local)" in result.output and "nothing was changed" in result.output
+    assert snapshot(platform) == before

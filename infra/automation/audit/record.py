@@ -35,8 +35,9 @@ def command_params() -> tuple[str, dict[str, Any]]:
     ctx = get_current_context()
     names: list[str] = []
     current: Any = ctx
-    while current is not None and current.parent is not None:
-        names.append(current.info_name or "")
+    while current is not None:  # by the commands' own names: the same when a group's app runs alone
+        if current.command.name and current.command.name != "streamgate":
+            names.append(current.command.name)
         current = current.parent
     return " ".join(reversed(names)), dict(ctx.params)
 
