@@ -38,6 +38,8 @@ GROUPS = {
     "failover": ("infra.automation.failover_cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
     "backup": ("infra.automation.backup_cli", "Encrypted backups: create, list, verify, restore, prune."),
     "drill": ("infra.automation.drill_cli", "Failover drills under load that measure RTO and RPO."),
+    "profile": ("infra.profiles.cli", "Continuous CPU profiles of the gateways: list, flame graphs, diffs."),
+    "debug": ("infra.debug.cli", "Debug probes on the gateways' hot paths: arm, list, clear, snapshots."),
 }
 
 

@@ -169,7 +169,7 @@ class LocalPlatform:
             for r in self.layout.region_names
             for c in COLORS
         }
-        return build_programs(self.layout, self.paths, binaries, env)
+        return build_programs(self.layout, self.paths, binaries, env, self.resources.profile_bucket)
 
     def initial_router_state(self) -> RouterState:
         """Before any automation: all traffic to the primary region (others on standby), live color 100%."""

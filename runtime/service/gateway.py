@@ -19,6 +19,7 @@ from runtime.cache import CdnPurger, MultiLevelCache
 from runtime.cache.record import Record
 from runtime.connections import redis_client
 from runtime.observability import CpuProfiler, LabelledRegistry, Tracing
+from runtime.observability.continuous import ContinuousProfiler
 from runtime.observability.metrics import BUILD_INFO
 from runtime.security.envelope import Envelope, kms_client
 from runtime.security.mfa import MfaManager
@@ -62,6 +63,7 @@ class Gateway:
     faults: FaultConfig
     tracing: Tracing
     profiler: CpuProfiler
+    continuous: ContinuousProfiler  # the always-on agent (pushes tagged profiles)
     analytics: RealtimeAnalytics
     events: BoundedQueue[PlaybackEvent]
     processor: StreamProcessor[PlaybackEvent]
@@ -169,11 +171,12 @@ class Gateway:
             mfa=mfa,
             signer=signer,
             auth=Authenticator(signer, mfa, settings.auth),
-            faults=FaultConfig(f.error_rate, f.latency_seconds, f.latency_rate),
+            faults=FaultConfig(f.error_rate, f.latency_seconds, f.latency_rate, f.cpu_seconds),
             tracing=tracing,
             profiler=CpuProfiler(
                 max_seconds=settings.profiling.max_seconds, interval=settings.profiling.interval_seconds
             ),
+            continuous=ContinuousProfiler(settings.profiling, labels),
             analytics=analytics,
             events=events,
             processor=processor,
@@ -185,6 +188,7 @@ class Gateway:
             stores = [self.store] + ([self.l3_store] if self.l3_store is not None else [])
             await bootstrap(stores, self.kms, self.settings.security.encryption.kms_key_id)
         BUILD_INFO.set(1)
+        self.continuous.start()  # here, in the worker: the agent's thread does not survive a fork
         ANALYTICS_COLLECTOR.attach(
             self.analytics,
             queue_depth=lambda: len(self.events),
@@ -211,6 +215,7 @@ class Gateway:
         if not self._started:
             return
         self._started = False
+        self.continuous.stop()
         await self.processor.stop(drain=True)
         ANALYTICS_COLLECTOR.detach(self.analytics)
         await self.cache.close()

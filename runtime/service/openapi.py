@@ -267,6 +267,7 @@ def openapi_document() -> dict[str, Any]:
                                         "error_rate": {"type": "number", "minimum": 0, "maximum": 1},
                                         "latency_seconds": {"type": "number", "minimum": 0, "maximum": 30},
                                         "latency_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                                        "cpu_seconds": {"type": "number", "minimum": 0, "maximum": 1},
                                     },
                                 }
                             }
