@@ -194,6 +194,14 @@ class ProfilingSettings(BaseModel):
     continuous_upload_seconds: int = Field(10, ge=1, le=60)
 
 
+class DebugSettings(BaseModel):
+    """Debug probes (runtime/observability/debugging.py) and debug tokens (Server-Timing)."""
+
+    snapshot_retain_seconds: float = Field(900.0, gt=0, le=86400, description="how long snapshots are kept")
+    sync_seconds: float = Field(1.0, gt=0, le=60, description="how soon every instance applies an arming")
+    token_max_ttl_seconds: int = Field(3600, gt=0, le=86400, description="longest debug token an admin gets")
+
+
 class GatewaySettings(BaseSettings):
     """Everything the gateway process reads; `GatewaySettings()` loads the environment."""
 
@@ -218,6 +226,7 @@ class GatewaySettings(BaseSettings):
     faults: FaultSettings = FaultSettings()
     tracing: TracingSettings = TracingSettings()
     profiling: ProfilingSettings = ProfilingSettings()
+    debug: DebugSettings = DebugSettings()
 
 
 def env_name(*path: str) -> str:
