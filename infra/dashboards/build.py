@@ -156,8 +156,11 @@ def slo_rows(cfg: StackConfig, scope: Scope) -> list[tuple[str, list[Panel]]]:
                     series(
                         "Error ratio",
                         "percentunit",
-                        Query(f"{slo.errors_record('5m')}{{{REGION}}}", "5m"),
-                        Query(f"{slo.errors_record('1h')}{{{REGION}}}", "1h"),
+                        # the fastest alert's windows (a recorded ratio each)
+                        *(
+                            Query(f"{slo.errors_record(duration(s))}{{{REGION}}}", duration(s))
+                            for s in (long_windows[0].short_seconds, long_windows[0].long_seconds)
+                        ),
                     ),
                 ],
             )
