@@ -118,7 +118,13 @@ def _compile(node: ast.expr, variables: frozenset[str]) -> Compiled:
             raise ConditionError(f"{node.func.id}() takes no keyword arguments")
         function = FUNCTIONS[node.func.id]
         args = [_compile(a, variables) for a in node.args]
-        return lambda v: function(*(a(v) for a in args))
+        if len(args) == 1:
+            (only,) = args
+            return lambda v: function(only(v))
+        if len(args) == 2:
+            first, second = args
+            return lambda v: function(first(v), second(v))
+        return lambda v: function(*[a(v) for a in args])
     what = type(node).__name__
     hint = " (no attribute access: use startswith(name, ...))" if isinstance(node, ast.Attribute) else ""
     raise ConditionError(f"{ast.unparse(node)!r}: {what} is not part of the condition language{hint}")
