@@ -467,6 +467,8 @@ class LocalPlatform:
             "alertmanager": lay.alertmanager_url,
             "pushgateway": lay.pushgateway_url,
             "s3_kms": lay.moto_url,
+            "profiles": lay.profiles_url,
+            "profile_bucket": self.resources.profile_bucket,
             "regions": {
                 r.name: {
                     "router": lay.url(r.router),
