@@ -10,7 +10,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any, Protocol
 
 from opentelemetry import trace
@@ -70,13 +69,13 @@ class EdgeMiddleware:
         seen = watched(scope["headers"])
         parent = Tracing.parent(seen)
         timing: ServerTiming | None = None
-        reset: list[Callable[[], None]] = []
+        timing_set = request_set = None  # contextvar tokens, reset when the request is done
         if seen is not None and DEBUG_HEADER in seen and self.debug_token(seen[DEBUG_HEADER]):
             timing = ServerTiming()
-            reset.append(partial(TIMING.reset, TIMING.set(timing)))
+            timing_set = TIMING.set(timing)
             send = _Timed(send, timing, started)
         if ANY_ARMED.on:  # for debug snapshots: request id, method, path
-            reset.append(partial(REQUEST.reset, REQUEST.set(scope)))
+            request_set = REQUEST.set(scope)
         stats = HTTP_STATS
         stats.in_flight += 1
         try:
@@ -100,8 +99,10 @@ class EdgeMiddleware:
         finally:
             stats.in_flight -= 1
             stats.observe(route_template(scope), scope["method"], status, time.perf_counter() - started)
-            for undo in reset:
-                undo()
+            if timing_set is not None:
+                TIMING.reset(timing_set)
+            if request_set is not None:
+                REQUEST.reset(request_set)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, timing: ServerTiming | None) -> int:
         """Rate limit → faults → the fast path or the app; returns the status sent."""
