@@ -38,6 +38,8 @@ GROUPS = {
     "failover": ("infra.automation.failover.cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
     "backup": ("infra.automation.backup.cli", "Encrypted backups: create, list, verify, restore, prune."),
     "drill": ("infra.automation.drill.cli", "Failover drills under load that measure RTO and RPO."),
+    "profile": ("infra.profiles.cli", "Continuous CPU profiles of the gateways: list, flame graphs, diffs."),
+    "debug": ("infra.debug.cli", "Debug probes on the gateways' hot paths: arm, list, clear, snapshots."),
 }
 
 

@@ -104,10 +104,7 @@ def free_base_port(regions: int, attempts: int = 50) -> int:
     for _ in range(attempts):
         base = rng.randrange(*PORT_RANGE, 100)
         layout = Layout.build(base, [f"local-{chr(ord('a') + i)}" for i in range(regions)])
-        ports = [layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto]
-        for r in layout.regions:
-            ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
-        if all(port_free(p) for p in ports):
+        if all(port_free(p) for p in layout.ports()):
             return base
     raise RuntimeError("no free block of ports found on loopback")
 

@@ -31,6 +31,7 @@ from runtime.cache.record import Record, xfetch
 from runtime.cache.settings import CacheSettings
 from runtime.cache.tasks import stop
 from runtime.cache.warming import AccessStats, Warmer
+from runtime.observability.timing import TIMING
 from runtime.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -281,10 +282,14 @@ class MultiLevelCache:
         gen = self._changes.generation
         stale: Record | None = None
         if self.settings.l2_enabled:
+            timing = TIMING.get()  # a debug request's Server-Timing (None otherwise)
+            started = time.perf_counter() if timing is not None else 0.0
             try:
                 record = await self.l2.get(key)
             except L2UnavailableError:
                 record = None
+            if timing is not None:
+                timing.add("l2", time.perf_counter() - started)
             if record is not None:
                 now = time.time()
                 if record.fresh(now):
@@ -305,7 +310,11 @@ class MultiLevelCache:
 
     async def _from_l3(self, key: str, gen: int) -> Lookup:
         assert self.l3 is not None
+        timing = TIMING.get()
+        started = time.perf_counter() if timing is not None else 0.0
         value = await self.l3.get(key)
+        if timing is not None:
+            timing.add("l3", time.perf_counter() - started)
         if value is None:
             self.stats.l3_misses += 1
             return MISS

@@ -51,6 +51,7 @@ class FaultUpdate(BaseModel):
     error_rate: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     latency_seconds: float | None = Field(None, ge=0, le=30, allow_inf_nan=False)
     latency_rate: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    cpu_seconds: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
 
 
 async def get_faults(request: Request) -> Response:
@@ -67,7 +68,7 @@ async def put_faults(request: Request) -> Response:
         update = FaultUpdate.model_validate(json.loads(body or b"{}"))
     except (ValueError, ValidationError) as exc:
         raise HTTPException(
-            422, "expected {error_rate, latency_seconds, latency_rate} within bounds"
+            422, "expected {error_rate, latency_seconds, latency_rate, cpu_seconds} within bounds"
         ) from exc
     changes: dict[str, Any] = update.model_dump(exclude_none=True)
     for name, value in changes.items():

@@ -19,6 +19,8 @@ from runtime.cache import CdnPurger, MultiLevelCache
 from runtime.cache.record import Record
 from runtime.connections import redis_client
 from runtime.observability import CpuProfiler, LabelledRegistry, Tracing
+from runtime.observability.continuous import ContinuousProfiler
+from runtime.observability.debugging import ProbeControl
 from runtime.observability.metrics import BUILD_INFO
 from runtime.security.envelope import Envelope, kms_client
 from runtime.security.mfa import MfaManager
@@ -27,7 +29,7 @@ from runtime.service.auth import Authenticator
 from runtime.service.bootstrap import bootstrap
 from runtime.service.cdn import Purger, purger_for
 from runtime.service.content import ContentService
-from runtime.service.errors import ConfigError
+from runtime.service.errors import ConfigError, TokenError
 from runtime.service.faults import FaultConfig
 from runtime.service.leases import LeasedLimiter
 from runtime.service.origin import ContentOrigin, EncryptedObjectStore
@@ -62,6 +64,8 @@ class Gateway:
     faults: FaultConfig
     tracing: Tracing
     profiler: CpuProfiler
+    continuous: ContinuousProfiler  # the always-on agent (pushes tagged profiles)
+    probes: ProbeControl  # debug probes, armed across instances through Redis
     analytics: RealtimeAnalytics
     events: BoundedQueue[PlaybackEvent]
     processor: StreamProcessor[PlaybackEvent]
@@ -169,10 +173,16 @@ class Gateway:
             mfa=mfa,
             signer=signer,
             auth=Authenticator(signer, mfa, settings.auth),
-            faults=FaultConfig(f.error_rate, f.latency_seconds, f.latency_rate),
+            faults=FaultConfig(f.error_rate, f.latency_seconds, f.latency_rate, f.cpu_seconds),
             tracing=tracing,
             profiler=CpuProfiler(
                 max_seconds=settings.profiling.max_seconds, interval=settings.profiling.interval_seconds
+            ),
+            continuous=ContinuousProfiler(settings.profiling, labels),
+            probes=ProbeControl(
+                redis,
+                retain_seconds=settings.debug.snapshot_retain_seconds,
+                sync_seconds=settings.debug.sync_seconds,
             ),
             analytics=analytics,
             events=events,
@@ -185,6 +195,8 @@ class Gateway:
             stores = [self.store] + ([self.l3_store] if self.l3_store is not None else [])
             await bootstrap(stores, self.kms, self.settings.security.encryption.kms_key_id)
         BUILD_INFO.set(1)
+        self.continuous.start()  # here, in the worker: the agent's thread does not survive a fork
+        self.probes.start()
         ANALYTICS_COLLECTOR.attach(
             self.analytics,
             queue_depth=lambda: len(self.events),
@@ -211,6 +223,8 @@ class Gateway:
         if not self._started:
             return
         self._started = False
+        self.continuous.stop()
+        await self.probes.stop()
         await self.processor.stop(drain=True)
         ANALYTICS_COLLECTOR.detach(self.analytics)
         await self.cache.close()
@@ -223,6 +237,13 @@ class Gateway:
         if self.l3_store is not None:
             self.l3_store.close()
         self.tracing.shutdown()
+
+    def debug_token(self, value: bytes) -> bool:
+        """Whether an X-StreamGate-Debug value is a valid debug token (its request gets Server-Timing)."""
+        try:
+            return self.signer.verify(value.decode("latin-1").strip()).debug
+        except TokenError:
+            return False
 
     async def readiness(self) -> dict[str, bool]:
         async def redis_ok() -> bool:

@@ -161,6 +161,9 @@ class FaultSettings(BaseModel):
     error_rate: float = Field(0.0, ge=0, le=1)
     latency_seconds: float = Field(0.0, ge=0, le=30)
     latency_rate: float = Field(1.0, ge=0, le=1, description="share of requests that get the latency")
+    cpu_seconds: float = Field(
+        0.0, ge=0, le=1, description="CPU burnt per request (a planted hot spot for profiling drills)"
+    )
 
 
 class TracingSettings(BaseModel):
@@ -171,8 +174,25 @@ class TracingSettings(BaseModel):
 
 
 class ProfilingSettings(BaseModel):
+    """On-demand captures (POST /v1/admin/profile) and the always-on agent (runtime/observability/
+    continuous.py), which pushes tagged CPU profiles to a Pyroscope push endpoint when one is named."""
+
     max_seconds: float = Field(30.0, gt=0)
     interval_seconds: float = Field(0.001, gt=0)
+    continuous_url: str | None = Field(
+        None, description="Pyroscope server (or the local profile store) the agent pushes to; unset: off"
+    )
+    continuous_application: str = "streamgate-gateway"
+    continuous_sample_hz: int = Field(100, ge=1, le=250)
+    continuous_upload_seconds: int = Field(10, ge=1, le=60)
+
+
+class DebugSettings(BaseModel):
+    """Debug probes (runtime/observability/debugging.py) and debug tokens (Server-Timing)."""
+
+    snapshot_retain_seconds: float = Field(900.0, gt=0, le=86400, description="how long snapshots are kept")
+    sync_seconds: float = Field(1.0, gt=0, le=60, description="how soon every instance applies an arming")
+    token_max_ttl_seconds: int = Field(3600, gt=0, le=86400, description="longest debug token an admin gets")
 
 
 class GatewaySettings(BaseSettings):
@@ -199,6 +219,7 @@ class GatewaySettings(BaseSettings):
     faults: FaultSettings = FaultSettings()
     tracing: TracingSettings = TracingSettings()
     profiling: ProfilingSettings = ProfilingSettings()
+    debug: DebugSettings = DebugSettings()
 
 
 def env_name(*path: str) -> str:

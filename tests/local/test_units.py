@@ -40,21 +40,15 @@ def test_local_config_rejects_a_bad_sample_id(tmp_path: Path) -> None:
 
 def test_port_layout_is_deterministic_and_disjoint() -> None:
     layout = Layout.build(18000, ["local-a", "local-b"])
-    assert (layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto) == (
-        18000,
-        18001,
-        18002,
-        18003,
-        18004,
-    )
+    shared = (layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto)
+    assert (*shared, layout.profiles) == (18000, 18001, 18002, 18003, 18004, 18005)
     a, b = layout.regions
     assert (a.router, a.blue, a.green, a.redis, a.redis_endpoint, a.redis_exporter) == tuple(
         range(18010, 18016)
     )
     assert (b.router, b.blue, b.green) == (18020, 18021, 18022)
-    ports = [layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto]
-    for r in layout.regions:
-        ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
+    ports = layout.ports()
+    assert len(ports) == 6 + 2 * 6
     assert len(set(ports)) == len(ports)
     assert layout.redis_url("local-b") == "redis://127.0.0.1:18024/0"
 

@@ -81,7 +81,8 @@ async def test_fault_injection_off_by_default_and_settable(make_gateway: AppFact
     on = await gw.client.put(
         "/v1/admin/faults", json={"error_rate": 1.0, "latency_seconds": 0.05}, headers=gw.auth()
     )
-    assert on.json() == {"error_rate": 1.0, "latency_seconds": 0.05, "latency_rate": 1.0, "active": True}
+    expected = {"error_rate": 1.0, "latency_seconds": 0.05, "latency_rate": 1.0, "cpu_seconds": 0.0}
+    assert on.json() == {**expected, "active": True}
     started = time.perf_counter()
     hit = await gw.client.get("/v1/content/x/manifest")
     assert hit.status_code == 500 and hit.json() == {"error": "injected fault"}
