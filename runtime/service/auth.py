@@ -94,8 +94,13 @@ class Authenticator:
             return claims
         code = conn.headers.get(MFA_HEADER)
         if not code:
-            raise HTTPException(
-                401, f"MFA step-up required: send a TOTP code in {MFA_HEADER} or a step-up token", _STEP_UP
-            )
+            raise self.step_up_required()
         await self.verify_code(conn, claims, code)
         return claims
+
+    @staticmethod
+    def step_up_required() -> HTTPException:
+        """401 asking for the missing factor (RFC 9470's insufficient_user_authentication)."""
+        return HTTPException(
+            401, f"MFA step-up required: send a TOTP code in {MFA_HEADER} or a step-up token", _STEP_UP
+        )

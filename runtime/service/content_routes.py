@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from runtime.cache import CacheError
 from runtime.service.content import MAX_SEGMENT, Kind, Served
+from runtime.service.http import parse_count
 from runtime.service.ranges import Unsatisfiable, if_range_allows, none_match, parse_range
 from runtime.storage import StorageError
 
@@ -132,8 +133,8 @@ async def respond(send: Send, served: Served, cache_control: bytes, wanted: dict
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = parse_count(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise HTTPException(413, f"body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -186,4 +187,4 @@ routes = [
     Route("/v1/content/{id}/manifest", _put, methods=["PUT"], name="put_manifest"),
 ]
 
-_FAST = re.compile(r"^/v1/content/([^/]+)/(?:(manifest)|segments/([0-9]+))$")
+_FAST = re.compile(r"^/v1/content/([^/]+)/(?:(manifest)|segments/([0-9]{1,18}))$")  # as the int convertor

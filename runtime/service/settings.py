@@ -20,6 +20,17 @@ class ServerSettings(BaseModel):
     access_log: bool = False
     forwarded_allow_ips: str = Field("127.0.0.1", description="proxies trusted for X-Forwarded-For")
     graceful_shutdown_seconds: int = Field(10, ge=0)
+    # Bounds on what one connection may hold (runtime/service/server.py); the edge in front has its own.
+    max_header_bytes: int = Field(
+        48 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="request line + headers; larger: 431, closed (above the edge's 32 KiB plus its own)",
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="to receive a whole request head; slower: 408, closed"
+    )
+    keep_alive_seconds: int = Field(5, ge=1, le=300, description="idle keep-alive connections close after")
 
 
 class RedisSettings(BaseModel):

@@ -115,9 +115,11 @@ async def test_admin_cpu_profile(gw: Running) -> None:
     assert (
         await gw.client.post("/v1/admin/profile?seconds=0.2", headers=gw.auth(Scope.VIEWER))
     ).status_code == 403
-    assert (await gw.client.post("/v1/admin/profile?seconds=999", headers=gw.auth())).status_code == 422
-    response = await gw.client.post("/v1/admin/profile?seconds=0.3", headers=gw.auth())
+    assert (await gw.client.post("/v1/admin/profile?seconds=0.2", headers=gw.auth())).status_code == 401
+    admin = await gw.step_up()  # an admin write: MFA step-up
+    assert (await gw.client.post("/v1/admin/profile?seconds=999", headers=admin)).status_code == 422
+    response = await gw.client.post("/v1/admin/profile?seconds=0.3", headers=admin)
     assert response.status_code == 200
     assert "pyinstrument" in response.text.lower() or "Duration" in response.text
-    html = await gw.client.post("/v1/admin/profile?seconds=0.1&format=html", headers=gw.auth())
+    html = await gw.client.post("/v1/admin/profile?seconds=0.1&format=html", headers=admin)
     assert html.headers["content-type"].startswith("text/html")
