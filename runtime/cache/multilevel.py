@@ -326,6 +326,11 @@ class MultiLevelCache:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
+    @property
+    def invalidation_live(self) -> bool:
+        """Is the invalidation channel confirmed live right now (so L1 serves without a short bound)?"""
+        return time.time() < self._l1_valid_until
+
     def _l1_live(self, now: float) -> bool:
         """Is invalidation known to be live (so a new L1 entry needs no short expiry of its own)?"""
         return now < self._l1_valid_until

@@ -120,6 +120,14 @@ class EventSettings(BaseModel):
         return self
 
 
+class HealthSettings(BaseModel):
+    """Background probes of the shared backends, for /healthz and `streamgate_backend_up` (never for the
+    probe endpoints' answers: see runtime/service/ops_routes.py)."""
+
+    interval_seconds: float = Field(2.0, gt=0, le=60)
+    timeout_seconds: float = Field(1.0, gt=0, le=30, description="a later answer counts as down")
+
+
 class FaultSettings(BaseModel):
     """Drills only: off unless set. Applies to /v1/ routes except /v1/admin/."""
 
@@ -161,5 +169,6 @@ class GatewaySettings(BaseSettings):
     cdn: CdnSettings = CdnSettings()
     events: EventSettings = EventSettings()
     faults: FaultSettings = FaultSettings()
+    health: HealthSettings = HealthSettings()
     tracing: TracingSettings = TracingSettings()
     profiling: ProfilingSettings = ProfilingSettings()
