@@ -15,18 +15,17 @@ import json
 import socket
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from starlette.testclient import TestClient
 
-from runtime.service import create_app
 from runtime.service.tokens import Scope
 from tests.servers import LOOPBACK, MotoServer, RedisServer
-from tests.service.conftest import gateway_settings
+from tests.service.conftest import AppFactory, Running
 from tests.service.live import LiveGateway, free_port, gateway_env, live_gateway
 
 # --- strategies ----------------------------------------------------------------------------------------
@@ -115,39 +114,38 @@ FUZZ = settings(
 
 
 @pytest.fixture
-def app_client(redis: RedisServer, moto: MotoServer) -> Iterator[TestClient]:
-    """The app with stored content (so conditional and range headers get read), over real Redis and S3."""
-    settings_ = gateway_settings(redis.url, moto.url, profiling={"max_seconds": 0.05})
-    app = create_app(settings_)
-    with TestClient(app, base_url="http://gateway", raise_server_exceptions=False) as client:
-        admin = {"authorization": _auth(client, "step-up")}
-        for path in ("/v1/content/show1/segments/0", "/v1/content/show1/manifest"):
-            assert client.put(path, content=b"0123456789" * 100, headers=admin).status_code == 200
-        yield client
+async def app(make_gateway: AppFactory) -> AsyncIterator[Running]:
+    """The app with stored content (so conditional and range headers get read), over real Redis and S3;
+    its client reports an unhandled error as the 500 a server would send."""
+    gw = await make_gateway(profiling={"max_seconds": 0.05})
+    admin = await gw.step_up()
+    for path in ("/v1/content/show1/segments/0", "/v1/content/show1/manifest"):
+        assert (await gw.client.put(path, content=b"0123456789" * 100, headers=admin)).status_code == 200
+    transport = httpx.ASGITransport(app=gw.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield Running(gw.app, client)
 
 
-def _auth(client: TestClient, token: str) -> str:
+def _auth(gw: Running, token: str) -> str:
     """An Authorization value: a real token of a kind (`viewer`, `admin`, `step-up`) or the given text."""
     if token not in ("none", "viewer", "admin", "step-up"):
         return token
-    gateway = client.app.state.gateway  # type: ignore[attr-defined]
     scope = Scope.VIEWER if token == "viewer" else Scope.ADMIN
-    return "Bearer " + gateway.signer.issue(
-        "fuzz", scope, 300, mfa_at=time.time() if token == "step-up" else None
-    )
+    mfa = time.time() if token == "step-up" else None
+    return "Bearer " + gw.gateway.signer.issue("fuzz", scope, 300, mfa_at=mfa)
 
 
-def _send(
-    client: TestClient, method: str, url: str, headers: dict[str, str], token: str, body: bytes | None
+async def _send(
+    gw: Running, method: str, url: str, headers: dict[str, str], token: str, body: bytes | None
 ) -> None:
-    raw = {k: v.encode("latin-1") for k, v in headers.items()}
+    raw = {k.encode(): v.encode("latin-1") for k, v in headers.items()}
     if token != "none":
-        raw["authorization"] = _auth(client, token).encode("latin-1")
+        raw[b"authorization"] = _auth(gw, token).encode("latin-1")
     started = time.monotonic()
     try:
-        response = client.request(method, url, headers=raw, content=body)
+        response = await gw.client.request(method, url, headers=raw, content=body)
     finally:
-        faults = client.app.state.gateway.faults  # type: ignore[attr-defined]
+        faults = gw.gateway.faults
         faults.error_rate, faults.latency_seconds = 0.0, 0.0  # a fuzzed PUT may have switched them on
     assert response.status_code < 500, (method, url, headers, response.status_code, response.text[:300])
     assert time.monotonic() - started < 10  # bounded cost (generous: the machine is shared)
@@ -172,10 +170,10 @@ def _url(path: str, query: str = "") -> str:
 )
 @example(method="GET", path="/v1/content/show1/segments/0", headers={"range": "bytes=²-5"}, token="none")
 @example(method="GET", path="/v1/content/show1/manifest", headers={}, token="Bearer sg1.x.\xe9")
-def test_hostile_headers(
-    app_client: TestClient, method: str, path: str, headers: dict[str, str], token: str
+async def test_hostile_headers(
+    app: Running, method: str, path: str, headers: dict[str, str], token: str
 ) -> None:
-    _send(app_client, method, path, headers, token, None)
+    await _send(app, method, path, headers, token, None)
 
 
 @FUZZ
@@ -187,8 +185,8 @@ def test_hostile_headers(
 )
 @example(method="GET", path="/v1/content/show1/segments/" + "9" * 5000, query="", token="none")
 @example(method="PUT", path="/v1/content/show1/segments/" + "9" * 40, query="", token="step-up")
-def test_hostile_paths(app_client: TestClient, method: str, path: str, query: str, token: str) -> None:
-    _send(app_client, method, _url(path, query), {}, token, b"x" if method in ("PUT", "POST") else None)
+async def test_hostile_paths(app: Running, method: str, path: str, query: str, token: str) -> None:
+    await _send(app, method, _url(path, query), {}, token, b"x" if method in ("PUT", "POST") else None)
 
 
 @FUZZ
@@ -202,8 +200,8 @@ def test_hostile_paths(app_client: TestClient, method: str, path: str, query: st
 @example(route=("POST", "/v1/events"), body=b"[" * 5000, token="none", headers={}, query="")
 @example(route=("PUT", "/v1/admin/faults"), body=b"[" * 5000, token="step-up", headers={}, query="")
 @example(route=("POST", "/v1/events"), body=b"{}", token="none", headers={"content-length": "²"}, query="")
-def test_hostile_bodies(
-    app_client: TestClient,
+async def test_hostile_bodies(
+    app: Running,
     route: tuple[str, str],
     body: bytes,
     token: str,
@@ -211,7 +209,7 @@ def test_hostile_bodies(
     query: str,
 ) -> None:
     method, path = route  # a content-length header, if drawn, may lie about the body
-    _send(app_client, method, _url(path, query), headers, token, body)
+    await _send(app, method, _url(path, query), headers, token, body)
 
 
 # --- a real gateway process ----------------------------------------------------------------------------
