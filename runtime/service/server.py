@@ -42,24 +42,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timeout = limits.header_timeout_seconds
         self._in_head = True  # between requests or inside a request head
         self._head_bytes = 0  # bytes fed to the parser since this head began
+        self._head_started: float | None = None  # loop time of the head's first byte (or of the connection)
+        # One timer per connection, re-armed from its own callback: a request costs no timer of its own.
         self._head_timer: asyncio.TimerHandle | None = None
 
     # -- connection ---------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()  # a connection must send a complete head in time, or go
+        self._head_started = self.loop.time()  # a connection must send a complete head in time, or go
+        self._head_timer = self.loop.call_later(self._head_timeout, self._check_head)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if not self._in_head:
             super().data_received(data)
             return
-        if self._head_timer is None:
-            self._arm()  # the first byte of the next request's head
+        if self._head_started is None:
+            self._head_started = self.loop.time()  # the first byte of the next request's head
         room = self._max_head - self._head_bytes
         if len(data) <= room:
             self._head_bytes += len(data)
@@ -80,7 +85,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
-        self._disarm()
+        self._head_started = None
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -89,23 +94,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- bounds -------------------------------------------------------------------------------------------
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._head_timer = self.loop.call_later(self._head_timeout, self._head_timed_out)
-
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
+    def _check_head(self) -> None:
+        """The connection's timer: a head begun longer than the timeout ago is refused; otherwise look again
+        when the current head (or a head begun right now) would time out."""
         self._head_timer = None
-        if self.transport.is_closing() or not self._in_head:
+        if self.transport.is_closing():
             return
-        if self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
-            self.transport.close()  # nothing asked: nothing to answer
-            return
-        self._refuse(http.HTTPStatus.REQUEST_TIMEOUT)
+        started = self._head_started
+        if self._in_head and started is not None:
+            late = self.loop.time() - started - self._head_timeout
+            if late >= 0:
+                if self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
+                    self.transport.close()  # nothing asked (an idle new connection): nothing to answer
+                else:
+                    self._refuse(http.HTTPStatus.REQUEST_TIMEOUT)
+                return
+            wait = -late
+        else:
+            wait = self._head_timeout
+        self._head_timer = self.loop.call_later(wait, self._check_head)
 
     def _refuse(self, status: http.HTTPStatus) -> None:
         """Answer `status` and close; if a response to an earlier (pipelined) request is still being sent,
