@@ -313,6 +313,34 @@ def test_idle_connections_are_closed(live: LiveGateway) -> None:
     assert both.count(b"HTTP/1.1 200 OK\r\n") == 2, both
 
 
+def _requests(gw: LiveGateway, route: str, status_class: str) -> float:
+    text = _reply_of(gw, b"GET /metrics HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").decode()
+    wanted = (f'route="{route}"', f'status_class="{status_class}"', 'method="POST"')
+    for line in text.splitlines():
+        if line.startswith("streamgate_http_requests_total{") and all(w in line for w in wanted):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _reply_of(gw: LiveGateway, request: bytes) -> bytes:
+    with _connect(gw) as sock:
+        sock.sendall(request)
+        return _reply(sock)
+
+
+def test_a_client_leaving_mid_body_is_not_a_server_error(live: LiveGateway) -> None:
+    """A 5xx would count against the SLO, page someone and fail a canary: any client could cause it."""
+    errors, client_errors = _requests(live, "/v1/events", "5xx"), _requests(live, "/v1/events", "4xx")
+    for _ in range(3):
+        with _connect(live) as sock:
+            sock.sendall(b'POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\n{"events"')
+            sock.shutdown(socket.SHUT_WR)  # and gone, 91 bytes short
+            _reply(sock)
+    time.sleep(0.2)
+    assert _requests(live, "/v1/events", "5xx") == errors
+    assert _requests(live, "/v1/events", "4xx") == client_errors + 3
+
+
 RAW_LINE = st.one_of(
     st.builds(lambda m, p, v: f"{m} {p} {v}".encode("latin-1"), st.text(LATIN1, max_size=12), TEXT, TEXT),
     st.builds(
