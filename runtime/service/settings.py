@@ -30,6 +30,9 @@ class ServerSettings(BaseModel):
     header_timeout_seconds: float = Field(
         10.0, gt=0, le=300, description="to receive a whole request head; slower: 408, closed"
     )
+    body_idle_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="longest pause between two reads of a request body; then closed"
+    )
     keep_alive_seconds: int = Field(5, ge=1, le=300, description="idle keep-alive connections close after")
 
 

@@ -221,7 +221,11 @@ HEAD_TIMEOUT = 1.5
 def live(redis_session: RedisServer, moto: MotoServer) -> Iterator[LiveGateway]:
     port = free_port()
     env = gateway_env(
-        redis_session.url, moto.url, port, STREAMGATE_SERVER__HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT)
+        redis_session.url,
+        moto.url,
+        port,
+        STREAMGATE_SERVER__HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT),
+        STREAMGATE_SERVER__BODY_IDLE_TIMEOUT_SECONDS=str(HEAD_TIMEOUT),
     )
     with live_gateway(env) as gw:
         yield gw
@@ -339,6 +343,19 @@ def test_a_client_leaving_mid_body_is_not_a_server_error(live: LiveGateway) -> N
     time.sleep(0.2)
     assert _requests(live, "/v1/events", "5xx") == errors
     assert _requests(live, "/v1/events", "4xx") == client_errors + 3
+
+
+def test_a_stalled_body_ends_the_connection(live: LiveGateway) -> None:
+    client_errors = _requests(live, "/v1/events", "4xx")
+    started = time.monotonic()
+    with _connect(live) as sock:
+        sock.sendall(b'POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\n{"events"')
+        time.sleep(HEAD_TIMEOUT / 3)
+        sock.sendall(b": [")  # still moving: the timeout counts from here
+        assert _reply(sock) == b""  # then it stalls: closed, without a word
+    assert HEAD_TIMEOUT < time.monotonic() - started < 2 * HEAD_TIMEOUT + 2
+    time.sleep(0.2)
+    assert _requests(live, "/v1/events", "4xx") == client_errors + 1  # the app saw the client go: 499
 
 
 RAW_LINE = st.one_of(
