@@ -172,9 +172,10 @@ class LeasedLimiter:
         left = lease.left + lease.queued
         if lease.refills < _MAX_REFILLS:
             # Refill when the tokens (with those on their way) would run out or lapse within a round
-            # trip plus a slack. A refill on its way counts until its own tokens lapse, so when round
-            # trips are longer than tokens live, refills go out staggered rather than together.
-            ahead = self._rtt + lease.slack
+            # trip plus a margin (a quarter of it, for jitter, and a slack). A refill on its way counts
+            # until its own tokens lapse, so when round trips are longer than tokens live, refills go out
+            # staggered rather than together.
+            ahead = 1.25 * self._rtt + lease.slack
             if (left + lease.inflight) * self.window <= rate * ahead or max(
                 lease.until, lease.covered
             ) - now <= ahead:
