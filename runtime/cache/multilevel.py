@@ -310,8 +310,9 @@ class MultiLevelCache:
         return (await self._below_l1(key))[0]
 
     def _l1_lookup(self, key: str) -> L1Entry | None:
-        """The L1 entry that may be served (see the module doc), or None. Removes an expired one; keeps one
-        only unconfirmed for now (its channel may come back without a change)."""
+        """The L1 entry that may be served (see the module doc), or None. Removes an expired entry; keeps,
+        without serving it, one whose channel is not live now (it is good again if the channel comes back
+        without an epoch change)."""
         entry = self.l1.get(key)
         if entry is not None and entry.confirmed and time.time() >= self._l1_valid_until:
             return None
@@ -329,7 +330,7 @@ class MultiLevelCache:
     @property
     def invalidation_live(self) -> bool:
         """Is the invalidation channel confirmed live right now (so L1 serves without a short bound)?"""
-        return time.time() < self._l1_valid_until
+        return self._l1_live(time.time())
 
     def _l1_live(self, now: float) -> bool:
         """Is invalidation known to be live (so a new L1 entry needs no short expiry of its own)?"""

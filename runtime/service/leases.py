@@ -237,6 +237,8 @@ class LeasedLimiter:
         if taken is not None:
             return taken
         # Requests of this key waiting for a decision: a burst that a lease should cover at once.
+        if len(self._undecided) >= self.max_keys:
+            self._undecided.clear()  # bounded (a count only sizes leases; losing one costs a round trip)
         self._undecided[key] = self._undecided.get(key, 0) + 1
         return self._decide(key, count)
 
@@ -298,12 +300,9 @@ class LeasedLimiter:
         done.set_result(None)
 
     def _start_refill(self, key: RateLimitKey, lease: _Lease, now: float) -> None:
-        """Take more tokens in the background once less than half a lease is left (counting refills on
-        their way), or sooner when that would not outlast two recent refill round trips (a busy event loop
-        makes them tens of ms; then several refills are in flight at once), so requests of a hot key
-        rarely wait for Redis. The new tokens queue behind the ones held (and on their way), so they are
-        sized for what the key uses from when those run out (or the refill lands, if later) until the new
-        tokens' deadlines."""
+        """Take more tokens in the background (when: see _take), so requests of a hot key rarely wait for
+        Redis. The new tokens queue behind the ones held (and on their way), so they are sized for what
+        the key uses from when those run out (or the refill lands, if later) until their own deadlines."""
         lateness, _ = self._deadlines(key)
         rate = self._rates.get(key)
         if rate is None:
