@@ -1,7 +1,7 @@
 """Bounded staleness of L1 under faults of the invalidation channel, through a fault-injecting TCP proxy:
 instance B reaches Redis through the proxy, instance A (the writer) directly; both share an L3 bucket.
 After A changes a key, B must stop serving the old value within `staleness_bound_seconds` whatever the
-proxy does to B's connections (refused, reset, blackholed without FIN, delayed)."""
+proxy does to B's connections (reset, refused, blackholed without FIN, delayed)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ async def _last_stale_read(b: MultiLevelCache, old: bytes, written: float, withi
 
 FAULTS: dict[str, Callable[[FaultProxy], None]] = {
     "blackhole": lambda p: p.blackhole(),  # half-open: silent, never closed
+    "drop": lambda p: p.drop(),  # every connection reset; reconnecting works at once
     "refuse": lambda p: p.refuse(),  # Redis unreachable; open connections reset
     "delay beyond P": lambda p: p.delay(4 * PING),  # replies come, but too late to prove anything
 }
