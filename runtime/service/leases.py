@@ -8,8 +8,9 @@ trip costs ~380 µs of client CPU here (redis-py, syscalls, loopback), so `max_t
 thousand requests/s per key and process.
 
 The bound (stated in runtime/security/ratelimit/limiter.py): in any window, a scope admits at most its
-GCRA bound plus epsilon = max(2, 1 % of burst + rate x 1 s), across all processes. A lease is charged in
-Redis before any of its requests is admitted, so its tokens never exceed the limits; what could (and did:
+GCRA bound plus epsilon = max(2, 1 % of burst + rate x 1 s) (the percentage is a setting), across all
+processes. A lease is charged in Redis before any of its requests is admitted, so its tokens never exceed
+the limits; what could (and did:
 151-154 admitted against a bound of 150) is tokens charged before a window and used inside it. So each
 token carries a use deadline: token k of a lease whose check was sent at `at` is usable until
 `at + lateness + k x step`, where lateness is the smallest `lateness_us` of the key's scopes
@@ -202,7 +203,9 @@ class LeasedLimiter:
         limits = self.limiter.limits_for(key) if self.limiter.settings.enabled else ()
         if not limits:
             return float("inf"), 0.0
-        return min(sl.lateness_us for sl in limits) / 1e6, min(sl.interval_us for sl in limits) / 1e6
+        percent = self.limiter.settings.epsilon_percent
+        lateness = min(sl.lateness_us(percent) for sl in limits) / 1e6
+        return lateness, min(sl.interval_us for sl in limits) / 1e6
 
     def _size(self, key: RateLimitKey, now: float, lateness: float, step: float) -> int:
         """Tokens for the next lease: one window of the key's traffic at most, and no more than it uses

@@ -40,17 +40,15 @@ class ScopeLimit:
         """The limit as the script reads it."""
         return f"{self.interval_us} {self.tolerance_us}"
 
-    @property
-    def epsilon(self) -> int:
-        """The slack over the GCRA bound this scope may admit in any window (see limiter.py): 1 % of
-        its 1-second bound (burst + rate x 1 s), at least 2 requests."""
-        return max(2, int((self.limit + 1_000_000 / self.interval_us) / 100))
+    def epsilon(self, percent: float) -> int:
+        """The slack over the GCRA bound this scope may admit in any window (see limiter.py): `percent`
+        of its 1-second bound (burst + rate x 1 s), at least 2 requests."""
+        return max(2, int((self.limit + 1_000_000 / self.interval_us) * percent / 100))
 
-    @property
-    def lateness_us(self) -> int:
+    def lateness_us(self, percent: float) -> int:
         """How late a leased token may be used after its GCRA slot began: epsilon - 1 intervals (the
         last request of epsilon covers rounding at the window's edges)."""
-        return (self.epsilon - 1) * self.interval_us
+        return (self.epsilon(percent) - 1) * self.interval_us
 
 
 @dataclass(slots=True)

@@ -4,7 +4,9 @@ trip per batch of requests instead of one (or four) per request.
 
 The bound. For a scope with rate r (requests / period) and burst b, in any window of W seconds:
 
-    admitted <= b + r * W + epsilon,   epsilon = max(2, 1 % of (b + r * 1 s))   (ScopeLimit.epsilon)
+    admitted <= b + r * W + epsilon,   epsilon = max(2, p % of (b + r * 1 s))   (ScopeLimit.epsilon)
+
+with p = `RateLimitSettings.epsilon_percent` (1 by default)
 
 counting an admission when it is decided: when its check runs in Redis (every request decided by a
 check, including the one that takes a lease), or, for the other tokens of a lease
