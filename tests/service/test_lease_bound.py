@@ -107,7 +107,9 @@ async def test_charge_pause_flood_stays_within_the_bound(
     admitted = await _run(redis.url, limit, processes, phases)
     most = most_in_window(admitted, window)
     assert most <= bound(limit, window)
-    assert most >= limit.capacity + limit.requests * window * 0.8  # and the flood is admitted
+    # And the flood is admitted: at least 3/4 of the GCRA bound (lapsed lease tokens cost some capacity,
+    # and a loaded machine's clients send less).
+    assert most >= 0.75 * (limit.capacity + limit.requests * window)
 
 
 LIMITS = st.sampled_from(
