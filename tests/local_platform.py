@@ -109,6 +109,24 @@ def free_base_port(regions: int, attempts: int = 50) -> int:
     raise RuntimeError("no free block of ports found on loopback")
 
 
+def render_configs(platform: LocalPlatform) -> None:
+    """Write every config of `platform` (and its router's initial weights) without starting anything."""
+    from infra.local.render import make_dirs, render_all, write_changed, write_missing
+
+    make_dirs(platform.paths, platform.layout)
+    rendered = render_all(
+        platform.cfg,
+        platform.layout,
+        platform.paths,
+        platform.programs(),
+        platform._rules(),
+        platform._alertmanager(),
+    )
+    write_changed(rendered.managed)
+    write_missing(rendered.once)
+    platform.router.initialise(platform.initial_router_state())
+
+
 @contextlib.contextmanager
 def local_platform(
     stack: str = "local",

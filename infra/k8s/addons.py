@@ -408,6 +408,13 @@ class Addons(pulumi.ComponentResource):
                 "ingressClassResource": {"name": "nginx", "enabled": True, "default": False},
                 "allowSnippetAnnotations": False,
                 "minAvailable": 1,
+                # Bounded request heads and bodies, as at the local edge (the gateway bounds heads too).
+                "config": {
+                    "client-header-buffer-size": "1k",
+                    "large-client-header-buffers": "4 8k",
+                    "client-header-timeout": "10",
+                    "client-body-timeout": "10",
+                },
                 "service": {
                     "type": "LoadBalancer",
                     "externalTrafficPolicy": "Local",  # keep client IPs for rate limiting

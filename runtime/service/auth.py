@@ -30,7 +30,11 @@ from runtime.service.tokens import Claims, Scope, TokenSigner
 MFA_HEADER = "x-streamgate-mfa"
 _CLAIMS = "streamgate.claims"  # scope key caching the verified claims (or None) for one request
 _UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="streamgate"'}
-_STEP_UP = {"WWW-Authenticate": 'Bearer realm="streamgate", error="insufficient_user_authentication"'}
+# RFC 9470's answer when a stronger factor is needed.
+STEP_UP_CHALLENGE = {
+    "WWW-Authenticate": 'Bearer realm="streamgate", error="insufficient_user_authentication"'
+}
+STEP_UP_REQUIRED = f"MFA step-up required: send a TOTP code in {MFA_HEADER} or a step-up token"
 
 
 class Authenticator:
@@ -101,8 +105,7 @@ class Authenticator:
             return claims
         code = conn.headers.get(MFA_HEADER)
         if not code:
-            message = f"MFA step-up required: send a TOTP code in {MFA_HEADER} or a step-up token"
-            raise refused(conn, 401, message, "step_up_required", _STEP_UP, sub=claims.sub)
+            raise refused(conn, 401, STEP_UP_REQUIRED, "step_up_required", STEP_UP_CHALLENGE, sub=claims.sub)
         await self.verify_code(conn, claims, code)
         return claims
 

@@ -22,7 +22,7 @@ from runtime.service import uploads
 from runtime.service.content import ContentPath, Kind, Role, Served, Stored, parse_path
 from runtime.service.cors import CorsPolicy
 from runtime.service.errors import ContentError
-from runtime.service.http import RawHeaders
+from runtime.service.http import RawHeaders, parse_count
 from runtime.service.ranges import Unsatisfiable, if_range_allows, none_match, parse_range
 from runtime.service.uploads import MissingReferenceError
 from runtime.storage import StorageError
@@ -154,8 +154,8 @@ async def respond(
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = parse_count(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise HTTPException(413, f"body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

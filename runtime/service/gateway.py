@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -31,11 +30,12 @@ from runtime.service.cdn import Purger, purger_for
 from runtime.service.content import ContentService
 from runtime.service.errors import ConfigError, TokenError
 from runtime.service.faults import FaultConfig
+from runtime.service.health import BackendMonitor
 from runtime.service.leases import LeasedLimiter
 from runtime.service.origin import ContentOrigin, EncryptedObjectStore
 from runtime.service.settings import GatewaySettings
 from runtime.service.tokens import TokenSigner
-from runtime.storage import ObjectStore, StorageError
+from runtime.storage import ObjectStore
 from runtime.streaming import BoundedQueue, StreamProcessor
 
 if TYPE_CHECKING:
@@ -70,8 +70,10 @@ class Gateway:
     events: BoundedQueue[PlaybackEvent]
     processor: StreamProcessor[PlaybackEvent]
     metrics_view: LabelledRegistry
+    monitor: BackendMonitor
     log: logging.Logger = log
     warmed: bool = False
+    stopping: bool = False
     _started: bool = field(default=False, repr=False)
 
     @classmethod
@@ -188,6 +190,7 @@ class Gateway:
             events=events,
             processor=processor,
             metrics_view=LabelledRegistry(labels),
+            monitor=_monitor(settings, redis, store, cache),
         )
 
     async def start(self) -> None:
@@ -204,6 +207,7 @@ class Gateway:
             top=self.settings.events.metric_top_contents,
         )
         self.processor.start()
+        self.monitor.start()
         self._started = True
         await self.cache.start()  # subscribes to invalidations and warms L1 from the shared top-K
         self.warmed = True
@@ -222,9 +226,11 @@ class Gateway:
     async def stop(self) -> None:
         if not self._started:
             return
+        self.stopping = True
         self._started = False
         self.continuous.stop()
         await self.probes.stop()
+        await self.monitor.stop()
         await self.processor.stop(drain=True)
         ANALYTICS_COLLECTOR.detach(self.analytics)
         await self.cache.close()
@@ -245,25 +251,41 @@ class Gateway:
         except TokenError:
             return False
 
-    async def readiness(self) -> dict[str, bool]:
-        async def redis_ok() -> bool:
-            try:
-                async with asyncio.timeout(0.5):
-                    return bool(await self.redis.ping())
-            except Exception:
-                return False
+    @property
+    def ready(self) -> bool:
+        """Can this pod serve? Started (L1 warmed when Redis allowed it) and not shutting down. Shared
+        backends do not count: every pod shares them, and cached content keeps serving without them."""
+        return self._started and self.warmed and not self.stopping
 
-        async def store_ok() -> bool:
-            try:
-                async with asyncio.timeout(2.0):
-                    async for _ in self.store.list("", page_size=1):
-                        break
-                return True
-            except (StorageError, TimeoutError):
-                return False
+    @property
+    def phase(self) -> str:
+        if self.stopping:
+            return "stopping"
+        return "serving" if self.ready else "starting"
 
-        redis_up, store_up = await asyncio.gather(redis_ok(), store_ok())
-        return {"redis": redis_up, "object_store": store_up, "warmed": self.warmed}
+
+def _monitor(
+    settings: GatewaySettings, redis: aioredis.Redis, store: ObjectStore, cache: MultiLevelCache
+) -> BackendMonitor:
+    async def redis_up() -> object:
+        return await redis.ping()
+
+    async def store_up() -> object:
+        async for _ in store.list("", page_size=1):
+            break
+        return None
+
+    def invalidation() -> tuple[bool, str]:
+        live = cache.invalidation_live
+        return live, "confirmed live" if live else "not confirmed: L1 entries are served for a bounded time"
+
+    h = settings.health
+    return BackendMonitor(
+        {"redis": redis_up, "object_store": store_up},
+        checks={"cache_invalidation": invalidation},
+        interval_seconds=h.interval_seconds,
+        timeout_seconds=h.timeout_seconds,
+    )
 
 
 def _trace_l2(cache: MultiLevelCache, tracing: Tracing) -> None:

@@ -253,9 +253,10 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "put": {
-                    "summary": "Set fault injection on this instance (drills)",
+                    "summary": "Set fault injection on this instance (drills; admin + MFA step-up)",
                     "operationId": "put_faults",
                     "security": _BEARER,
+                    "parameters": [_MFA],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -275,16 +276,17 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": {"description": "Faults", "content": json_ok},
-                        **_errors(401, 403, 422, 429),
+                        **_errors(401, 403, 422, 429, 503),
                     },
                 },
             },
             "/v1/admin/profile": {
                 "post": {
-                    "summary": "Capture a CPU profile of this process for N seconds",
+                    "summary": "Capture a CPU profile of this process for N seconds (admin + MFA step-up)",
                     "operationId": "admin_profile",
                     "security": _BEARER,
                     "parameters": [
+                        _MFA,
                         {
                             "name": "seconds",
                             "in": "query",
@@ -303,7 +305,7 @@ def openapi_document() -> dict[str, Any]:
                             "description": "Profile",
                             "content": {"text/plain": {"schema": {"type": "string"}}},
                         },
-                        **_errors(401, 403, 409, 422, 429),
+                        **_errors(401, 403, 409, 422, 429, 503),
                     },
                 }
             },

@@ -34,6 +34,20 @@ class ServerSettings(BaseModel):
         json_schema_extra=DEPLOY_REQUIRED,
     )
     graceful_shutdown_seconds: int = Field(10, ge=0)
+    # Bounds on what one connection may hold (runtime/service/server.py); the edge in front has its own.
+    max_header_bytes: int = Field(
+        48 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="request line + headers; larger: 431, closed (above the edge's 32 KiB plus its own)",
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="to receive a whole request head; slower: 408, closed"
+    )
+    body_idle_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="longest pause between two reads of a request body; then closed"
+    )
+    keep_alive_seconds: int = Field(5, ge=1, le=300, description="idle keep-alive connections close after")
 
 
 class RedisSettings(BaseModel):
@@ -155,6 +169,14 @@ class EventSettings(BaseModel):
         return self
 
 
+class HealthSettings(BaseModel):
+    """Background probes of the shared backends, for /healthz and `streamgate_backend_up` (never for the
+    probe endpoints' answers: see runtime/service/ops_routes.py)."""
+
+    interval_seconds: float = Field(2.0, gt=0, le=60)
+    timeout_seconds: float = Field(1.0, gt=0, le=30, description="a later answer counts as down")
+
+
 class FaultSettings(BaseModel):
     """Drills only: off unless set. Applies to /v1/ routes except /v1/admin/."""
 
@@ -217,6 +239,7 @@ class GatewaySettings(BaseSettings):
     cdn: CdnSettings = CdnSettings()
     events: EventSettings = EventSettings()
     faults: FaultSettings = FaultSettings()
+    health: HealthSettings = HealthSettings()
     tracing: TracingSettings = TracingSettings()
     profiling: ProfilingSettings = ProfilingSettings()
     debug: DebugSettings = DebugSettings()

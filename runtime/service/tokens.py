@@ -92,8 +92,10 @@ class TokenSigner:
 
     def verify(self, token: str, *, now: float | None = None) -> Claims:
         """The claims of a genuine, unexpired token; raises TokenError (without echoing the token)."""
+        if len(token) > 2048 or not token.isascii():  # compare_digest refuses non-ASCII str
+            raise TokenError("malformed token")
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != _PREFIX or len(token) > 2048:
+        if len(parts) != 3 or parts[0] != _PREFIX:
             raise TokenError("malformed token")
         payload, signature = parts[1], parts[2]
         if not any(hmac.compare_digest(self._sign(k, payload), signature) for k in self._keys):
