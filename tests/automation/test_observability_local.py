@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from infra.automation.rollout_cli import app as rollout_app
 from typer.testing import CliRunner
 
+from infra.automation.rollout.cli import app as rollout_app
 from infra.cli import add_groups, app
 from infra.config import load_stack
 from infra.dashboards import dashboards, panel_queries
