@@ -36,6 +36,8 @@ GROUPS = {
     "drill": ("infra.automation.drill.cli", "Failover drills under load that measure RTO and RPO."),
     "history": ("infra.automation.audit.cli", "The audit trail: who changed what, why, and how it ended."),
     "console": ("infra.console.cli", "A live web console of a stack: regions, weights, rollouts, alerts."),
+    "profile": ("infra.profiles.cli", "Continuous CPU profiles of the gateways: list, flame graphs, diffs."),
+    "debug": ("infra.debug.cli", "Debug probes on the gateways' hot paths: arm, list, clear, snapshots."),
 }
 
 

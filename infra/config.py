@@ -41,6 +41,7 @@ SECRET_KEYS = (
     "apiTokenSigningKey",
     "apiTokenPreviousSigningKeys",
     "mfaPepper",
+    "grafanaAdminPassword",
     "pagerDutyRoutingKey",
     "slackWebhookUrl",
     "notificationsSlackUrl",
@@ -52,6 +53,7 @@ SECRET_VALUES = {
     "apiTokenSigningKey": '"$(openssl rand -hex 32)"',
     "apiTokenPreviousSigningKeys": "'[\"<the previous signing key>\"]'",
     "mfaPepper": '"$(openssl rand -hex 32)"',
+    "grafanaAdminPassword": '"$(openssl rand -base64 24)"',
     "pagerDutyRoutingKey": '"<the PagerDuty Events API v2 integration key>"',
     "slackWebhookUrl": '"<the Slack incoming webhook URL>"',
     "notificationsSlackUrl": '"<the Slack (or compatible) incoming webhook URL for operations>"',
@@ -728,7 +730,7 @@ class StackConfig(Model):
         """The secrets `pulumi up` needs for this stack (the local platform generates its own)."""
         if not self.kind.cloud:
             return ()
-        needed = ["redisAuthToken", "apiTokenSigningKey", "mfaPepper"]
+        needed = ["redisAuthToken", "apiTokenSigningKey", "mfaPepper", "grafanaAdminPassword"]
         if self.alerts.receivers.pagerduty is not None:
             needed.append("pagerDutyRoutingKey")
         if self.alerts.receivers.slack is not None:

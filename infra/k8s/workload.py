@@ -26,6 +26,7 @@ from infra.k8s.base import (
     COLOR_LABEL,
     COLORS,
     NAMESPACE,
+    PYROSCOPE_URL,
     Manifest,
     deployment_name,
     labels,
@@ -279,6 +280,7 @@ class Workload(pulumi.ComponentResource):
                 mfa_pepper=MFA_PEPPER,
                 cloudfront_distribution_id=inputs.distribution.id,
                 otlp_endpoint=wl.otlp_endpoint,
+                profiles_url=PYROSCOPE_URL,
             ),
         )
 

@@ -68,6 +68,7 @@ def gateway_environment(
             mfa_pepper=secrets.mfa_pepper,
             purge_url=layout.edge_url,
             aws_endpoint_url=layout.moto_url,
+            profiles_url=layout.profiles_url,  # the profile receiver, Pyroscope's local analog
             tuning={
                 env_name("server", "log_level"): "info",
                 **{env_name("security", "rate_limit", "ip", k): v for k, v in LOCAL_IP_LIMIT.items()},

@@ -86,6 +86,7 @@ def probes(layout: Layout) -> list[Probe]:
         Probe("prometheus", "Prometheus", partial(http_ok, f"{layout.prometheus_url}/-/ready")),
         Probe("alertmanager", "Alertmanager", partial(http_ok, f"{layout.alertmanager_url}/-/ready")),
         Probe("pushgateway", "Pushgateway", partial(http_ok, f"{layout.pushgateway_url}/-/ready")),
+        Probe("profiles", "profile receiver", partial(http_ok, f"{layout.profiles_url}/ready")),
     ]
     for r in layout.regions:
         out += [

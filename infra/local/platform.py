@@ -168,7 +168,7 @@ class LocalPlatform:
             for r in self.layout.region_names
             for c in COLORS
         }
-        return build_programs(self.layout, self.paths, binaries, env)
+        return build_programs(self.layout, self.paths, binaries, env, self.resources.profile_bucket)
 
     def initial_router_state(self) -> RouterState:
         """Before any automation: all traffic to the primary region (others on standby), live color 100%."""
@@ -466,6 +466,8 @@ class LocalPlatform:
             "alertmanager": lay.alertmanager_url,
             "pushgateway": lay.pushgateway_url,
             "s3_kms": lay.moto_url,
+            "profiles": lay.profiles_url,
+            "profile_bucket": self.resources.profile_bucket,
             "regions": {
                 r.name: {
                     "router": lay.url(r.router),

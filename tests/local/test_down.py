@@ -16,7 +16,8 @@ def test_down_leaves_no_process_and_keeps_data(lp: RunningPlatform) -> None:
     plat = lp.platform
     processes = plat.supervisor.processes()
     pids = [p.pid for p in processes.values()] + [plat.supervisor.pid() or 0]
-    assert len(pids) == 14 and all(pids)
+    assert "profiles" in processes  # the profile receiver too
+    assert len(pids) == len(plat.programs()) + 1 == 15 and all(pids)
     stopped = plat.down()
     assert set(stopped) == set(processes)
     assert not any(pid_alive(pid) for pid in pids)

@@ -515,6 +515,12 @@ def report_cmd(
     result = report.summary(state)
     if png is not None:
         result["png"] = str(report.chart(state, png))
+    # The canary's CPU profile against stable's over the rollout (infra/profiles/rollout.py).
+    from infra.profiles.rollout import canary_cpu_diff
+
+    result["cpu_profile_diff"] = canary_cpu_diff(
+        stack, chosen, state.stable_version, state.version, state.started_at, state.updated_at
+    )
     if as_json:
         emit_json(result)
         return
@@ -531,3 +537,11 @@ def report_cmd(
         )
     console.print(table)
     console.print(f"{state.phase.value}: {state.reason}" + (f" · chart: {png}" if png else ""))
+    cpu = result["cpu_profile_diff"]
+    if cpu["available"]:
+        grown = ", ".join(
+            f"{c['function']} {c['delta_self_share'] * 100:+.1f} pts" for c in cpu["top_changes"][:3]
+        )
+        console.print(f"CPU, canary against stable: {grown} · {cpu['command']}", highlight=False)
+    else:
+        console.print(f"CPU profile diff: {cpu['reason']}", highlight=False)
