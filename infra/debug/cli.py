@@ -88,7 +88,9 @@ def set_probe(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Arm a probe on every gateway of the stack: a hit that satisfies --when captures a snapshot."""
+    """Arm a probe on every gateway of the stack: a hit that satisfies --when captures a snapshot.
+
+    Example: streamgate debug probe set origin_fetch --stack local --when "size > 1000000" --hits 5"""
     try:
         point = POINTS[_probe(name)]
         try:
@@ -114,7 +116,9 @@ def set_probe(
 def list_probes(
     stack: StackOpt = "local", url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """Every probe, its variables, and its arming (hits so far) if armed."""
+    """Every probe, its variables, and its arming (hits so far) if armed.
+
+    Example: streamgate debug probe list --stack local"""
     try:
         probes = _Api(stack, url, token).call("GET", "/v1/admin/debug/probes")["probes"]
     except StreamgateError as exc:
@@ -139,7 +143,9 @@ def clear(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Disarm a probe (or all of them) on every gateway."""
+    """Disarm a probe (or all of them) on every gateway.
+
+    Example: streamgate debug probe clear cache_miss --stack local"""
     try:
         path = "/v1/admin/debug/probes" + (f"/{_probe(name)}" if name else "")
         answer = _Api(stack, url, token).call("DELETE", path)
@@ -159,7 +165,9 @@ def snapshots(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The snapshots a probe captured (newest first): values, request and trace ids, redacted locals."""
+    """The snapshots a probe captured (newest first): values, request and trace ids, redacted locals.
+
+    Example: streamgate debug probe snapshots cache_miss --stack local --json"""
     try:
         kept = _Api(stack, url, token).call("GET", f"/v1/admin/debug/probes/{_probe(name)}/snapshots")
     except StreamgateError as exc:
@@ -187,7 +195,9 @@ def debug_token(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """A debug token: send it as `X-StreamGate-Debug` and the gateway answers with Server-Timing."""
+    """A debug token: send it as `X-StreamGate-Debug` and the gateway answers with Server-Timing.
+
+    Example: streamgate debug token --stack local --ttl 600"""
     try:
         query = urllib.parse.urlencode({"ttl_seconds": ttl})
         answer = _Api(stack, url, token).call("POST", f"/v1/admin/debug/token?{query}")

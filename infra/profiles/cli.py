@@ -103,7 +103,9 @@ def list_cmd(
     since: SinceOpt = "1h",
     as_json: JsonOpt = False,
 ) -> None:
-    """Stored profiles per region, version and color: how many, and the time they span."""
+    """Stored profiles per region, version and color: how many, and the time they span.
+
+    Example: streamgate profile list --stack local --since 30m"""
     try:
         window = since_seconds(since)
         selection = Selection(region=region, version=version, color=color, since=time.time() - window)
@@ -156,7 +158,9 @@ def show(
     top: TopOpt = 15,
     as_json: JsonOpt = False,
 ) -> None:
-    """A flame graph of the selected profiles (merged) and their hottest functions."""
+    """A flame graph of the selected profiles (merged) and their hottest functions.
+
+    Example: streamgate profile show --stack local --version 1.5.0 --color green --out flame.svg"""
     try:
         selection = Selection(
             region=region, version=version, color=color, since=time.time() - since_seconds(since)
@@ -231,7 +235,9 @@ def diff(
     as_json: JsonOpt = False,
 ) -> None:
     """Where TARGET spends its CPU differently from BASE: the functions whose share grew most, and a
-    differential flame graph (red: more in TARGET, blue: less)."""
+    differential flame graph (red: more in TARGET, blue: less).
+
+    Example: streamgate profile diff --stack local --base color=blue --target color=green"""
     try:
         window = time.time() - since_seconds(since)
         b = parse_selection(base, "--base", region, window)

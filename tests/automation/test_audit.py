@@ -4,6 +4,7 @@ at once all land (the journal's lock), and `audited()` records the outcome of ho
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -95,25 +96,20 @@ def test_commands_recording_at_once_all_land(store: StateStore, request: pytest.
 def test_audited_records_how_the_command_ended(
     store: StateStore, raise_: BaseException | None, code: int, outcome: str
 ) -> None:
-    with pytest.raises(type(raise_)) if raise_ is not None else _nothing():
-        with audited(store, "prod", "erin", "drill", command="failover run", args={"to": "eu-west-1"}) as e:
-            assert Journal(store).entries()[0].outcome == "running"  # recorded before the work
-            if raise_ is not None:
-                raise raise_
+    expected = pytest.raises(type(raise_)) if raise_ is not None else contextlib.nullcontext()
+    with (
+        expected,
+        audited(store, "prod", "erin", "drill", command="failover run", args={"to": "eu-west-1"}) as e,
+    ):
+        assert Journal(store).entries()[0].outcome == "running"  # recorded before the work
+        if raise_ is not None:
+            raise raise_
     [recorded] = Journal(store).entries()
     assert (recorded.id, recorded.outcome, recorded.exit_code) == (e.id, outcome, code)
     assert recorded.command == "failover run" and recorded.args == {"to": "eu-west-1"}
     assert recorded.actor == "erin" and recorded.reason == "drill"
     if isinstance(raise_, AutomationError):
         assert recorded.detail == str(raise_)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def test_the_actor_comes_from_the_option_then_the_environment_then_the_login(

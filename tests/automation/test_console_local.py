@@ -210,7 +210,9 @@ def test_a_canary_seen_paused_and_promoted_from_the_console(rollout_env: Rollout
             bar = driver.find_element("css selector", f"{row} td.weights .bar").screenshot_as_png
             assert split(bar) == pytest.approx(0.70, abs=0.05)
             traffic_a = driver.find_element("css selector", f"{row} td.traffic .bar").screenshot_as_png
-            traffic_b = driver.find_element("css selector", '#regions tr[data-region="local-b"] td.traffic .bar')
+            traffic_b = driver.find_element(
+                "css selector", '#regions tr[data-region="local-b"] td.traffic .bar'
+            )
             assert share(traffic_a, TRAFFIC)[0] > 0.9 and share(traffic_b.screenshot_as_png, TRAFFIC)[0] == 0
             firing = driver.find_element(
                 "css selector", f'#alerts tr.alert[data-alert="{ALERT}"]'
