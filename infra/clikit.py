@@ -61,6 +61,7 @@ WatchOpt = Annotated[
         "--watch", "-w", help="Redraw in place until the operation ends (with --json: one JSON line each)."
     ),
 ]
+EveryOpt = Annotated[float, typer.Option("--every", min=0.2, help="Seconds between redraws (--watch).")]
 
 
 # -- groups -------------------------------------------------------------------------------------------

@@ -8,9 +8,6 @@ from typing import Annotated
 
 import typer
 
-from infra.alerts.alertmanager import alertmanager_config
-from infra.alerts.render import prometheus_rule, rules_file, to_yaml
-from infra.config import load_stack
 from infra.errors import StreamgateError
 
 app = typer.Typer(
@@ -61,6 +58,11 @@ def render(
 
     Example: streamgate alerts render --stack prod --format alertmanager"""
     try:
+        # here, not at the top: completing `streamgate alerts <TAB>` imports this module (bench_cli.py)
+        from infra.alerts.alertmanager import alertmanager_config
+        from infra.alerts.render import prometheus_rule, rules_file, to_yaml
+        from infra.config import load_stack
+
         cfg = load_stack(stack)
         if fmt is Format.ALERTMANAGER:
             if region is not None:

@@ -15,10 +15,7 @@ import typer
 from rich.table import Table
 
 from infra.clikit import JsonOpt, StackOpt, command_group, console, emit_json, fail
-from infra.config import load_stack
 from infra.errors import ConfigError, StreamgateError
-from runtime.observability.conditions import ConditionError, compile_condition
-from runtime.observability.probes import POINTS
 
 app = command_group("debug", "Debug probes on the gateways' hot paths: arm, list, clear, snapshots.")
 probe_app = command_group("probe", "Debug probes: set (arm), list, clear, snapshots.")
@@ -39,6 +36,8 @@ class DebugApiError(StreamgateError):
 
 class _Api:
     def __init__(self, stack: str, url: str | None, token: str | None) -> None:
+        from infra.config import load_stack
+
         cfg = load_stack(stack)
         if cfg.target == "local" and url is None:
             from infra.local.platform import LocalPlatform
@@ -71,6 +70,8 @@ class _Api:
 
 
 def _probe(name: str) -> str:
+    from runtime.observability.probes import POINTS
+
     if name not in POINTS:
         raise ConfigError(f"no probe named {name!r}; probes: {', '.join(POINTS)}")
     return name
@@ -78,7 +79,7 @@ def _probe(name: str) -> str:
 
 @probe_app.command("set")
 def set_probe(
-    name: Annotated[str, typer.Argument(help=f"The probe: {', '.join(POINTS)}.")],
+    name: Annotated[str, typer.Argument(help="The probe (`streamgate debug probe list` names them).")],
     when: Annotated[str, typer.Option("--when", help="Condition over the probe's variables.")] = "True",
     hits: Annotated[int, typer.Option("--hits", min=1, max=1000, help="Snapshots before it disarms.")] = 10,
     ttl: Annotated[float, typer.Option("--ttl", min=1, max=3600, help="Seconds until it disarms.")] = 300,
@@ -92,6 +93,9 @@ def set_probe(
 
     Example: streamgate debug probe set origin_fetch --stack local --when "size > 1000000" --hits 5"""
     try:
+        from runtime.observability.conditions import ConditionError, compile_condition
+        from runtime.observability.probes import POINTS
+
         point = POINTS[_probe(name)]
         try:
             compile_condition(when, point.variables)  # refused here already, before any call

@@ -17,7 +17,6 @@ import typer
 from rich.table import Table
 
 from infra.clikit import JsonOpt, StackOpt, command_group, console, emit_json, fail
-from infra.config import load_stack
 from infra.errors import ConfigError, StreamgateError
 from infra.profiles import flamegraph
 from infra.profiles.pprof import Profile
@@ -67,6 +66,8 @@ def parse_selection(text: str, option: str, region: str | None, since: float) ->
 
 def store_for(stack: str) -> ProfileStore:
     """The stack's profile store; only the local platform keeps one (clusters run Pyroscope)."""
+    from infra.config import load_stack  # here: completion imports this module (bench_cli.py)
+
     cfg = load_stack(stack)
     if cfg.target != "local":
         raise ConfigError(

@@ -13,6 +13,7 @@ import typer
 from infra.clikit import (
     ActorOpt,
     DryRunOpt,
+    EveryOpt,
     JsonOpt,
     OutputsOpt,
     ReasonOpt,
@@ -296,9 +297,7 @@ def status(
     as_json: JsonOpt = False,
     outputs: OutputsOpt = None,
     follow: WatchOpt = False,
-    every: Annotated[
-        float, typer.Option("--every", min=0.2, help="Seconds between redraws (--watch).")
-    ] = 1.0,
+    every: EveryOpt = 1.0,
 ) -> None:
     """The last failover run recorded for the stack (steps, timings, measured RTO/RPO). With --watch,
     redrawn in place as its steps finish, until it succeeds or fails.

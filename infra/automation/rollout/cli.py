@@ -17,6 +17,7 @@ from infra.automation.errors import AutomationError, InvalidInputError
 from infra.clikit import (
     ActorOpt,
     DryRunOpt,
+    EveryOpt,
     JsonOpt,
     OutputsOpt,
     ReasonOpt,
@@ -411,9 +412,7 @@ def status(
     as_json: JsonOpt = False,
     outputs: OutputsOpt = None,
     follow: WatchOpt = False,
-    every: Annotated[
-        float, typer.Option("--every", min=0.2, help="Seconds between redraws (--watch).")
-    ] = 1.0,
+    every: EveryOpt = 1.0,
 ) -> None:
     """A region's rollout: phase, steps, weights (persisted and live), the last analysis, recent events,
     who runs it. With --watch, redrawn in place until the rollout ends.

@@ -73,6 +73,31 @@ function renderRegions(regions) {
   }));
 }
 
+// A region's buttons are made once and moved into each new card: a redraw between pressing and releasing a
+// button must not swallow the click.
+const actionButtons = new Map();
+function actionsOf(region) {
+  if (!actionButtons.has(region)) {
+    const actions = el("div", { class: "actions" });
+    for (const action of ["pause", "resume", "promote", "abort"]) {
+      const button = el("button", { type: "button", "data-action": action, "data-region": region }, action);
+      button.addEventListener("click", () => ask(region, action));
+      actions.append(button);
+    }
+    actionButtons.set(region, actions);
+  }
+  return actionButtons.get(region);
+}
+
+// Sections are redrawn only when their data changed (a snapshot arrives every refresh).
+const drawn = new Map();
+function changed(section, value) {
+  const text = JSON.stringify(value);
+  if (drawn.get(section) === text) return false;
+  drawn.set(section, text);
+  return true;
+}
+
 function renderRollouts(regions) {
   const section = document.getElementById("rollouts");
   const cards = [];
@@ -101,15 +126,7 @@ function renderRollouts(regions) {
          el("span", { class: "legend" }, ` · failed checks ${rollout.failed_checks}/${rollout.failure_threshold} · controller: ${status.controller || "none running"}`)),
       el("h4", {}, "last analysis"), checks,
       el("h4", {}, "recent"), events);
-    if (snapshot.actions && rollout.active) {
-      const actions = el("div", { class: "actions" });
-      for (const action of ["pause", "resume", "promote", "abort"]) {
-        const button = el("button", { type: "button", "data-action": action, "data-region": r.name }, action);
-        button.addEventListener("click", () => ask(r.name, action));
-        actions.append(button);
-      }
-      card.append(actions);
-    }
+    if (snapshot.actions && rollout.active) card.append(actionsOf(r.name));
     cards.push(card);
   }
   section.replaceChildren(...(cards.length ? [el("h2", {}, "Rollouts"), ...cards] : []));
@@ -159,11 +176,11 @@ function render(data) {
   updated.textContent = `updated ${time(data.at)}`;
   updated.className = "updated";
   updated.dataset.at = data.at;
-  renderRegions(data.regions);
-  renderRollouts(data.regions);
-  renderAlerts(data.alerts);
-  renderFailover(data.failover);
-  renderHistory(data.history);
+  if (changed("regions", data.regions)) renderRegions(data.regions);
+  if (changed("rollouts", [data.regions, data.actions])) renderRollouts(data.regions);
+  if (changed("alerts", data.alerts)) renderAlerts(data.alerts);
+  if (changed("failover", data.failover)) renderFailover(data.failover);
+  if (changed("history", data.history)) renderHistory(data.history);
   document.getElementById("errors").textContent = data.errors.join("; ");
 }
 
