@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NoReturn
 
 import typer
@@ -20,7 +21,7 @@ import typer
 # typer carries its own copy of click (pyproject pins a typer that does): its commands, contexts and errors.
 from typer import _click as click
 from typer._click.globals import get_current_context
-from typer._coercion import PassThroughRuntimeParam
+from typer._coercion import PassThroughRuntimeParam, RuntimeParam
 from typer.core import TyperCommand, TyperGroup
 
 from infra.errors import ConfigError, StreamgateError
@@ -28,6 +29,7 @@ from infra.errors import ConfigError, StreamgateError
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
+COMPLETE_VAR = "_STREAMGATE_COMPLETE"  # click sets it in the process a shell starts to complete a line
 EXIT_CODES = "Exit codes: 0 ok, 1 failed, 2 bad input or config, 3 aborted or rolled back."
 # Output that is not a terminal (a file, a pipe, CI logs) is never cut: rich would wrap it at 80 columns.
 UNBOUNDED_WIDTH = 100_000
@@ -67,7 +69,47 @@ EveryOpt = Annotated[float, typer.Option("--every", min=0.2, help="Seconds betwe
 # -- groups -------------------------------------------------------------------------------------------
 
 
-class LazyGroup(TyperGroup):
+def completing(command: click.Command | None, ctx: click.Context) -> click.Command | None:
+    """In a completion process (click's `_STREAMGATE_COMPLETE`) a command's options are kept as typed:
+    typer would import pydantic to build an adapter for each (~0.1 s) while the line is only parsed."""
+    if command is not None and COMPLETE_VAR in os.environ:
+        for param in command.get_params(ctx):  # with its help option
+            described = getattr(param, "type_descriptor", None)
+            if described is not None and param._runtime_param is None:  # type: ignore[attr-defined]
+                param._runtime_param = _AsTyped(  # type: ignore[attr-defined]
+                    annotation=described.annotation, parameter_info=described.parameter_info
+                )
+    return command
+
+
+@dataclass(frozen=True)
+class _AsTyped(RuntimeParam):
+    """A value kept as typed: a TAB completion only parses the line, nothing runs."""
+
+    def _coerce_value(self, value: Any, param: Any, ctx: click.Context) -> Any:
+        return value
+
+
+class Group(TyperGroup):
+    """Every group of the CLI (see `command_group`)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return completing(super().get_command(ctx, cmd_name), ctx)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        """Flags pass through as they are: typer would build a pydantic adapter for an unset flag while a
+        TAB completion parses the line (~0.1 s of imports for `--version`)."""
+        params = super().get_params(ctx)
+        for param in params:
+            described = getattr(param, "type_descriptor", None)
+            if described is not None and described.annotation is bool and param._runtime_param is None:  # type: ignore[attr-defined]
+                param._runtime_param = PassThroughRuntimeParam(  # type: ignore[attr-defined]
+                    annotation=bool, parameter_info=described.parameter_info
+                )
+        return params
+
+
+class LazyGroup(Group):
     """click's LazyGroup pattern: subcommands named in `lazy` (name → (module, one-line help)) are imported
     only when invoked. Listing them (`--help`, TAB completion) uses the one-line help alone, so neither
     imports an area's dependencies. Every command shown gets the exit codes in its help."""
@@ -84,7 +126,7 @@ class LazyGroup(TyperGroup):
             module, short = self.lazy[cmd_name]
             if self._listing:
                 return TyperCommand(cmd_name, help=short, short_help=short)
-            command = load_group(cmd_name, module, short)
+            command = completing(load_group(cmd_name, module, short), ctx)
         return with_exit_codes(command) if command is not None else None
 
     @contextmanager
@@ -94,18 +136,6 @@ class LazyGroup(TyperGroup):
             yield
         finally:
             self._listing -= 1
-
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        """Flags pass through as they are: typer would build a pydantic adapter for an unset flag while a
-        TAB completion parses the line (~0.1 s of imports for `--version`)."""
-        params = super().get_params(ctx)
-        for param in params:
-            described = getattr(param, "type_descriptor", None)
-            if described is not None and described.annotation is bool and param._runtime_param is None:  # type: ignore[attr-defined]
-                param._runtime_param = PassThroughRuntimeParam(  # type: ignore[attr-defined]
-                    annotation=bool, parameter_info=described.parameter_info
-                )
-        return params
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with self._listed():
@@ -196,7 +226,7 @@ def command_group(name: str, help: str, *, cls: type[TyperGroup] | None = None) 
     return typer.Typer(
         name=name,
         help=help,
-        cls=cls,
+        cls=cls or Group,
         # The top-level help in click's plain format: typer's rich one costs ~0.1 s of imports.
         rich_markup_mode=None if cls is not None else "rich",
         no_args_is_help=True,

@@ -8,14 +8,12 @@ from typing import Annotated
 
 import typer
 
+from infra.clikit import command_group
 from infra.errors import StreamgateError
 
-app = typer.Typer(
-    name="alerts",
-    help="Alert rules as code: render what a stack deploys (PrometheusRule, rule file, Alertmanager config).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = command_group(
+    "alerts",
+    "Alert rules as code: render what a stack deploys (PrometheusRule, rule file, Alertmanager config).",
 )
 
 
