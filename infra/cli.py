@@ -38,6 +38,10 @@ GROUPS = {
     "failover": ("infra.automation.failover_cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
     "backup": ("infra.automation.backup_cli", "Encrypted backups: create, list, verify, restore, prune."),
     "drill": ("infra.automation.drill_cli", "Failover drills under load that measure RTO and RPO."),
+    "scale": (
+        "infra.automation.scale.cli",
+        "Predictive scaling: forecast demand, raise capacity ahead of it.",
+    ),
 }
 
 

@@ -38,7 +38,7 @@ from infra.automation.adapters.local_region import http_get, served_by
 from infra.automation.errors import AutomationError
 from infra.automation.failover import FailoverReport, FailoverRunner
 from infra.config import StackConfig
-from infra.local.layout import COLORS, LOOPBACK, gateway_program
+from infra.local.layout import LOOPBACK
 from infra.local.platform import LocalPlatform
 from infra.local.supervisor import pid_alive
 
@@ -186,7 +186,7 @@ class DrillReport:
 def kill_region(platform: LocalPlatform, region: str) -> list[str]:
     """kill -9 the region's Redis node and gateways so that supervisord does not restart them: freeze
     (SIGSTOP), mark them stopping in supervisord, then SIGKILL their process groups."""
-    names = [f"redis-{region}", *(gateway_program(region, c) for c in COLORS)]
+    names = [f"redis-{region}", *platform.gateway_programs(region)]
     processes = platform.supervisor.processes()
     pids = {n: processes[n].pid for n in names if n in processes and processes[n].pid}
     for pid in pids.values():

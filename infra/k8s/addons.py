@@ -156,6 +156,12 @@ def backup_schedule(interval_hours: int) -> str:
     return f"0 3 */{interval_hours // 24} * *"
 
 
+def retention_days(cfg: StackConfig, prod: bool) -> int:
+    """How long the cluster's Prometheus keeps data: predictive scaling reads scale.historyDays of it."""
+    days = 15 if prod else 3
+    return max(days, cfg.scale.history_days + 1) if cfg.scale.enabled else days
+
+
 class Addons(pulumi.ComponentResource):
     releases: dict[str, k8s.helm.v3.Release]
     velero_role: aws.iam.Role
@@ -307,7 +313,7 @@ class Addons(pulumi.ComponentResource):
             "grafana": {"enabled": False},
             "prometheus": {
                 "prometheusSpec": {
-                    "retention": "15d" if prod else "3d",
+                    "retention": f"{retention_days(cfg, prod)}d",
                     "externalLabels": {"region": region.name, "stack": cfg.stack},
                     # Keep the default selectors (match our `release` label): objects we create carry it.
                     "ruleSelectorNilUsesHelmValues": True,

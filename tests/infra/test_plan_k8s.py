@@ -32,8 +32,9 @@ CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 # Namespace, ServiceAccount, 2 Deployments, 2 PDBs, a NetworkPolicy, 3 Services, 2 Ingresses, 2 HPAs, 2 VPAs,
 # PodMonitor, PrometheusRule, the monitoring namespace, Secrets (the gateway's, the Redis exporter's auth,
-# Alertmanager's receivers), 8 Helm releases.
-PER_REGION_OBJECTS = 30
+# Alertmanager's receivers), 8 Helm releases; predictive scaling's CronJob, ServiceAccount, stack ConfigMap,
+# and 2 Roles with their RoleBindings.
+PER_REGION_OBJECTS = 37
 RECOMMENDED_LABELS = {
     f"app.kubernetes.io/{k}" for k in ("name", "instance", "version", "component", "part-of")
 }
@@ -295,7 +296,8 @@ def test_velero_backs_up_to_its_regions_bucket_with_its_own_role(plan_of: PlanOf
 def test_gateway_identity_reads_its_regions_content_and_key_only(plan_of: PlanOf, stack: str) -> None:
     plan = plan_of(stack)
     for _, region in regions_of(stack):
-        (account,) = in_region(plan, "kubernetes:core/v1:ServiceAccount", region)
+        accounts = in_region(plan, "kubernetes:core/v1:ServiceAccount", region)
+        (account,) = [a for a in accounts if a.inputs["metadata"]["name"] == "gateway"]
         role = plan.referenced(account.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"])
         assert role.region == region and role.arn and role.arn.startswith("arn:aws:iam::")
         (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.pushgateway import Pushgateway
     from infra.automation.backup import RegionBackup
+    from infra.automation.scale.model import CapacityKnob
     from infra.automation.state import StateStore
     from runtime.storage import ObjectStore
 
@@ -44,6 +45,9 @@ class Target(Protocol):
 
     def bucket(self, name: str, region: str) -> ObjectStore:
         """Any bucket of the stack's object store in `region` (a restore target)."""
+
+    def capacity_knob(self, region: str) -> CapacityKnob:
+        """What predictive scaling raises ahead of demand in `region` (an HPA's minReplicas, processes)."""
 
 
 def for_stack(cfg: StackConfig, outputs: str | Path | None = None) -> Target:

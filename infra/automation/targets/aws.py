@@ -22,6 +22,7 @@ from infra.outputs import MONITORING_NAMESPACE, PROMETHEUS_SERVICE, PUSHGATEWAY_
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
+    from infra.automation.adapters.eks import HpaFloor
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.kubeapi import KubeApi
     from infra.automation.backup import RegionBackup
@@ -188,3 +189,11 @@ class AwsTarget:
         from runtime.storage import ObjectStore
 
         return ObjectStore(name, client=aws_client("s3", region))
+
+    # -- predictive scaling ------------------------------------------------------------------------
+    def capacity_knob(self, region: str) -> HpaFloor:
+        """The HPA of the color the stable Service selects (the live color, per the outputs)."""
+        from infra.automation.adapters.eks import HpaFloor
+
+        k = self.outputs.regions[region].kubernetes
+        return HpaFloor(self.kube(region), k.namespace, k.deployments[k.live_color], region)

@@ -15,6 +15,7 @@ from infra.config import StackConfig
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
     from infra.automation.adapters.failover_ports import FailoverPorts
+    from infra.automation.adapters.local_processes import LocalProcesses
     from infra.automation.backup import RegionBackup
     from infra.local.platform import LocalPlatform
     from runtime.storage import ObjectStore
@@ -101,6 +102,12 @@ class LocalTarget:
             content=ObjectStore(res.content_buckets[region], client=s3),
             redis=RedisSnapshot(LOOPBACK, self.platform.layout.region(region).redis) if redis else None,
         )
+
+    def capacity_knob(self, region: str) -> LocalProcesses:
+        from infra.automation.adapters.local_processes import LocalProcesses
+
+        self.platform.layout.region(region)  # KeyError names the platform's regions
+        return LocalProcesses(self.platform, region)
 
     def bucket(self, name: str, region: str) -> ObjectStore:
         from infra.local.aws import s3_client
