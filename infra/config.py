@@ -737,6 +737,20 @@ class StackConfig(Model):
 CLUSTER_SCRAPE_INTERVAL_SECONDS = 15
 
 
+# Each cluster's Prometheus keeps its data on an emptyDir (no persistent volume): weeks of it are bounded so
+# they cannot fill the node's disk; a restarted Prometheus starts empty.
+CLUSTER_PROMETHEUS_MAX_GB = 10
+
+
+def cluster_prometheus_retention_days(cfg: StackConfig) -> int:
+    """How long each cluster's Prometheus keeps data: 15 days in prod, 3 elsewhere, and with predictive
+    scaling on, enough to backtest its weekly model (scale.minHistoryDays + backtestDays + a day)."""
+    days = 15 if cfg.environment is Environment.PROD else 3
+    if cfg.scale.enabled:
+        days = max(days, cfg.scale.min_history_days + cfg.scale.backtest_days + 1)
+    return days
+
+
 def scrape_interval_seconds(cfg: StackConfig) -> int:
     """How often Prometheus scrapes the gateways of this stack (analysis windows and freshness rely on it)."""
     return cfg.local.scrape_interval_seconds if cfg.target == "local" else CLUSTER_SCRAPE_INTERVAL_SECONDS

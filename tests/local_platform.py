@@ -106,7 +106,8 @@ def free_base_port(regions: int, attempts: int = 50) -> int:
         layout = Layout.build(base, [f"local-{chr(ord('a') + i)}" for i in range(regions)])
         ports = [layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto]
         for r in layout.regions:
-            ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
+            ports += [r.router, r.redis, r.redis_endpoint, r.redis_exporter, *r.processes("blue")]
+            ports += r.processes("green")
         if all(port_free(p) for p in ports):
             return base
     raise RuntimeError("no free block of ports found on loopback")

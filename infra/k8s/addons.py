@@ -22,7 +22,13 @@ from infra.alerts.alertmanager import (
     receiver_secret_data,
 )
 from infra.aws.cache import REDIS_PORT
-from infra.config import Environment, RegionConfig, StackConfig
+from infra.config import (
+    CLUSTER_PROMETHEUS_MAX_GB,
+    Environment,
+    RegionConfig,
+    StackConfig,
+    cluster_prometheus_retention_days,
+)
 from infra.k8s.autoscaling import REQUESTS_SERIES, RPS_METRIC
 from infra.k8s.base import labels, on
 from infra.k8s.identity import IRSA_ANNOTATION, irsa_role
@@ -154,12 +160,6 @@ def backup_schedule(interval_hours: int) -> str:
     if interval_hours < 24:
         return f"0 */{interval_hours} * * *"
     return f"0 3 */{interval_hours // 24} * *"
-
-
-def retention_days(cfg: StackConfig, prod: bool) -> int:
-    """How long the cluster's Prometheus keeps data: predictive scaling reads scale.historyDays of it."""
-    days = 15 if prod else 3
-    return max(days, cfg.scale.history_days + 1) if cfg.scale.enabled else days
 
 
 class Addons(pulumi.ComponentResource):
@@ -313,7 +313,9 @@ class Addons(pulumi.ComponentResource):
             "grafana": {"enabled": False},
             "prometheus": {
                 "prometheusSpec": {
-                    "retention": f"{retention_days(cfg, prod)}d",
+                    "retention": f"{cluster_prometheus_retention_days(cfg)}d",
+                    # Weeks of history (predictive scaling) on the pod's emptyDir: bounded in size too.
+                    **({"retentionSize": f"{CLUSTER_PROMETHEUS_MAX_GB}GB"} if cfg.scale.enabled else {}),
                     "externalLabels": {"region": region.name, "stack": cfg.stack},
                     # Keep the default selectors (match our `release` label): objects we create carry it.
                     "ruleSelectorNilUsesHelmValues": True,

@@ -16,8 +16,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.config import Color, StackConfig, stack_document
-from infra.k8s.base import COLORS, Manifest, labels, meta, on
-from infra.k8s.workload import RUN_AS
+from infra.k8s.base import COLORS, CONTAINER_SECURITY, POD_SECURITY, Manifest, labels, meta, on
 from infra.outputs import MONITORING_NAMESPACE, PROMETHEUS_SERVICE, PUSHGATEWAY_SERVICE
 
 NAME = "streamgate-scale"
@@ -107,13 +106,7 @@ def job_spec(
                         "serviceAccountName": NAME,
                         "automountServiceAccountToken": True,  # it talks to the API server
                         "restartPolicy": "Never",
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "runAsUser": RUN_AS,
-                            "runAsGroup": RUN_AS,
-                            "fsGroup": RUN_AS,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
+                        "securityContext": POD_SECURITY,
                         "containers": [
                             {
                                 "name": CONTAINER,
@@ -128,12 +121,7 @@ def job_spec(
                                     "requests": {"cpu": "250m", "memory": "512Mi"},
                                     "limits": {"cpu": "1", "memory": "1Gi"},
                                 },
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "readOnlyRootFilesystem": True,
-                                    "runAsNonRoot": True,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
+                                "securityContext": CONTAINER_SECURITY,
                                 "volumeMounts": [
                                     {"name": "stack", "mountPath": STACKS_DIR, "readOnly": True},
                                     {"name": "tmp", "mountPath": "/tmp"},
@@ -175,7 +163,9 @@ class PredictiveScaling(pulumi.ComponentResource):
             f"{name}-stack",
             metadata=meta(f"{NAME}-stack", namespace, meta_labels),
             data={f"Pulumi.{cfg.stack}.yaml": yaml.safe_dump(stack_document(cfg), sort_keys=False)},
-            opts=on(self, provider),
+            # Every stack change replaces it (pulumi-kubernetes replaces ConfigMaps whose data changes); the
+            # CronJob names it, so the old one goes first: a run starting in between fails, the next does not.
+            opts=on(self, provider, delete_before_replace=True),
         )
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=meta(NAME, namespace, meta_labels), opts=on(self, provider)

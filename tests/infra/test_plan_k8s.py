@@ -32,9 +32,10 @@ CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 # Namespace, ServiceAccount, 2 Deployments, 2 PDBs, a NetworkPolicy, 3 Services, 2 Ingresses, 2 HPAs, 2 VPAs,
 # PodMonitor, PrometheusRule, the monitoring namespace, Secrets (the gateway's, the Redis exporter's auth,
-# Alertmanager's receivers), 8 Helm releases; predictive scaling's CronJob, ServiceAccount, stack ConfigMap,
-# and 2 Roles with their RoleBindings.
-PER_REGION_OBJECTS = 37
+# Alertmanager's receivers), 8 Helm releases.
+PER_REGION_OBJECTS = 30
+# Where scale.enabled: predictive scaling's CronJob, ServiceAccount, stack ConfigMap, 2 Roles and bindings.
+SCALING_OBJECTS = 7
 RECOMMENDED_LABELS = {
     f"app.kubernetes.io/{k}" for k in ("name", "instance", "version", "component", "part-of")
 }
@@ -347,7 +348,8 @@ def test_kubernetes_objects_sit_in_their_region_on_its_cluster_provider(plan_of:
         assert region_component.type == "streamgate:aws:Region" and region_component.name == region
         assert provider.inputs["kubeconfig"] == "[secret]"
     k8s_objects = [r for r in plan.resources if r.custom and r.type.startswith("kubernetes:")]
-    assert len(k8s_objects) == len(cfg.regions) * PER_REGION_OBJECTS
+    per_region = PER_REGION_OBJECTS + (SCALING_OBJECTS if cfg.scale.enabled else 0)
+    assert len(k8s_objects) == len(cfg.regions) * per_region
     for r in k8s_objects:
         assert r.region is not None, r.urn
         assert r.provider == providers[r.region].urn, r.urn

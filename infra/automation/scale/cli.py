@@ -96,30 +96,30 @@ def _num(value: float | None, fmt: str = ".0f") -> str:
 
 
 def _print(reports: list[RegionReport], hours: int) -> None:
-    summary = Table(title="predictive scaling")
-    for column in (
-        "region",
-        "model",
-        "backtest MAPE",
-        "last 24 h",
-        "history",
-        "now",
-        "pod capacity",
-        "floor",
-    ):
+    summary = Table(title="predictive scaling (backtest: day-ahead MAPE)")
+    for column in ("region", "model", "backtest", "naive", "last 24 h", "req/s now", "per pod", "floor now"):
         summary.add_column(column, overflow="fold")
     for r in reports:
         f, p = r.forecast, r.plan
-        backtest = ", ".join(f"{c.model} {_pct(c.mape)}" for c in f.candidates if c.mape is not None)
-        history = f"{f.history_hours / 24:.1f} d, {f.repaired_hours} h repaired"
-        now = f"{_num(r.current_rps)} req/s, CPU/pod {_num(r.cpu_per_pod, '.2f')}"
-        capacity = f"{p.capacity.rps:.0f} req/s ({'HPA req/s target' if 'requests' in p.capacity.basis else 'CPU target'})"
-        floor = f"{p.floor_now} (min {p.minimum}, max {p.maximum})"
-        summary.add_row(f.region, f.model, backtest, _pct(f.recent_mape), history, now, capacity, floor)
+        scores = {c.model: c.mape for c in f.candidates}
+        summary.add_row(
+            f.region,
+            f.model,
+            _pct(scores.get(f.model)),
+            _pct(scores.get("seasonal-naive")),
+            _pct(f.recent_mape),
+            _num(r.current_rps),
+            f"{p.capacity.rps:.0f}",
+            f"{p.floor_now} ({p.minimum}..{p.maximum})",
+        )
     console.print(summary)
     for r in reports:
         f, p = r.forecast, r.plan
-        table = Table(title=f"{f.region}: next {min(hours, len(f.mean))} hours ({f.coverage:.0%} interval)")
+        title = (
+            f"{f.region}: next {min(hours, len(f.mean))} hours, {f.coverage:.0%} interval "
+            f"({f.history_hours / 24:.1f} days of history, {f.repaired_hours} hours repaired)"
+        )
+        table = Table(title=title)
         for column in ("hour (UTC)", "req/s", "interval", "replicas"):
             table.add_column(column)
         for t, mean, low, high, replicas in list(

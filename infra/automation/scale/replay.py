@@ -54,7 +54,7 @@ def traffic(
     cfg: StackConfig, regions: list[str], *, peak_in_hours: float, peak_pods: float, now: float, days: int
 ) -> list[Traffic]:
     """Each region's demand: the first region's peak today needs `peak_pods` pods at the HPA's targets,
-    every other region's half of that."""
+    every other region's 40 % of that (below one pod)."""
     start = now - days * DAY
     peak_at = now + peak_in_hours * 3600
     capacity = pod_capacity(cfg).rps
@@ -70,7 +70,7 @@ def traffic(
             seed=i + 1,
         )
         level = float(unit.rate(np.array([peak_at], dtype=np.float64))[0])
-        wanted = peak_pods * capacity * (1.0 if i == 0 else 0.5)
+        wanted = peak_pods * capacity * (1.0 if i == 0 else 0.4)
         out.append(replace(unit, mean_rps=wanted / level, noise=NOISE))
     return out
 
@@ -91,7 +91,7 @@ def replay(
     )
     if not platform.running():
         raise LocalPlatformError("the local platform is not running: `streamgate local up` first")
-    _delete_synthetic(platform)
+    delete_synthetic(platform)
     data = platform.paths.data / "prometheus"
     with history_blocks(regions, end - days * DAY, end) as blocks:
         platform.supervisor.stop_process(PROGRAM)
@@ -110,7 +110,7 @@ def replay(
     )
 
 
-def _delete_synthetic(platform: LocalPlatform) -> None:
+def delete_synthetic(platform: LocalPlatform) -> None:
     """Drop every synthetic series (earlier replays) with the TSDB admin API, tombstones included."""
     base = f"{platform.layout.prometheus_url}/api/v1/admin/tsdb"
     match = urllib.parse.urlencode({"match[]": f'{{instance=~"{SYNTHETIC_INSTANCE}-.*"}}'})
