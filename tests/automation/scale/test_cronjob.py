@@ -6,6 +6,7 @@ which must allow nothing else."""
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -14,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from infra.automation.adapters.eks import PREDICTIVE_FLOOR
 from infra.k8s.scaling import NAME, STACKS_DIR
@@ -180,3 +183,27 @@ def test_the_cronjob_runs_as_declared_and_stays_within_its_roles(
     assert any(f"/services/{PROMETHEUS_SERVICE}/proxy/api/v1/query_range" in p for _, p in made)
     assert any(m == "PUT" and f"/services/{PUSHGATEWAY_SERVICE}/proxy/" in p for m, p in made)
     assert not os.environ.get("KUBECONFIG")  # the test's environment was not touched
+
+
+@pytest.mark.parametrize(
+    ("policy", "change", "fragment"),
+    [
+        ("k8s-image-pinned", {"image": "ghcr.io/streamgate/automation"}, "without a version tag"),
+        ("k8s-non-root", {"securityContext": {"allowPrivilegeEscalation": True}}, "may escalate privileges"),
+        ("k8s-container-resources", {"resources": {}}, "has no requests.cpu"),
+    ],
+)
+def test_the_policy_pack_judges_the_cronjob(
+    plan_of: Any, policy: str, change: dict[str, Any], fragment: str
+) -> None:
+    """The pack passes the shipped CronJob (tests/policies) and would catch it drifting."""
+    from policies.offline import run_policies
+    from policies.pack import BY_NAME
+
+    plan = Plan(stack="prod", resources=copy.deepcopy(plan_of("prod").resources))
+    (cronjob,) = in_region(plan, CRONJOB)
+    assert run_policies(plan, policies=[BY_NAME[policy]]).passed
+    (container,) = cronjob.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    container.update(change)
+    report = run_policies(plan, policies=[BY_NAME[policy]])
+    assert [v.urn for v in report.violations if fragment in v.message] == [cronjob.urn]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 import pytest
 import yaml
@@ -107,6 +108,15 @@ def test_scale_apply_adds_a_process_ahead_of_a_replayed_ramp_and_removes_it_afte
             subprocess.run(["curl", "-sf", "-o", "/dev/null", f"{router}/version"], check=True, timeout=10)
         served = 'count(sum by (instance) (streamgate_http_requests_total{region="local-a", color="blue", route="/version"}) > 0)'
         lp.wait_for(served, lambda v: v == 2, timeout=30)
+        # A rollout's deploy restarts every process of the color with the new version.
+        stable = platform.cfg.workload.tag
+        platform.deploy(REGION, "blue", f"{stable}-next")
+        versions = {
+            json.loads(urlopen(f"{platform.layout.url(port)}/version", timeout=5).read())["version"]
+            for port in ports[:2]
+        }
+        assert versions == {f"{stable}-next"} and platform.processes(REGION, "blue") == 2
+        platform.deploy(REGION, "blue", stable)
 
         replay = cli(env, "replay", "--peak-in-hours", "-4", "--peak-pods", "1.8", "--json")
         assert replay.returncode == 0, replay.stderr
