@@ -3,7 +3,6 @@ capacity knob it moves (a Protocol: the HPA floor on clusters, gateway processes
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -159,10 +158,6 @@ class CapacityKnob(Protocol):
 
     async def set(self, floor: int) -> KnobState:
         """Set the floor (already within bounds); returns what the system shows afterwards."""
-
-
-def finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass

@@ -30,14 +30,17 @@ class InClusterTarget(AwsTarget):
     def api_client(self) -> Any:
         from kubernetes import client, config
 
-        if os.environ.get("KUBECONFIG"):
-            return config.new_client_from_config()
-        configuration = client.Configuration()
+        kubeconfig = os.environ.get("KUBECONFIG")
         try:
+            if kubeconfig:
+                # Named explicitly: the client reads $KUBECONFIG once, when it is first imported.
+                return config.new_client_from_config(config_file=kubeconfig)
+            configuration = client.Configuration()
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException as exc:
+            where = f"KUBECONFIG {kubeconfig}" if kubeconfig else "no service account here"
             raise InvalidInputError(
-                f"--in-cluster: no service account here ({exc}); run it in a pod, or set KUBECONFIG"
+                f"--in-cluster: {where}: {exc}; run it in a pod, or set KUBECONFIG"
             ) from exc
         return client.ApiClient(configuration)
 
