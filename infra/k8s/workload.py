@@ -18,7 +18,6 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.aws.cache import REDIS_PORT
-from infra.aws.dns import api_name, origin_name
 from infra.aws.iam import gateway_statements
 from infra.config import Color, RegionConfig, StackConfig
 from infra.gateway_env import EnvValue, GatewayTarget, SecretRef, gateway_environment
@@ -29,6 +28,7 @@ from infra.k8s.base import (
     CONTAINER_SECURITY,
     NAMESPACE,
     POD_SECURITY,
+    PYROSCOPE_URL,
     Manifest,
     deployment_name,
     labels,
@@ -38,6 +38,7 @@ from infra.k8s.base import (
 )
 from infra.k8s.identity import IRSA_ANNOTATION, irsa_role
 from infra.k8s.inputs import ClusterInputs
+from infra.names import api_name, origin_name
 from runtime.service import paths
 
 INGRESS_CLASS = "nginx"
@@ -280,6 +281,7 @@ class Workload(pulumi.ComponentResource):
                 mfa_pepper=MFA_PEPPER,
                 cloudfront_distribution_id=inputs.distribution.id,
                 otlp_endpoint=wl.otlp_endpoint,
+                profiles_url=PYROSCOPE_URL,
             ),
         )
 
@@ -376,7 +378,7 @@ class Workload(pulumi.ComponentResource):
 
     def _ingress_spec(self, service: pulumi.Input[str]) -> Manifest:
         backend = {"service": {"name": service, "port": {"name": PORT_NAME}}}
-        hosts = [api_name(self.cfg), origin_name(self.cfg, self.region.name)]
+        hosts = [api_name(self.cfg.domain), origin_name(self.cfg.domain, self.region.name)]
         return {
             "ingressClassName": INGRESS_CLASS,
             "rules": [

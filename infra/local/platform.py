@@ -11,14 +11,13 @@ import hashlib
 import os
 import shutil
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from infra import http
 from infra.alerts import rules_file
 from infra.alerts.alertmanager import alertmanager_config
 from infra.config import Color, StackConfig
@@ -199,7 +198,14 @@ class LocalPlatform:
             )
         ]
         # Prometheus keeps what predictive scaling reads (scale.historyDays), and a day more.
-        return build_programs(self.layout, self.paths, binaries, gateways, self.cfg.scale.history_days + 1)
+        return build_programs(
+            self.layout,
+            self.paths,
+            binaries,
+            gateways,
+            self.resources.profile_bucket,
+            self.cfg.scale.history_days + 1,
+        )
 
     def gateway_programs(self, region: str, color: Color | None = None) -> list[str]:
         """The supervisord programs of a region's gateway processes (of one color, or of both)."""
@@ -553,6 +559,8 @@ class LocalPlatform:
             "alertmanager": lay.alertmanager_url,
             "pushgateway": lay.pushgateway_url,
             "s3_kms": lay.moto_url,
+            "profiles": lay.profiles_url,
+            "profile_bucket": self.resources.profile_bucket,
             "regions": {
                 r.name: {
                     "router": lay.url(r.router),
@@ -586,15 +594,9 @@ class LocalPlatform:
 
 def fetch(url: str) -> Fetch:
     started = time.perf_counter()
-    req = urllib.request.Request(url)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            body = response.read()
-            status, headers = response.status, response.headers
-    except urllib.error.HTTPError as exc:
-        body, status, headers = exc.read(), exc.code, exc.headers
-    except OSError as exc:
-        raise LocalPlatformError(f"GET {url}: {exc}") from exc
+    status, headers, body, error = http.get(url, 10)
+    if not status:
+        raise LocalPlatformError(error)
     return Fetch(
         status,
         len(body),

@@ -14,13 +14,13 @@ from infra.local.layout import LOOPBACK, Layout, Paths, gateway_program
 # Start order (supervisord priority): data and observability first, then nginx. `up` starts the gateways
 # itself as soon as moto answers (their imports then overlap the creation of their buckets and key).
 _PRIORITY = {"moto": 10, "redis": 20, "redis-exporter": 30, "prometheus": 40, "alertmanager": 40}
-_PRIORITY |= {"pushgateway": 40, "nginx": 50, "gateway": 60}
+_PRIORITY |= {"pushgateway": 40, "profiles": 40, "nginx": 50, "gateway": 60}
 
 
 @dataclass(frozen=True)
 class Program:
     name: str
-    kind: str  # moto | redis | redis-exporter | prometheus | alertmanager | pushgateway | nginx | gateway
+    kind: str  # moto | redis | redis-exporter | prometheus | alertmanager | pushgateway | profiles | nginx | gateway
     argv: tuple[str, ...]
     log: Path
     ports: tuple[int, ...]
@@ -69,6 +69,7 @@ def build_programs(
     paths: Paths,
     binaries: Mapping[str, Path],
     gateways: Sequence[GatewayProcess],
+    profile_bucket: str,
     retention_days: int = 2,
 ) -> list[Program]:
     """Every program of the platform. Prometheus keeps `retention_days` of data (predictive scaling reads
@@ -150,6 +151,23 @@ def build_programs(
             ),
             paths.log("pushgateway"),
             (layout.pushgateway,),
+        ),
+        Program(
+            "profiles",
+            "profiles",
+            (
+                sys.executable,
+                "-m",
+                "infra.profiles.sink",
+                "--port",
+                str(layout.profiles),
+                "--endpoint",
+                layout.moto_url,
+                "--bucket",
+                profile_bucket,
+            ),
+            paths.log("profiles"),
+            (layout.profiles,),
         ),
         Program(
             "nginx",

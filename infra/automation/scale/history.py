@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from infra.automation.analysis import API_ROUTES, GATEWAY_JOB
+from infra.automation.rollout.analysis import API_ROUTES, GATEWAY_JOB
 from infra.automation.scale.errors import HistoryError
 from infra.automation.scale.model import Series
 from infra.config import StackConfig, scrape_interval_seconds

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from infra.automation.adapters.pushgateway import Pushgateway
-from infra.automation.analysis import API_ROUTES, GATEWAY_JOB
+from infra.automation.rollout.analysis import API_ROUTES, GATEWAY_JOB
 from infra.automation.scale import pushmetrics
 from infra.automation.scale.capacity import plan
 from infra.automation.scale.decide import decide

@@ -21,7 +21,7 @@ from typing import TextIO
 
 import numpy as np
 
-from infra.automation.analysis import GATEWAY_JOB
+from infra.automation.rollout.analysis import GATEWAY_JOB
 from infra.automation.scale.model import HOUR, Array
 
 DAY = 86400
