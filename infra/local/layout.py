@@ -142,9 +142,13 @@ class Layout:
         """Every port of the platform, shared ones first."""
         ports = [self.edge, self.prometheus, self.alertmanager, self.pushgateway, self.moto, self.profiles]
         for r in self.regions:
-            ports += [r.router, *r.processes("blue"), *r.processes("green"), r.redis, r.redis_endpoint]
-            ports.append(r.redis_exporter)
+            ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
         return ports
+
+    def reserved_ports(self) -> list[int]:
+        """`ports()` and those of the gateway processes `streamgate scale apply` may start later."""
+        spare = [p for r in self.regions for c in COLORS for p in r.processes(c)[1:]]
+        return self.ports() + spare
 
     def gateway_url(self, region: str, color: Color) -> str:
         return self.url(self.region(region).gateway(color))
