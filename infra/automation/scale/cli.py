@@ -17,9 +17,17 @@ from rich.table import Table
 from infra.automation.errors import InvalidInputError
 from infra.automation.scale.model import Action, RegionReport
 from infra.automation.scale.report import chart, document, iso
-from infra.clikit import JsonOpt, OutputsOpt, StackOpt, command_group, console, emit_json, err_console, fail
+from infra.clikit import (
+    JsonOpt,
+    OutputsOpt,
+    StackOpt,
+    command_group,
+    console,
+    emit_json,
+    err_console,
+    reported,
+)
 from infra.config import StackConfig, load_stack
-from infra.errors import StreamgateError
 
 if TYPE_CHECKING:
     from infra.automation.scale.runner import ScaleTarget
@@ -147,10 +155,8 @@ def forecast(
     """Forecast each region's requests per second 48 h ahead (hourly, with a prediction interval) from its
     Prometheus history, the model picked per region by rolling-origin backtest, and the floors planned
     from it. Changes nothing."""
-    try:
+    with reported():
         cfg, _, reports = _assess(stack, outputs, region, in_cluster, hpa)
-    except StreamgateError as exc:
-        fail(exc)
     if png is not None:
         chart(reports, png, cfg.stack)
         err_console.print(f"wrote {png}", highlight=False)
@@ -180,11 +186,9 @@ def apply(
     scaling) and streamgate_scale_predictive_active reports 0."""
     from infra.automation.scale.runner import apply as run_apply
 
-    try:
+    with reported():
         cfg, target, reports = _assess(stack, outputs, region, in_cluster, hpa)
         decisions = asyncio.run(run_apply(cfg, target, reports, dry_run=dry_run, pushgateway=pushgateway))
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json([{**document(r), "dry_run": dry_run} for r in reports])
         return
@@ -211,7 +215,7 @@ def replay(
     """Local platform only: replace its synthetic request history with weeks of fresh synthetic traffic
     (daily and weekly seasonality, trend, noise) ending now, so `scale forecast` and `scale apply` can
     be tried end to end. Real series are left untouched."""
-    try:
+    with reported():
         cfg = load_stack(stack)
         if cfg.target != "local":
             raise InvalidInputError(
@@ -228,8 +232,6 @@ def replay(
             result = run_replay(
                 LocalPlatform(cfg), peak_in_hours=peak_in_hours, peak_pods=peak_pods, days=days
             )
-    except StreamgateError as exc:
-        fail(exc)
     if as_json:
         emit_json(result.to_json())
         return
