@@ -583,11 +583,13 @@ class ScaleConfig(Model):
     pod_startup_seconds: int = Field(180, ge=0, le=3600)
     # How often `scale apply` runs (the CronJob's schedule): a floor covers until the next run.
     schedule_minutes: int = Field(15, ge=1, le=60)
-    # Gateway CPU time per request, measured by tests/benchmarks/bench_gateway.py (`gateway_cpu_us_per_request`:
-    # a cached 256 KiB HLS segment through the production middleware stack, best of the quick run's rounds,
-    # 2 workers on 2 shared cores, load average 7.5, December 2026): 142.6 µs. A pod's capacity at the HPA's
-    # CPU target is workload.cpuRequest x autoscaling.cpuTargetUtilization / this (2,454 req/s at 500m, 70 %).
-    cpu_microseconds_per_request: float = Field(143.0, gt=0)
+    # Gateway CPU time per request, measured by tests/benchmarks/bench_gateway.py
+    # (`gateway_profiled_cpu_us_per_request`: a cached 256 KiB HLS segment through the production middleware
+    # stack with the Pyroscope agent on, as pods run; best of the quick run's rounds, 2 workers on 2 shared
+    # cores, load average 12, December 2026): 146.3 µs (135.5 µs without the agent). A pod's capacity at the
+    # HPA's CPU target is workload.cpuRequest x autoscaling.cpuTargetUtilization / this (2,392 req/s at 500m
+    # and 70 %).
+    cpu_microseconds_per_request: float = Field(146.3, gt=0)
     # The automation image the CronJob runs (infra/automation/Dockerfile), tagged workload.tag.
     image: str = "ghcr.io/streamgate/automation"
 

@@ -56,7 +56,7 @@ class Traffic:
     events: tuple[Event, ...] = ()
     seed: int = 1
     pods: int = 1
-    cpu_us_per_request: float = 143.0
+    cpu_us_per_request: float = 146.3  # scale.cpuMicrosecondsPerRequest, as benchmarked
     # Scrape outages ([start, end) without samples) and pod restarts (the counter starts again at 0).
     gaps: tuple[tuple[float, float], ...] = ()
     resets: tuple[float, ...] = ()
