@@ -11,6 +11,9 @@ import pytest
 from infra.automation.scale.capacity import lead_seconds, plan, pod_capacity, replicas_for
 from infra.automation.scale.decide import decide
 from infra.automation.scale.forecasting import (
+    HOLT_WINTERS_DAILY,
+    HOLT_WINTERS_WEEKLY,
+    SEASONAL_MEAN,
     SEASONAL_NAIVE,
     WEEK_HOURS,
     _quantile,
@@ -67,7 +70,10 @@ def test_holt_winters_beats_the_seasonal_naive_baseline_on_a_trending_seasonal_s
     traffic = Traffic("r", 800, events=(event,), seed=5, start_epoch=START)
     series = hourly_truth(traffic, 28)
     history = Series(START, HOUR, series.values[: 27 * 24])
-    forecast = forecast_region("r", history, horizon_hours=48, backtest_days=7, coverage=0.95)
+    holt_winters = (SEASONAL_NAIVE, HOLT_WINTERS_WEEKLY, HOLT_WINTERS_DAILY)
+    forecast = forecast_region(
+        "r", history, horizon_hours=48, backtest_days=7, coverage=0.95, models=holt_winters
+    )
     scores = {c.model: c.mape for c in forecast.candidates}
     assert forecast.model.startswith("holt-winters") and all(c.origins == 7 for c in forecast.candidates)
     baseline, chosen = scores["seasonal-naive"], scores[forecast.model]
@@ -80,6 +86,37 @@ def test_holt_winters_beats_the_seasonal_naive_baseline_on_a_trending_seasonal_s
     assert error is not None and error < 0.10
     assert forecast.recent_mape is not None and forecast.recent_mape < 0.10
     assert forecast.repaired_hours >= 3  # the event was cleaned before fitting
+
+
+def test_every_model_is_backtested_and_the_best_non_baseline_one_forecasts() -> None:
+    traffic = Traffic("r", 800, seed=7, start_epoch=START)
+    history = Series(START, HOUR, hourly_truth(traffic, 27).values)
+    forecast = forecast_region("r", history, horizon_hours=48, backtest_days=7, coverage=0.95)
+    scores = {c.model: c.mape for c in forecast.candidates}
+    assert set(scores) == {"seasonal-naive", "holt-winters-weekly", "seasonal-mean"}  # daily: not needed
+    contenders = {m: v for m, v in scores.items() if m != "seasonal-naive"}
+    assert all(v is not None for v in scores.values())
+    assert forecast.model == min(contenders, key=lambda m: contenders[m] or math.inf)
+
+
+def test_the_seasonal_mean_averages_weeks_and_carries_the_trend() -> None:
+    rng = np.random.default_rng(3)
+    shape = rng.normal(0, 1, WEEK_HOURS)
+    growth = 0.03  # log units a week
+    history = np.concatenate([shape + growth * week for week in range(4)])
+    predicted, _ = SEASONAL_MEAN.predict(history, 48, None)
+    assert np.allclose(predicted, shape[:48] + growth * 4)  # exact without noise
+    # With noise, the mean of four weeks errs less than last week alone (the baseline).
+    noise = rng.normal(0, 0.1, (30, 5 * WEEK_HOURS))
+    errors = {"mean": [], "naive": []}
+    for trial in noise:
+        noisy = np.concatenate([shape + growth * week for week in range(5)]) + trial
+        truth = shape[:48] + growth * 4
+        errors["mean"].append(np.abs(SEASONAL_MEAN.predict(noisy[:-WEEK_HOURS], 48, None)[0] - truth).mean())
+        errors["naive"].append(
+            np.abs(SEASONAL_NAIVE.predict(noisy[:-WEEK_HOURS], 48, None)[0] - truth).mean()
+        )
+    assert np.mean(errors["mean"]) < 0.75 * np.mean(errors["naive"])
 
 
 def test_the_seasonal_naive_baseline_repeats_last_week() -> None:
