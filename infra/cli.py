@@ -38,6 +38,10 @@ GROUPS = {
     "console": ("infra.console.cli", "A live web console of a stack: regions, weights, rollouts, alerts."),
     "profile": ("infra.profiles.cli", "Continuous CPU profiles of the gateways: list, flame graphs, diffs."),
     "debug": ("infra.debug.cli", "Debug probes on the gateways' hot paths: arm, list, clear, snapshots."),
+    "scale": (
+        "infra.automation.scale.cli",
+        "Predictive scaling: forecast demand, raise capacity ahead of it.",
+    ),
 }
 
 

@@ -72,7 +72,8 @@ class Model(BaseModel):
     """Stack-file models: camelCase keys as Pulumi config uses, unknown keys rejected, immutable."""
 
     model_config = ConfigDict(
-        alias_generator=AliasGenerator(validation_alias=to_camel),
+        # camelCase both ways: stack files are read with it, `stack_document` writes with it.
+        alias_generator=AliasGenerator(validation_alias=to_camel, serialization_alias=to_camel),
         populate_by_name=True,
         extra="forbid",
         frozen=True,
@@ -609,6 +610,42 @@ class NotificationsConfig(Model):
         }
 
 
+class ScaleConfig(Model):
+    """Predictive scaling (`streamgate scale`): learn each region's request rate from Prometheus, forecast it
+    hourly `horizonHours` ahead, and raise the gateway HPAs' minReplicas ahead of demand (never below
+    autoscaling.minReplicas; scale-in stays with the HPA). Cloud stacks run `scale apply` from a CronJob in
+    every cluster, every `scheduleMinutes`."""
+
+    enabled: bool = True
+    # History read per forecast, and the least a region needs (two weeks: a weekly season seen twice).
+    history_days: int = Field(28, ge=7, le=35)
+    min_history_days: int = Field(14, ge=10, le=35)
+    # Resolution of the history read from Prometheus (seconds, dividing an hour); the models work hourly.
+    step_seconds: int = Field(300, ge=60, le=3600)
+    horizon_hours: int = Field(48, ge=24, le=168)
+    # Rolling-origin backtest that picks the model per region: one origin per day over the last N days.
+    backtest_days: int = Field(7, ge=3, le=14)
+    # Two-sided coverage of the prediction interval; floors are planned on its upper bound.
+    interval_coverage: float = Field(0.95, gt=0.5, lt=1)
+    # Above this error over the last 24 h (MAPE of the forecast made a day earlier), predictive scaling
+    # stops acting: floors go back to autoscaling.minReplicas and the HPA scales reactively alone.
+    max_recent_mape: float = Field(0.25, gt=0, le=1)
+    # How long a new gateway pod takes to serve (image pull, start, startup probe): floors rise this much
+    # ahead of the demand they are for.
+    pod_startup_seconds: int = Field(180, ge=0, le=3600)
+    # How often `scale apply` runs (the CronJob's schedule): a floor covers until the next run.
+    schedule_minutes: int = Field(15, ge=1, le=60)
+    # Gateway CPU time per request, measured by tests/benchmarks/bench_gateway.py
+    # (`gateway_profiled_cpu_us_per_request`: a cached 256 KiB HLS segment through the production middleware
+    # stack with the Pyroscope agent on, as pods run; best of the quick run's rounds, 2 workers on 2 shared
+    # cores, load average 12, December 2026): 146.3 µs (135.5 µs without the agent). A pod's capacity at the
+    # HPA's CPU target is workload.cpuRequest x autoscaling.cpuTargetUtilization / this (2,392 req/s at 500m
+    # and 70 %).
+    cpu_microseconds_per_request: float = Field(146.3, gt=0)
+    # The automation image the CronJob runs (infra/automation/Dockerfile), tagged workload.tag.
+    image: str = "ghcr.io/streamgate/automation"
+
+
 class LocalConfig(Model):
     """The local platform (target: local): where its ports start and how fast it observes itself.
 
@@ -645,6 +682,7 @@ class StackConfig(Model):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     failover: FailoverConfig = Field(default_factory=FailoverConfig)
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     tags: dict[str, str] = Field(default_factory=dict)
@@ -764,9 +802,31 @@ class StackConfig(Model):
         }
 
 
+# Each cluster's Prometheus keeps its data on an emptyDir (no persistent volume): weeks of it are bounded so
+# they cannot fill the node's disk; a restarted Prometheus starts empty.
+CLUSTER_PROMETHEUS_MAX_GB = 10
+
+
+def cluster_prometheus_retention_days(cfg: StackConfig) -> int:
+    """How long each cluster's Prometheus keeps data: 15 days in prod, 3 elsewhere, and with predictive
+    scaling on, enough to backtest its weekly model (scale.minHistoryDays + backtestDays + a day)."""
+    days = 15 if cfg.environment is Environment.PROD else 3
+    if cfg.scale.enabled:
+        days = max(days, cfg.scale.min_history_days + cfg.scale.backtest_days + 1)
+    return days
+
+
 def scrape_interval_seconds(cfg: StackConfig) -> int:
     """How often Prometheus scrapes the gateways of this stack (analysis windows and freshness rely on it)."""
     return cfg.kind.scrape_interval_seconds(cfg)
+
+
+def stack_document(cfg: StackConfig) -> dict[str, Any]:
+    """The stack file `cfg` came from, as far as the model holds it: every key that was set, camelCase, and
+    no secrets (the model never holds them). Loading it gives back an equal model; the predictive-scaling
+    CronJob reads its stack from it (a ConfigMap)."""
+    values = cfg.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"stack"})
+    return {"config": {f"{NAMESPACE}:{key}": value for key, value in values.items()}}
 
 
 def stacks_dir() -> Path:

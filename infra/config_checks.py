@@ -414,6 +414,48 @@ def _within(name: str, domain: str) -> bool:
     return name == domain or name.endswith(f".{domain}")
 
 
+# Prometheus refuses range queries of more than 11,000 points per series.
+PROMETHEUS_MAX_POINTS = 11_000
+
+
+def _scale(cfg: StackConfig) -> Iterator[Issue]:
+    scale = cfg.scale
+    if scale.min_history_days > scale.history_days:
+        yield Issue(
+            "scale.minHistoryDays",
+            f"{scale.min_history_days} is more than scale.historyDays ({scale.history_days}), the history read",
+        )
+    if 3600 % scale.step_seconds:
+        yield Issue("scale.stepSeconds", f"{scale.step_seconds} does not divide an hour (e.g. 60, 300, 900)")
+    points = scale.history_days * 86400 // scale.step_seconds
+    if points > PROMETHEUS_MAX_POINTS:
+        yield Issue(
+            "scale.stepSeconds",
+            f"{scale.history_days} days at {scale.step_seconds}s is {points} points; Prometheus answers at most "
+            f"{PROMETHEUS_MAX_POINTS} per query: raise stepSeconds to "
+            f"{-(-scale.history_days * 86400 // PROMETHEUS_MAX_POINTS)} or more, or lower historyDays",
+        )
+    if 60 % scale.schedule_minutes:
+        yield Issue(
+            "scale.scheduleMinutes",
+            f"{scale.schedule_minutes} does not divide an hour: the CronJob runs `*/N` minutes (1, 5, 10, 15, 30, ...)",
+        )
+    if not IMAGE.match(scale.image):
+        yield Issue(
+            "scale.image",
+            f"{scale.image!r} is not an image repository such as ghcr.io/streamgate/automation (no tag: "
+            "the tag comes from workload.tag)",
+        )
+    from infra.local.layout import MAX_PROCESSES_PER_COLOR
+
+    if cfg.target == "local" and cfg.autoscaling.max_replicas > MAX_PROCESSES_PER_COLOR:
+        yield Issue(
+            "autoscaling.maxReplicas",
+            f"{cfg.autoscaling.max_replicas}: the local platform runs at most {MAX_PROCESSES_PER_COLOR} "
+            f"gateway processes per color (its port layout); use {MAX_PROCESSES_PER_COLOR} or fewer",
+        )
+
+
 CHECKS: tuple[Check, ...] = (
     _names,
     _tags,
@@ -429,6 +471,7 @@ CHECKS: tuple[Check, ...] = (
     _rollout,
     _failover,
     _local,
+    _scale,
 )
 
 

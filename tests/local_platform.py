@@ -104,7 +104,7 @@ def free_base_port(regions: int, attempts: int = 50) -> int:
     for _ in range(attempts):
         base = rng.randrange(*PORT_RANGE, 100)
         layout = Layout.build(base, [f"local-{chr(ord('a') + i)}" for i in range(regions)])
-        if all(port_free(p) for p in layout.ports()):
+        if all(port_free(p) for p in layout.reserved_ports()):
             return base
     raise RuntimeError("no free block of ports found on loopback")
 

@@ -2,7 +2,7 @@
 
 Redis names were read off Debian's prometheus-redis-exporter 1.45 scraping a redis-server 7.0 primary
 and its replica (tests/alerts/test_metric_names.py does it again). kube-state-metrics runs in every
-cluster (kube-prometheus-stack); the batch jobs (backup, rollout) push to a Pushgateway.
+cluster (kube-prometheus-stack); the batch jobs (backup, rollout, scale) push to a Pushgateway.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ EXPORTER_METRICS: dict[str, frozenset[str]] = {
             "streamgate_rollout_failed_checks",
             "streamgate_rollout_weight",
             "streamgate_rollout_phase",
+            "streamgate_scale_forecast_error_ratio",
+            "streamgate_scale_predictive_active",
+            "streamgate_scale_last_run_timestamp_seconds",
         }
     ),
 }

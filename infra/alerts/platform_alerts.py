@@ -302,6 +302,40 @@ def autoscaling_group(scope: Scope) -> RuleGroup:
     return RuleGroup("streamgate-autoscaling", (pinned,))
 
 
+def scale_stale_seconds(scope: Scope) -> int:
+    """After this long without a `scale apply` run, predictive scaling counts as stopped."""
+    return 3 * scope.cfg.scale.schedule_minutes * 60
+
+
+def scale_group(scope: Scope) -> RuleGroup:
+    """Predictive scaling (`streamgate scale apply`, job streamgate-scale) has fallen back to reactive scaling:
+    its recent forecast error is over the bound (it reset the floors itself), or it stopped running."""
+    cfg = scope.cfg
+    region = by("region")
+    active = scope.labelled("streamgate_scale_predictive_active", stack=cfg.stack)
+    last_run = scope.labelled("streamgate_scale_last_run_timestamp_seconds", stack=cfg.stack)
+    stale = scale_stale_seconds(scope)
+    degraded = AlertRule(
+        name="StreamgatePredictiveScalingDegraded",
+        expr=f"min {region} ({active}) == 0\nor\ntime() - max {region} ({last_run}) > {stale}",
+        severity=Severity.TICKET,
+        impact=Impact.PLATFORM,
+        summary="Predictive scaling in {region} has fallen back to reactive scaling",
+        description=(
+            "Predictive scaling of stack "
+            + cfg.stack
+            + " in {region} is not acting: either the forecast made a day earlier missed the last 24 h by "
+            f"more than scale.maxRecentMape ({cfg.scale.max_recent_mape:.0%}), or it could not be measured, so "
+            f"the gateway's floor is back at autoscaling.minReplicas ({cfg.autoscaling.min_replicas}); or "
+            f"`scale apply` has not run for {duration(stale)}. The HPA still scales reactively: demand ramps "
+            "are met a pod start-up later. Gateway versions serving there: {versions}."
+        ),
+        output_labels=("region",),
+        for_seconds=max(1800, 2 * cfg.scale.schedule_minutes * 60),
+    )
+    return RuleGroup("streamgate-scale", (degraded,))
+
+
 def platform_groups(scope: Scope) -> list[RuleGroup]:
     groups = [
         gateway_group(scope),
@@ -314,4 +348,6 @@ def platform_groups(scope: Scope) -> list[RuleGroup]:
     ]
     if scope.cfg.kind.cloud:  # kube-state-metrics runs only in the clusters
         groups.append(autoscaling_group(scope))
+    if scope.cfg.scale.enabled:
+        groups.append(scale_group(scope))
     return groups

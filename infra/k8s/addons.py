@@ -22,7 +22,13 @@ from infra.alerts.alertmanager import (
     receiver_secret_data,
 )
 from infra.aws.cache import REDIS_PORT
-from infra.config import Environment, RegionConfig, StackConfig
+from infra.config import (
+    CLUSTER_PROMETHEUS_MAX_GB,
+    Environment,
+    RegionConfig,
+    StackConfig,
+    cluster_prometheus_retention_days,
+)
 from infra.k8s.autoscaling import REQUESTS_SERIES, RPS_METRIC
 from infra.k8s.base import PYROSCOPE_RELEASE, PYROSCOPE_URL, labels, on
 from infra.k8s.identity import IRSA_ANNOTATION, irsa_role
@@ -378,7 +384,9 @@ class Addons(pulumi.ComponentResource):
             "grafana": grafana_values(cfg),
             "prometheus": {
                 "prometheusSpec": {
-                    "retention": "15d" if prod else "3d",
+                    "retention": f"{cluster_prometheus_retention_days(cfg)}d",
+                    # Weeks of history (predictive scaling) on the pod's emptyDir: bounded in size too.
+                    **({"retentionSize": f"{CLUSTER_PROMETHEUS_MAX_GB}GB"} if cfg.scale.enabled else {}),
                     "externalLabels": {"region": region.name, "stack": cfg.stack},
                     # Keep the default selectors (match our `release` label): objects we create carry it.
                     "ruleSelectorNilUsesHelmValues": True,

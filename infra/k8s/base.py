@@ -21,6 +21,25 @@ PYROSCOPE_RELEASE = "pyroscope"
 PYROSCOPE_URL = f"http://{PYROSCOPE_RELEASE}.{MONITORING_NAMESPACE}.svc.cluster.local:4040"
 
 
+# Our images (runtime/Dockerfile, infra/automation/Dockerfile) run as this non-root UID; runAsNonRoot refuses
+# to start a root image anyway.
+RUN_AS = 10001
+# The restricted Pod Security Standard, as every pod of ours meets it: pod, then container securityContext.
+POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS,
+    "runAsGroup": RUN_AS,
+    "fsGroup": RUN_AS,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
 def cluster_provider(name: str, cluster: Cluster, parent: pulumi.Resource) -> k8s.Provider:
     """One provider per cluster, from its kubeconfig. It waits for the node group: Helm releases and
     Deployments only become ready once there are nodes to schedule on. Parented under the region so the

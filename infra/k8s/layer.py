@@ -16,6 +16,7 @@ from infra.k8s.base import cluster_provider
 from infra.k8s.dashboards import Dashboards
 from infra.k8s.inputs import ClusterInputs
 from infra.k8s.observability import Observability
+from infra.k8s.scaling import PredictiveScaling
 from infra.k8s.workload import Workload
 
 __all__ = ["ClusterInputs", "KubernetesLayer", "build_kubernetes"]
@@ -28,6 +29,7 @@ class KubernetesLayer:
     workload: Workload
     autoscaling: Autoscaling
     observability: Observability
+    scaling: PredictiveScaling | None
 
 
 def build_kubernetes(
@@ -58,5 +60,17 @@ def build_kubernetes(
         region=region.name,
     )
     observability.add_rule_groups(RULE_NAME, rule_groups(cfg, region.name))
+    scaling = None
+    if cfg.scale.enabled:
+        scaling = PredictiveScaling(
+            f"{name}-scaling",
+            cfg,
+            region.name,
+            provider,
+            workload.namespace.metadata.name,
+            autoscaling.hpas,
+            addons.monitoring,
+            opts,
+        )
     Dashboards(f"{name}-dashboards", cfg, provider, addons.monitoring, opts)
-    return KubernetesLayer(provider, addons, workload, autoscaling, observability)
+    return KubernetesLayer(provider, addons, workload, autoscaling, observability, scaling)

@@ -25,7 +25,9 @@ from infra.k8s.base import (
     APP,
     COLOR_LABEL,
     COLORS,
+    CONTAINER_SECURITY,
     NAMESPACE,
+    POD_SECURITY,
     PYROSCOPE_URL,
     Manifest,
     deployment_name,
@@ -45,7 +47,6 @@ CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 SERVICE_ACCOUNT = APP
 CONTAINER = APP
 PORT_NAME = "http"
-RUN_AS = 10001  # a non-root UID for the gateway image; runAsNonRoot refuses to start a root image anyway
 ZONE_KEY = "topology.kubernetes.io/zone"
 HOST_KEY = "kubernetes.io/hostname"
 # The gateway's secrets, in one Kubernetes Secret created from the stack's Pulumi secrets.
@@ -305,13 +306,7 @@ class Workload(pulumi.ComponentResource):
                     # IRSA mounts its own projected token; the pod needs no Kubernetes API token.
                     "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": 30,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": RUN_AS,
-                        "runAsGroup": RUN_AS,
-                        "fsGroup": RUN_AS,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": POD_SECURITY,
                     "topologySpreadConstraints": [
                         {
                             **spread,
@@ -355,12 +350,7 @@ class Workload(pulumi.ComponentResource):
                                 "periodSeconds": 5,
                                 "failureThreshold": 2,
                             },
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "runAsNonRoot": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
+                            "securityContext": CONTAINER_SECURITY,
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                         }
                     ],

@@ -46,8 +46,10 @@ def gateway_environment(
     region: str,
     color: Color,
     deployment: Deployment,
+    port: int | None = None,
 ) -> dict[str, str]:
-    """The environment of one gateway process, from the same builder as the Kubernetes Deployment's."""
+    """The environment of one gateway process, from the same builder as the Kubernetes Deployment's;
+    `port`: a color's further process (default: the color's port)."""
     env = gateway_env.gateway_environment(
         cfg,
         GatewayTarget(
@@ -55,7 +57,7 @@ def gateway_environment(
             color=color,
             version=deployment.version,
             host=LOOPBACK,
-            port=layout.region(region).gateway(color),
+            port=port or layout.region(region).gateway(color),
             trusted_proxies=LOOPBACK,  # nginx, the edge
             # Through nginx's stream proxy: always the current primary, repointed by failover.
             redis_url=layout.redis_url(region),

@@ -73,7 +73,8 @@ def _redis_up(body: bytes) -> bool:
     return b"redis_up 1" in body
 
 
-def _ready(body: bytes) -> bool:
+def ready(body: bytes) -> bool:
+    """A gateway's /readyz answer says it can serve."""
     return bool(json.loads(body).get("ready"))
 
 
@@ -104,7 +105,7 @@ def probes(layout: Layout) -> list[Probe]:
                 Probe(
                     gateway_program(r.name, color),
                     f"gateway {r.name} {color}",
-                    partial(http_ok, url(r.gateway(color)) + "/readyz", _ready),
+                    partial(http_ok, url(r.gateway(color)) + "/readyz", ready),
                 )
             )
     return out

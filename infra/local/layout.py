@@ -17,7 +17,8 @@ Port layout (deterministic, from `base` = `--base-port` or the stack's `local.ba
     r+3  redis-server (the region's node: primary in the first region, replica elsewhere)
     r+4  Redis endpoint: nginx stream proxy to the current primary (ElastiCache's primary endpoint analog)
     r+5  prometheus-redis-exporter of the region's node
-    r+6…9 reserved
+    r+6…7 gateway blue, processes 2 and 3 (`streamgate scale apply` adds them ahead of demand)
+    r+8…9 gateway green, processes 2 and 3
 
 So with the default base: edge 18000, local-a gateways 18011/18012, local-b gateways 18021/18022.
 Everything binds 127.0.0.1 only.
@@ -36,6 +37,9 @@ from infra.config import COLORS, PROJECT_ROOT, Color, StackConfig
 LOOPBACK = "127.0.0.1"
 __all__ = ["COLORS"]  # re-exported: the local platform's modules take it from here
 REGION_BLOCK = 10
+# Gateway processes a color can have (the local analog of the HPA's replicas): the ports of r+1…9 allow 3.
+MAX_PROCESSES_PER_COLOR = 3
+_EXTRA_PROCESS_PORTS = {"blue": 6, "green": 8}  # offset of a color's processes 2 and 3 in its region block
 # AF_UNIX socket paths are limited to 108 bytes on Linux.
 _MAX_SOCKET_PATH = 100
 
@@ -52,6 +56,11 @@ class RegionPorts:
 
     def gateway(self, color: Color) -> int:
         return self.blue if color == "blue" else self.green
+
+    def processes(self, color: Color) -> tuple[int, ...]:
+        """The ports of the color's gateway processes 1..MAX_PROCESSES_PER_COLOR (1 is `gateway(color)`)."""
+        extra = self.router + _EXTRA_PROCESS_PORTS[color]
+        return (self.gateway(color), *range(extra, extra + MAX_PROCESSES_PER_COLOR - 1))
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,11 @@ class Layout:
             ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
         return ports
 
+    def reserved_ports(self) -> list[int]:
+        """`ports()` and those of the gateway processes `streamgate scale apply` may start later."""
+        spare = [p for r in self.regions for c in COLORS for p in r.processes(c)[1:]]
+        return self.ports() + spare
+
     def gateway_url(self, region: str, color: Color) -> str:
         return self.url(self.region(region).gateway(color))
 
@@ -160,8 +174,9 @@ class Layout:
         }
 
 
-def gateway_program(region: str, color: Color) -> str:
-    return f"gateway-{region}-{color}"
+def gateway_program(region: str, color: Color, process: int = 1) -> str:
+    """The supervisord program of a color's gateway process (1: the one rollouts deploy and probe)."""
+    return f"gateway-{region}-{color}" if process == 1 else f"gateway-{region}-{color}-{process}"
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,31 +121,41 @@ def validate(group: str, weights: Mapping[str, int], names: list[str], drained: 
         )
 
 
+Ports = int | Sequence[int]  # a name's server(s): a region's router, or a color's gateway processes
+
+
+def _servers(ports: Mapping[str, Ports]) -> dict[str, tuple[int, ...]]:
+    return {name: (p,) if isinstance(p, int) else tuple(p) for name, p in ports.items()}
+
+
 def render_group(
-    group: str, weights: Mapping[str, int], ports: Mapping[str, int], drained: frozenset[str] = frozenset()
+    group: str, weights: Mapping[str, int], ports: Mapping[str, Ports], drained: frozenset[str] = frozenset()
 ) -> str:
-    """One upstream's `server` lines (see the module docstring for what 0 and drained mean)."""
+    """One upstream's `server` lines (see the module docstring for what 0 and drained mean). A name served
+    by several processes (a color scaled out) gets a line per process; every server weight is scaled by
+    the least common multiple of the process counts, so each name's share of the traffic stays its weight."""
+    servers = _servers(ports)
+    scale = math.lcm(*(len(s) for s in servers.values()))
     lines = [_HEADER, f"# {group}: {json.dumps(dict(weights), sort_keys=True)}\n"]
-    for name in ports:
+    for name, name_ports in servers.items():
         weight = weights[name]
         params = f"max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT_SECONDS}s"
         if name in drained:
             state = f"weight=1 {params} down"
         elif weight > 0:
-            state = f"weight={weight} {params}"
+            state = f"weight={weight * scale // len(name_ports)} {params}"
         elif group == REGIONS:
             state = f"weight=1 {params} backup"
         else:
             state = f"weight=1 {params} down"
-        lines.append(f"server {LOOPBACK}:{ports[name]} {state};  # {name}\n")
+        lines += [f"server {LOOPBACK}:{port} {state};  # {name}\n" for port in name_ports]
     return "".join(lines)
 
 
-def parse_group(text: str, ports: Mapping[str, int]) -> tuple[dict[str, int], frozenset[str]]:
-    """Weights (and drained names) from an include file, by reading its `server` directives."""
-    by_port = {port: name for name, port in ports.items()}
-    weights: dict[str, int] = {}
-    drained: set[str] = set()
+def _server_lines(text: str, ports: Mapping[str, Ports]) -> list[tuple[str, int, list[str]]]:
+    """(name, port, params) of every `server` line, in file order."""
+    by_port = {port: name for name, name_ports in _servers(ports).items() for port in name_ports}
+    found = []
     for line in text.splitlines():
         match = _SERVER.match(line)
         if not match:
@@ -152,7 +163,20 @@ def parse_group(text: str, ports: Mapping[str, int]) -> tuple[dict[str, int], fr
         name = by_port.get(int(match["port"]))
         if name is None:
             raise RouterError(f"include file names port {match['port']}, which belongs to no known server")
-        params = match["params"].split()
+        found.append((name, int(match["port"]), match["params"].split()))
+    return found
+
+
+def parse_group(text: str, ports: Mapping[str, Ports]) -> tuple[dict[str, int], frozenset[str]]:
+    """Weights (and drained names) from an include file, by reading its `server` directives."""
+    lines = _server_lines(text, ports)
+    counts: dict[str, int] = {}
+    for name, _, _ in lines:
+        counts[name] = counts.get(name, 0) + 1
+    scale = math.lcm(*counts.values()) if counts else 1
+    weights: dict[str, int] = {}
+    drained: set[str] = set()
+    for name, _, params in lines:
         weight = next((int(p.split("=", 1)[1]) for p in params if p.startswith("weight=")), 1)
         if "down" in params:
             weights[name] = 0
@@ -160,8 +184,16 @@ def parse_group(text: str, ports: Mapping[str, int]) -> tuple[dict[str, int], fr
         elif "backup" in params:
             weights[name] = 0
         else:
-            weights[name] = weight
-    return weights, frozenset(drained)
+            weights[name] = weights.get(name, 0) + weight
+    return {name: weight // scale for name, weight in weights.items()}, frozenset(drained)
+
+
+def parse_servers(text: str, ports: Mapping[str, Ports]) -> dict[str, tuple[int, ...]]:
+    """The ports an include file routes to, per name (a color's running gateway processes)."""
+    servers: dict[str, tuple[int, ...]] = {}
+    for name, port, _ in _server_lines(text, ports):
+        servers[name] = (*servers.get(name, ()), port)
+    return servers
 
 
 def nginx_workers(master: int) -> list[int]:
@@ -231,11 +263,18 @@ class NginxRouter:
     def state_file(self) -> Path:
         return self.paths.weights / "state.conf"
 
-    def ports(self, group: str) -> dict[str, int]:
+    def ports(self, group: str) -> dict[str, tuple[int, ...]]:
+        """Every port a name of the group may be served on (a color: each of its possible processes)."""
         if group == REGIONS:
-            return {r.name: r.router for r in self.layout.regions}
+            return {r.name: (r.router,) for r in self.layout.regions}
         region = self.layout.region(group)
-        return {c: region.gateway(c) for c in COLORS}
+        return {c: region.processes(c) for c in COLORS}
+
+    def servers(self, group: str) -> dict[str, tuple[int, ...]]:
+        """The ports the group's include file routes to now (first `up`: one process per color)."""
+        path = self.group_file(group)
+        found = parse_servers(path.read_text(), self.ports(group)) if path.exists() else {}
+        return {name: found.get(name, ports[:1]) for name, ports in self.ports(group).items()}
 
     def names(self, group: str) -> list[str]:
         return list(self.ports(group))
@@ -297,7 +336,7 @@ class NginxRouter:
             if not path.exists():
                 drained = state.drained if group == REGIONS else frozenset()
                 validate(group, weights, self.names(group), drained)
-                write_atomic(path, render_group(group, weights, self.ports(group), drained))
+                write_atomic(path, render_group(group, weights, self.servers(group), drained))
                 wrote = True
         if not self.redis_file.exists():
             write_atomic(self.redis_file, self._render_redis(state.redis_primary))
@@ -325,13 +364,26 @@ class NginxRouter:
         if drained - set(names):
             raise InvalidWeightsError(f"{group}: cannot drain unknown {sorted(drained - set(names))}")
         validate(group, weights, names, drained)
-        text = render_group(group, weights, self.ports(group), drained)
         with self._locked():
+            text = render_group(group, weights, self.servers(group), drained)
             self._apply({self.group_file(group): text}, reload)
             state = self.read_state()
         if reload:
             self.verify(state, verify_timeout)
         return state
+
+    def write_processes(self, region: str, color: str, count: int, *, verify_timeout: float = 5.0) -> None:
+        """Route the color's traffic (its weight unchanged) over its first `count` gateway processes."""
+        with self._locked():
+            servers = self.servers(region)
+            possible = self.ports(region)[color]
+            if not 1 <= count <= len(possible):
+                raise InvalidWeightsError(f"{region} {color}: 1 to {len(possible)} processes, not {count}")
+            servers[color] = possible[:count]
+            weights, _ = self._read(region)
+            self._apply({self.group_file(region): render_group(region, weights, servers)}, True)
+            state = self.read_state()
+        self.verify(state, verify_timeout)
 
     def write_redis_primary(
         self, region: str, *, reload: bool = True, drain: bool = True, verify_timeout: float = 5.0

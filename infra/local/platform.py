@@ -13,6 +13,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,20 @@ from infra.local import aws
 from infra.local import sample as samples
 from infra.local.errors import LocalAbortedError, LocalPlatformError, PreflightError
 from infra.local.gateway import AdminClient, gateway_environment, request
-from infra.local.health import Probe, probes
+from infra.local.health import Probe, http_ok, probes, ready
 from infra.local.layout import COLORS, Layout, Paths, gateway_program
 from infra.local.nginx import REGIONS, NginxRouter, RouterState
 from infra.local.playback import Playback, play
 from infra.local.preflight import check_ports, locate_all, port_free
-from infra.local.programs import Program, build_programs, port_owners
-from infra.local.render import make_dirs, render_all, render_supervisor, write_changed, write_missing
+from infra.local.programs import GatewayProcess, Program, build_programs, port_owners
+from infra.local.render import (
+    make_dirs,
+    render_all,
+    render_prometheus,
+    render_supervisor,
+    write_changed,
+    write_missing,
+)
 from infra.local.state import Deployment, PlatformState, Secrets, secure
 from infra.local.supervisor import ProcessInfo, Supervisor, pid_alive, wait_for_exit
 
@@ -148,7 +156,12 @@ class LocalPlatform:
     def _state(self) -> PlatformState:
         saved = PlatformState.load(self.paths)
         assert self.base_port is not None
-        state = PlatformState(self.cfg.stack, self.base_port, saved.deployments if saved else {})
+        state = PlatformState(
+            self.cfg.stack,
+            self.base_port,
+            saved.deployments if saved else {},
+            saved.processes if saved else {},
+        )
         for region in self.layout.region_names:
             for color in COLORS:
                 name = gateway_program(region, color)
@@ -161,14 +174,47 @@ class LocalPlatform:
         binaries = binaries if binaries is not None else locate_all()
         state = state or self._state()
         secrets = Secrets.load_or_create(self.paths)
-        env = {
-            gateway_program(r, c): gateway_environment(
-                self.cfg, self.layout, self.resources, secrets, r, c, state.deployments[gateway_program(r, c)]
+        gateways = [
+            GatewayProcess(
+                r,
+                c,
+                process,
+                port,
+                gateway_environment(
+                    self.cfg,
+                    self.layout,
+                    self.resources,
+                    secrets,
+                    r,
+                    c,
+                    state.deployments[gateway_program(r, c)],
+                    port,
+                ),
             )
             for r in self.layout.region_names
             for c in COLORS
-        }
-        return build_programs(self.layout, self.paths, binaries, env, self.resources.profile_bucket)
+            for process, port in enumerate(
+                self.layout.region(r).processes(c)[: state.processes.get(gateway_program(r, c), 1)], 1
+            )
+        ]
+        # Prometheus keeps what predictive scaling reads (scale.historyDays), and a day more.
+        return build_programs(
+            self.layout,
+            self.paths,
+            binaries,
+            gateways,
+            self.resources.profile_bucket,
+            self.cfg.scale.history_days + 1,
+        )
+
+    def gateway_programs(self, region: str, color: Color | None = None) -> list[str]:
+        """The supervisord programs of a region's gateway processes (of one color, or of both)."""
+        state = self._state()
+        return [
+            gateway_program(region, c, process)
+            for c in ([color] if color else COLORS)
+            for process in range(1, state.processes.get(gateway_program(region, c), 1) + 1)
+        ]
 
     def initial_router_state(self) -> RouterState:
         """Before any automation: all traffic to the primary region (others on standby), live color 100%."""
@@ -301,6 +347,11 @@ class LocalPlatform:
         with contextlib.suppress(OSError):  # not up yet: it reads the new file when it starts
             request("POST", url, b"")
 
+    def wait_healthy(self, parts: list[str], timeout: float = 60.0) -> None:
+        """Wait until every probe of `parts` (supervisord programs) passes."""
+        checks = [p for p in probes(self.layout) if p.part in parts]
+        self._wait(Reporter(), checks, timeout, time.monotonic())
+
     def _wait(self, report: Reporter, checks: list[Probe], timeout: float, started: float) -> None:
         while True:
             results = self.probe(checks)
@@ -365,15 +416,57 @@ class LocalPlatform:
         wait until it is ready. Blue-green and canary rollouts use this to bring up the idle color."""
         state = self._state()
         state.deployments[gateway_program(region, color)] = Deployment(version, dict(settings or {}))
+        self._apply_programs(state)
+        # Every process of the color restarts with the new version (supervisord removed the changed ones).
+        names = self.gateway_programs(region, color)
+        self._start(names)
+        started = time.monotonic()
+        self._wait_gateways(names, timeout, started)
+
+    # -- processes (predictive scaling's capacity knob) ----------------------------------------------
+    def processes(self, region: str, color: Color) -> int:
+        """How many gateway processes `color` runs in `region` (1 unless `set_processes` changed it)."""
+        return self._state().processes.get(gateway_program(region, color), 1)
+
+    def set_processes(self, region: str, color: Color, count: int, timeout: float = 30.0) -> None:
+        """Run `count` gateway processes for `color` in `region`, the local analog of a Deployment's
+        replicas: new ones start and answer /readyz before the router sends them traffic; removed ones
+        leave the router first, then stop (gracefully: in-flight requests finish)."""
+        limit = len(self.layout.region(region).processes(color))
+        if not 1 <= count <= limit:
+            raise LocalPlatformError(f"{region} {color}: 1 to {limit} gateway processes, not {count}")
+        state = self._state()
+        key = gateway_program(region, color)
+        before = state.processes.get(key, 1)
+        if count < before:
+            self.router.write_processes(region, color, count)
+        state.processes[key] = count
+        self._apply_programs(state)
+        names = self.gateway_programs(region, color)
+        self._start(names)
+        self._wait_gateways(names, timeout, time.monotonic())
+        if count > before:
+            self.router.write_processes(region, color, count)
+        # Prometheus scrapes exactly the processes that run (rendered from the same programs).
+        prometheus = render_prometheus(self.cfg, self.layout, self.paths, self.programs(state=state))
+        if write_changed({self.paths.prometheus_conf: prometheus}):
+            self._post(f"{self.layout.prometheus_url}/-/reload")
+
+    def _apply_programs(self, state: PlatformState) -> None:
+        """Save the state and make supervisord run its programs (added, changed and removed ones)."""
         state.save(self.paths, {"layout": self.layout.to_json(), "resources": self.resources.to_json()})
         programs = self.programs(state=state)
         write_changed({self.paths.supervisor_conf: render_supervisor(self.cfg, self.paths, programs)})
         secure(self.paths.supervisor_conf)
         self.supervisor.reload_config()
-        name = gateway_program(region, color)
-        self._start([name])
-        started = time.monotonic()
-        self._wait(Reporter(), [p for p in probes(self.layout) if p.part == name], timeout, started)
+
+    def _wait_gateways(self, names: list[str], timeout: float, started: float) -> None:
+        ports = {p.name: p.ports[0] for p in self.programs() if p.name in names}
+        checks = [
+            Probe(name, f"gateway {name}", partial(http_ok, f"{self.layout.url(port)}/readyz", ready))
+            for name, port in ports.items()
+        ]
+        self._wait(Reporter(), checks, timeout, started)
 
     # -- status -------------------------------------------------------------------------------
     def status(self) -> list[PartStatus]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.config import PROJECT_ROOT
-from infra.local.layout import COLORS, LOOPBACK, Layout, Paths, gateway_program
+from infra.config import PROJECT_ROOT, Color
+from infra.local.layout import LOOPBACK, Layout, Paths, gateway_program
 
 # Start order (supervisord priority): data and observability first, then nginx. `up` starts the gateways
 # itself as soon as moto answers (their imports then overlap the creation of their buckets and key).
@@ -49,14 +49,31 @@ class Program:
         return ",".join(f"{k}={quote(v)}" for k, v in sorted(self.environment.items()))
 
 
+@dataclass(frozen=True)
+class GatewayProcess:
+    """One gateway process: a color has 1 to MAX_PROCESSES_PER_COLOR of them (`streamgate scale`)."""
+
+    region: str
+    color: Color
+    process: int  # 1-based
+    port: int
+    environment: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        return gateway_program(self.region, self.color, self.process)
+
+
 def build_programs(
     layout: Layout,
     paths: Paths,
     binaries: Mapping[str, Path],
-    gateway_env: Mapping[str, Mapping[str, str]],
+    gateways: Sequence[GatewayProcess],
     profile_bucket: str,
+    retention_days: int = 2,
 ) -> list[Program]:
-    """Every program of the platform; `gateway_env` maps a gateway program name to its environment."""
+    """Every program of the platform. Prometheus keeps `retention_days` of data (predictive scaling reads
+    weeks of history)."""
     programs: list[Program] = [
         Program(
             "moto",
@@ -99,7 +116,8 @@ def build_programs(
                 str(binaries["prometheus"]),
                 f"--config.file={paths.prometheus_conf}",
                 f"--storage.tsdb.path={paths.data / 'prometheus'}",
-                "--storage.tsdb.retention.time=2d",
+                f"--storage.tsdb.retention.time={retention_days}d",
+                "--storage.tsdb.retention.size=2GB",
                 f"--web.listen-address={LOOPBACK}:{layout.prometheus}",
                 f"--web.external-url={layout.prometheus_url}/",
                 "--web.enable-lifecycle",
@@ -160,23 +178,21 @@ def build_programs(
             stopsignal="QUIT",  # graceful: finish in-flight requests (worker_shutdown_timeout bounds it)
         ),
     ]
-    for region in layout.regions:
-        for color in COLORS:
-            name = gateway_program(region.name, color)
-            programs.append(
-                Program(
-                    name,
-                    "gateway",
-                    (sys.executable, "-m", "runtime.service"),
-                    paths.log(name),
-                    (region.gateway(color),),
-                    region=region.name,
-                    color=color,
-                    autostart=False,
-                    startsecs=2,
-                    environment=gateway_env[name],
-                )
+    for gateway in gateways:
+        programs.append(
+            Program(
+                gateway.name,
+                "gateway",
+                (sys.executable, "-m", "runtime.service"),
+                paths.log(gateway.name),
+                (gateway.port,),
+                region=gateway.region,
+                color=gateway.color,
+                autostart=False,
+                startsecs=2,
+                environment=gateway.environment,
             )
+        )
     return programs
 
 

@@ -16,7 +16,7 @@ import jinja2
 
 from infra.atomic import write_atomic
 from infra.config import PROJECT_ROOT, StackConfig
-from infra.local.layout import COLORS, LOOPBACK, Layout, Paths
+from infra.local.layout import LOOPBACK, Layout, Paths
 from infra.local.preflight import NGINX_MODULES_DIR
 from infra.local.programs import Program
 from runtime import content_paths
@@ -52,6 +52,23 @@ def render_supervisor(cfg: StackConfig, paths: Paths, programs: list[Program]) -
         logs=paths.logs,
         project_root=PROJECT_ROOT,
         programs=programs,
+    )
+
+
+def render_prometheus(cfg: StackConfig, layout: Layout, paths: Paths, programs: list[Program]) -> str:
+    """Prometheus' config: every gateway process the platform runs is a scrape target (as every pod is)."""
+    return render(
+        "prometheus.yml.j2",
+        stack=cfg.stack,
+        layout=layout,
+        gateways=[p for p in programs if p.kind == "gateway"],
+        loopback=LOOPBACK,
+        rules_file=paths.rules_file,
+        scrape_interval=cfg.local.scrape_interval_seconds,
+        scrape_timeout=max(1, cfg.local.scrape_interval_seconds - 1)
+        if cfg.local.scrape_interval_seconds > 1
+        else 1,
+        evaluation_interval=cfg.local.evaluation_interval_seconds,
     )
 
 
@@ -92,19 +109,7 @@ def render_all(
             edge_playlists=content_paths.EDGE_PLAYLISTS,
             **_cors(cfg),
         ),
-        paths.prometheus_conf: render(
-            "prometheus.yml.j2",
-            stack=cfg.stack,
-            layout=layout,
-            colors=COLORS,
-            loopback=LOOPBACK,
-            rules_file=paths.rules_file,
-            scrape_interval=cfg.local.scrape_interval_seconds,
-            scrape_timeout=max(1, cfg.local.scrape_interval_seconds - 1)
-            if cfg.local.scrape_interval_seconds > 1
-            else 1,
-            evaluation_interval=cfg.local.evaluation_interval_seconds,
-        ),
+        paths.prometheus_conf: render_prometheus(cfg, layout, paths, programs),
         paths.rules_file: rules,
         paths.alertmanager_conf: alertmanager,
     }

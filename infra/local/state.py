@@ -32,6 +32,8 @@ class PlatformState:
     stack: str
     base_port: int
     deployments: dict[str, Deployment] = field(default_factory=dict)  # gateway program → deployment
+    # Gateway processes per color (its first program's name → count), as `streamgate scale apply` set them.
+    processes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, paths: Paths) -> PlatformState | None:
@@ -43,6 +45,7 @@ class PlatformState:
             stack=str(doc["stack"]),
             base_port=int(doc["base_port"]),
             deployments={k: Deployment(**v) for k, v in doc.get("deployments", {}).items()},
+            processes={k: int(v) for k, v in doc.get("processes", {}).items()},
         )
 
     def save(self, paths: Paths, extra: dict[str, Any] | None = None) -> None:
@@ -50,6 +53,7 @@ class PlatformState:
             "stack": self.stack,
             "base_port": self.base_port,
             "deployments": {k: asdict(v) for k, v in sorted(self.deployments.items())},
+            "processes": dict(sorted(self.processes.items())),
         }
         write_atomic(paths.state_file, json.dumps(doc | (extra or {}), indent=2, sort_keys=True) + "\n")
 

@@ -21,6 +21,7 @@ from infra.alerts.platform_alerts import (
     MIN_CACHE_LOOKUPS_PER_SECOND,
     MIN_RATELIMIT_CHECKS_PER_SECOND,
     backup_max_age_seconds,
+    scale_stale_seconds,
 )
 from infra.alerts.promql import Scope, duration
 from infra.alerts.render import definitions
@@ -830,6 +831,64 @@ def rollout_cases(world: World) -> list[Case]:
     ]
 
 
+# --- predictive scaling ----------------------------------------------------------------------------------
+def scale_cases(world: World) -> list[Case]:
+    if not world.cfg.scale.enabled:
+        return []
+    degraded = world.alert("StreamgatePredictiveScalingDegraded")
+    stack = world.cfg.stack
+    stale = scale_stale_seconds(world.scope)
+    step = 5 * MINUTE
+    # Long enough for the stale case: past the limit, then `for`, on the 5-minute grid.
+    late_eval = stale + step + -(-degraded.for_seconds // step) * step
+
+    def pushed(
+        region: str, active: int, last_run: str = "0+300x{n}", stack_name: str = stack
+    ) -> list[Series]:
+        labels = {"stack": stack_name, "job": "streamgate-scale"}
+        return [
+            Series("streamgate_scale_predictive_active", region, labels, f"{active}x{{n}}"),
+            # Each run pushes the time it ran; the Pushgateway keeps serving the last one if runs stop.
+            Series("streamgate_scale_last_run_timestamp_seconds", region, labels, last_run),
+        ]
+
+    healthy_elsewhere = [s for o in world.others for s in pushed(o, 1)]
+    return [
+        Case(
+            "PredictiveScalingDegraded: forecast error over the bound, back to reactive scaling",
+            degraded,
+            True,
+            late_eval,
+            (*pushed(world.region, 0), *healthy_elsewhere, *world.build_info()),
+            (Firing(degraded, {"region": world.region}, humanize(0)),),
+            step,
+        ),
+        Case(
+            f"PredictiveScalingDegraded: no run for {duration(late_eval)} (limit {duration(stale)})",
+            degraded,
+            True,
+            late_eval,
+            (*pushed(world.region, 1, "0x{n}"), *healthy_elsewhere, *world.build_info()),
+            (Firing(degraded, {"region": world.region}, ""),),
+            step,
+        ),
+        Case(
+            "PredictiveScalingDegraded: acting and running; another stack degraded",
+            degraded,
+            False,
+            late_eval,
+            (
+                *pushed(world.region, 1),
+                *pushed(world.region, 0, stack_name="other-stack"),
+                *healthy_elsewhere,
+                *world.build_info(),
+            ),
+            (),
+            step,
+        ),
+    ]
+
+
 # --- autoscaling -----------------------------------------------------------------------------------------
 def autoscaling_cases(world: World) -> list[Case]:
     if world.cfg.target != "aws":
@@ -895,6 +954,7 @@ BUILDERS: tuple[Callable[[World], list[Case]], ...] = (
     backup_cases,
     rollout_cases,
     autoscaling_cases,
+    scale_cases,
 )
 
 

@@ -26,7 +26,7 @@ PLACEHOLDERS = {
     "<region-with-replica>": "us-east-1",
 }
 # Groups whose commands act on cloud resources (and so need the stack's outputs on a cloud stack).
-CLOUD_GROUPS = {"rollout", "failover", "backup"}
+CLOUD_GROUPS = {"rollout", "failover", "backup", "scale"}
 
 
 def commands() -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,8 +95,11 @@ class RunningPrometheus:
 
 
 @contextlib.contextmanager
-def prometheus(workdir: Path, scrape_configs: str, ready_query: str) -> Iterator[RunningPrometheus]:
-    """A real Prometheus (1 s scrapes) with `scrape_configs`, once `ready_query` returns data."""
+def prometheus(
+    workdir: Path, scrape_configs: str, ready_query: str, args: Sequence[str] = ()
+) -> Iterator[RunningPrometheus]:
+    """A real Prometheus (1 s scrapes) with `scrape_configs`, once `ready_query` returns data; `args`: more
+    flags (a retention for backfilled history)."""
     port = free_port()
     config = workdir / "prometheus.yml"
     config.write_text(
@@ -108,6 +111,7 @@ def prometheus(workdir: Path, scrape_configs: str, ready_query: str) -> Iterator
             f"--config.file={config}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address={LOOPBACK}:{port}",
+            *args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -35,6 +35,8 @@ CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 # PodMonitor, PrometheusRule, the monitoring namespace, Secrets (the gateway's, the Redis exporter's auth,
 # Alertmanager's receivers, Grafana's admin), 9 Helm releases, a ConfigMap per dashboard.
 PER_REGION_OBJECTS = 32 + len(DASHBOARDS)
+# Where scale.enabled: predictive scaling's CronJob, ServiceAccount, stack ConfigMap, 2 Roles and bindings.
+SCALING_OBJECTS = 7
 RECOMMENDED_LABELS = {
     f"app.kubernetes.io/{k}" for k in ("name", "instance", "version", "component", "part-of")
 }
@@ -297,7 +299,8 @@ def test_velero_backs_up_to_its_regions_bucket_with_its_own_role(plan_of: PlanOf
 def test_gateway_identity_reads_its_regions_content_and_key_only(plan_of: PlanOf, stack: str) -> None:
     plan = plan_of(stack)
     for _, region in regions_of(stack):
-        (account,) = in_region(plan, "kubernetes:core/v1:ServiceAccount", region)
+        accounts = in_region(plan, "kubernetes:core/v1:ServiceAccount", region)
+        (account,) = [a for a in accounts if a.inputs["metadata"]["name"] == "gateway"]
         role = plan.referenced(account.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"])
         assert role.region == region and role.arn and role.arn.startswith("arn:aws:iam::")
         (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
@@ -347,7 +350,8 @@ def test_kubernetes_objects_sit_in_their_region_on_its_cluster_provider(plan_of:
         assert region_component.type == "streamgate:aws:Region" and region_component.name == region
         assert provider.inputs["kubeconfig"] == "[secret]"
     k8s_objects = [r for r in plan.resources if r.custom and r.type.startswith("kubernetes:")]
-    assert len(k8s_objects) == len(cfg.regions) * PER_REGION_OBJECTS
+    per_region = PER_REGION_OBJECTS + (SCALING_OBJECTS if cfg.scale.enabled else 0)
+    assert len(k8s_objects) == len(cfg.regions) * per_region
     for r in k8s_objects:
         assert r.region is not None, r.urn
         assert r.provider == providers[r.region].urn, r.urn

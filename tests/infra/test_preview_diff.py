@@ -48,7 +48,9 @@ def test_a_ttl_change_updates_exactly_the_segment_cache_policy_and_the_gateways_
         for r in cfg.regions
         for color in ("blue", "green")
     }
-    assert changed(d) == {(CACHE_POLICY, "cdn-segments"): "update", **gateways}
+    # The predictive-scaling job reads the whole stack from a ConfigMap, replaced on any change of it.
+    stack_maps = {("kubernetes:core/v1:ConfigMap", f"{r.name}-scaling-stack"): "replace" for r in cfg.regions}
+    assert changed(d) == {(CACHE_POLICY, "cdn-segments"): "update", **gateways, **stack_maps}
     (policy,) = [c for c in d.changes if c.type == CACHE_POLICY]
     assert {(p.path, p.old, p.new, p.replace) for p in policy.properties} == {
         ("defaultTtl", 31536000, 604800, False),
@@ -56,7 +58,7 @@ def test_a_ttl_change_updates_exactly_the_segment_cache_policy_and_the_gateways_
     }
     assert policy.component == "streamgate:aws:Cdn::cdn" and d.violations_added == []
     # The gateway's Cache-Control for viewers follows the stack's TTL: one env value per Deployment.
-    for deployment in (c for c in d.changes if c.type != CACHE_POLICY):
+    for deployment in (c for c in d.changes if c.type == "kubernetes:apps/v1:Deployment"):
         (prop,) = deployment.properties
         assert (prop.old, prop.new) == ("31536000", "604800") and "env" in prop.path
 
@@ -164,7 +166,10 @@ def test_a_policy_newly_violated_and_then_fixed() -> None:
     hpas = [c for c in d.changes if c.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"]
     assert len(hpas) == 6 and all(c.action == "update" for c in hpas)
     text = markdown.render(d)
-    assert text.startswith("**`prod`**: 6 to update · policies: **failed** (6 mandatory), 6 new violation(s)")
+    # + the alert rules naming minReplicas (predictive scaling's fallback) and the scaling job's stack.
+    assert text.startswith(
+        "**`prod`**: 9 to update · 3 to replace · policies: **failed** (6 mandatory), 6 new violation(s)"
+    )
     assert "New violations:" in text and "gateway-autoscaled" in text
 
     back = diff_documents("prod", head, shipped_document("prod"), "weaker", "restored")

@@ -55,6 +55,8 @@ def prod_change_expected() -> dict[tuple[str, str], str]:
         # The gateways hold the Redis token too, and serve segments with the stack's TTL.
         **{("kubernetes:core/v1:Secret", f"{r}-gateway-secrets"): "replace" for r in regions},
         **gateways(regions),
+        # The predictive-scaling job reads the whole stack from a ConfigMap, replaced on any change of it.
+        **{("kubernetes:core/v1:ConfigMap", f"{r}-scaling-stack"): "replace" for r in regions},
     }
 
 
@@ -72,7 +74,8 @@ def test_diff_against_the_previous_commit_shows_exactly_that_commits_change(repo
     done = streamgate(root, "plan", "prod", "--diff", "HEAD~1", "--format", "markdown", "--out-dir", "out")
     assert done.returncode == 0, done.stderr[-2000:]
     text = done.stdout
-    assert text.splitlines()[0] == "**`prod`**: 10 to update · 6 to replace · policies: passed"
+    # 6 rotated secrets, and predictive scaling's stack ConfigMap per region (a copy of the stack file).
+    assert text.splitlines()[0] == "**`prod`**: 10 to update · 9 to replace · policies: passed"
     assert f"base <code>HEAD~1 ({repo['c1'][:12]})</code>" in text
     assert "<code>defaultTtl</code> | <code>31536000</code> | <code>604800</code>" in text
     assert text.count("rotated") == 9 and text.count("rotated · **replace**") == 6

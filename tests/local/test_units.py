@@ -51,6 +51,10 @@ def test_port_layout_is_deterministic_and_disjoint() -> None:
     ports = layout.ports()
     assert len(ports) == 6 + 2 * 6
     assert len(set(ports)) == len(ports)
+    # Gateway processes 2 and 3 of each color (`scale apply`) take the rest of the region block.
+    reserved = layout.reserved_ports()
+    assert len(set(reserved)) == len(reserved) == len(ports) + 2 * 2 * 2
+    assert max(reserved) == 18029
     assert layout.redis_url("local-b") == "redis://127.0.0.1:18024/0"
 
 

@@ -2,8 +2,8 @@
 gateway's HorizontalPodAutoscaler (`minReplicas`), per region. Floors only go up here; `pulumi up` (which
 declares min/desired) brings them back down after the incident.
 
-Node groups are tested against moto's server. The HPA part uses the Kubernetes API (the `kubernetes`
-client) and cannot be exercised live on this machine (no API server); its patch is a pure function.
+Node groups are tested against moto's server; the HPAs through the `kubernetes` client against the test
+suite's stand-in API server (tests/kubeapi.py), which takes merge patches only.
 """
 
 from __future__ import annotations
@@ -17,10 +17,15 @@ from typing import Any
 
 from infra import http
 from infra.automation.adapters.failover_ports import Capacity
+from infra.automation.adapters.ingress_nginx import MERGE_PATCH
 from infra.automation.adapters.local_region import served_by
 from infra.automation.errors import AutomationError
+from infra.automation.scale.errors import KnobError
+from infra.automation.scale.model import KnobState
 
 POOL_LABEL = ("streamgate/pool", "general")  # infra/aws/cluster.py labels the gateway's node group
+# The HPA floor predictive scaling last set (`streamgate scale apply`), beside minReplicas itself.
+PREDICTIVE_FLOOR = "streamgate.io/predictive-min-replicas"
 
 
 class CapacityError(AutomationError):
@@ -100,7 +105,58 @@ class HpaFloors:
         _, low, high = self.read(region)
         patch = hpa_floor_patch(low, high, minimum)
         if patch is not None:
-            self._api(region).patch_namespaced_horizontal_pod_autoscaler(self.name, self.namespace, patch)
+            # A dict body is a merge patch; the client would otherwise label it JSON Patch (a list).
+            self._api(region).patch_namespaced_horizontal_pod_autoscaler(
+                self.name, self.namespace, patch, _content_type=MERGE_PATCH
+            )
+
+
+class HpaFloor:
+    """Predictive scaling's capacity knob on a cluster: one HPA's minReplicas. The HPA keeps scaling out
+    and in above it (`reactive`). The floor predictive scaling set is recorded in an annotation, so a floor
+    someone else set (failover raising it, `pulumi up` resetting it) is recognised and never lowered."""
+
+    reactive = True
+
+    def __init__(self, api_client: Any, namespace: str, hpa: str, region: str) -> None:
+        self.api_client = api_client  # kubernetes.client.ApiClient
+        self.namespace, self.hpa = namespace, hpa
+        self.name = f"HPA {namespace}/{hpa} ({region})"
+
+    def _api(self) -> Any:
+        from kubernetes import client
+
+        return client.AutoscalingV2Api(self.api_client)
+
+    def _read(self) -> KnobState:
+        hpa = self._api().read_namespaced_horizontal_pod_autoscaler(self.hpa, self.namespace)
+        floor = int(hpa.spec.min_replicas or 1)
+        ours = ((hpa.metadata.annotations if hpa.metadata else None) or {}).get(PREDICTIVE_FLOOR)
+        current = (hpa.status.current_replicas if hpa.status else None) or 0
+        detail = f"minReplicas {floor}, {current} running, set by " + (
+            "predictive scaling" if ours == str(floor) else "someone else"
+        )
+        return KnobState(floor, ours == str(floor), detail)
+
+    def _set(self, floor: int) -> KnobState:
+        patch = {"metadata": {"annotations": {PREDICTIVE_FLOOR: str(floor)}}, "spec": {"minReplicas": floor}}
+        self._api().patch_namespaced_horizontal_pod_autoscaler(
+            self.hpa, self.namespace, patch, _content_type=MERGE_PATCH
+        )
+        return self._read()
+
+    async def _call(self, what: str, call: Any, *args: Any) -> KnobState:
+        try:
+            state: KnobState = await asyncio.to_thread(call, *args)
+        except Exception as exc:  # the kubernetes client's ApiException, urllib3's errors, ...
+            raise KnobError(f"{self.name}: {what} failed: {exc}") from exc
+        return state
+
+    async def read(self) -> KnobState:
+        return await self._call("reading minReplicas", self._read)
+
+    async def set(self, floor: int) -> KnobState:
+        return await self._call(f"setting minReplicas to {floor}", self._set, floor)
 
 
 class CloudCapacity:

@@ -9,7 +9,6 @@ from infra import http
 from infra.automation.errors import DeployError
 from infra.config import COLORS, Color
 from infra.errors import StreamgateError
-from infra.local.layout import gateway_program
 from infra.local.platform import LocalPlatform
 
 
@@ -59,8 +58,8 @@ class LocalDeployer:
         return bool(ready and ready.get("ready")) and await self.running_version(color) == version
 
     async def retire(self, color: str) -> None:
-        name = gateway_program(self.region, _color(color))
-        try:
-            await asyncio.to_thread(self.platform.supervisor.stop_process, name)
-        except StreamgateError as exc:
-            raise DeployError(f"could not stop {name}: {exc}") from exc
+        for name in self.platform.gateway_programs(self.region, _color(color)):
+            try:
+                await asyncio.to_thread(self.platform.supervisor.stop_process, name)
+            except StreamgateError as exc:
+                raise DeployError(f"could not stop {name}: {exc}") from exc

@@ -73,6 +73,12 @@ class PrometheusMetrics:
     async def query_range(
         self, promql: str, start: datetime, end: datetime, step_seconds: float
     ) -> list[float]:
+        return [v for _, v in await self.query_range_points(promql, start, end, step_seconds)]
+
+    async def query_range_points(
+        self, promql: str, start: datetime, end: datetime, step_seconds: float
+    ) -> list[tuple[float, float]]:
+        """(timestamp, value) of a single-series range query; steps without data are absent, not zero."""
         rows = await self._call(
             "range query",
             self._client.custom_query_range,
@@ -83,7 +89,7 @@ class PrometheusMetrics:
         )
         if len(rows) > 1:
             raise MetricsError(f"range query returned {len(rows)} series, expected one: {promql}")
-        return [float(v) for _, v in rows[0].get("values", [])] if rows else []
+        return [(float(t), float(v)) for t, v in rows[0].get("values", [])] if rows else []
 
     async def healthy(self) -> bool:
         try:

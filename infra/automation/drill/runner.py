@@ -41,7 +41,7 @@ from infra.automation.errors import InvalidInputError
 from infra.automation.failover.model import FailoverPlan
 from infra.automation.failover.runner import FailoverReport, FailoverRunner
 from infra.config import StackConfig
-from infra.local.layout import COLORS, LOOPBACK, gateway_program
+from infra.local.layout import LOOPBACK
 from infra.local.platform import LocalPlatform
 from infra.local.supervisor import pid_alive
 
@@ -185,7 +185,7 @@ class DrillReport:
 def kill_region(platform: LocalPlatform, region: str) -> list[str]:
     """kill -9 the region's Redis node and gateways so that supervisord does not restart them: freeze
     (SIGSTOP), mark them stopping in supervisord, then SIGKILL their process groups."""
-    names = region_programs(region)
+    names = region_programs(platform, region)
     processes = platform.supervisor.processes()
     pids = {n: processes[n].pid for n in names if n in processes and processes[n].pid}
     for pid in pids.values():
@@ -275,9 +275,9 @@ class DrillPlan:
         }
 
 
-def region_programs(region: str) -> list[str]:
-    """What a region kill takes down: its Redis node and its gateways."""
-    return [f"redis-{region}", *(gateway_program(region, c) for c in COLORS)]
+def region_programs(platform: LocalPlatform, region: str) -> list[str]:
+    """What a region kill takes down: its Redis node and every gateway process."""
+    return [f"redis-{region}", *platform.gateway_programs(region)]
 
 
 async def plan_drill(
@@ -298,7 +298,7 @@ async def plan_drill(
     kill: dict[str, int | None] = {}
     if kind == "unplanned":
         processes = await asyncio.to_thread(platform.supervisor.processes)
-        kill = {n: processes[n].pid if n in processes else None for n in region_programs(source)}
+        kill = {n: processes[n].pid if n in processes else None for n in region_programs(platform, source)}
     failover = ready if kind == "planned" else await runner.plan(target, "unplanned", allow_data_loss=True)
     return DrillPlan(kind, cfg.stack, source, target, kill, failover, failback)
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from infra.automation.adapters.pushgateway import Pushgateway
     from infra.automation.adapters.state import StateStore
     from infra.automation.adapters.step_up import GatewayStepUp
+    from infra.automation.scale.model import CapacityKnob
     from runtime.storage import ObjectStore
 
 
@@ -62,6 +63,8 @@ class Target(Protocol):
 
     def step_up(self) -> GatewayStepUp:
         """How an operator of the console steps up with MFA (InvalidInputError where it cannot)."""
+    def capacity_knob(self, region: str) -> CapacityKnob:
+        """What predictive scaling raises ahead of demand in `region` (an HPA's minReplicas, processes)."""
 
 
 Outputs = str | Path | None  # a cloud stack's `pulumi stack output --json --show-secrets` file

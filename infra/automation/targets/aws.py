@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
     from infra.automation.adapters.alertmanager import AlertmanagerAlerts
     from infra.automation.adapters.backup_source import RegionBackup
+    from infra.automation.adapters.eks import HpaFloor
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.kubeapi import KubeApi
     from infra.automation.adapters.state import StateStore
@@ -202,3 +203,11 @@ class AwsTarget:
         from runtime.storage import ObjectStore
 
         return ObjectStore(name, region=region, client=aws_client("s3", region))
+
+    # -- predictive scaling ------------------------------------------------------------------------
+    def capacity_knob(self, region: str) -> HpaFloor:
+        """The HPA of the color the stable Service selects (the live color, per the outputs)."""
+        from infra.automation.adapters.eks import HpaFloor
+
+        k = self.outputs.regions[region].kubernetes
+        return HpaFloor(self.kube(region), k.namespace, k.deployments[k.live_color], region)

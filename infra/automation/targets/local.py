@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.step_up import GatewayStepUp
+    from infra.automation.adapters.local_processes import LocalProcesses
     from infra.local.platform import LocalPlatform
     from runtime.storage import ObjectStore
 
@@ -92,6 +93,12 @@ class LocalTarget:
             content=ObjectStore(res.content_buckets[region], client=s3),
             redis=RedisSnapshot(LOOPBACK, self.platform.layout.region(region).redis) if redis else None,
         )
+
+    def capacity_knob(self, region: str) -> LocalProcesses:
+        from infra.automation.adapters.local_processes import LocalProcesses
+
+        self.platform.layout.region(region)  # KeyError names the platform's regions
+        return LocalProcesses(self.platform, region)
 
     def bucket(self, name: str, region: str) -> ObjectStore:
         from infra.local.aws import s3_client
