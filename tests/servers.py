@@ -269,3 +269,100 @@ def alertmanager_server(config_file: Path, storage: Path) -> Iterator[str]:
         yield f"http://{LOOPBACK}:{port}"
     finally:
         stop(proc)
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server (primary, or a streaming replica of one) in its own directory: loopback TCP with
+    password authentication for the catalog's roles, a private socket for administration."""
+
+    port: int
+    root: Path  # holds data/ and the socket; removed by `postgres_server`
+    credentials: Any  # infra.catalog.postgres.Credentials
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def url(self) -> str:
+        from infra.catalog.postgres import app_url
+
+        return app_url(self.port)
+
+    @property
+    def conninfo(self) -> str:
+        """The app role's libpq URL, password included (for psycopg; asyncpg takes `password=`)."""
+        return self.url.replace("streamgate@", f"streamgate:{self.credentials.app}@")
+
+    def start(self) -> None:
+        from infra.catalog import postgres
+
+        self.proc = subprocess.Popen(
+            postgres.server_command(self.datadir, self.port, self.root),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            **postgres.run_as(),
+        )
+        wait_until(lambda: self.ready(), 30, f"postgres on {self.port}")
+
+    def ready(self) -> bool:
+        from infra.catalog import postgres
+
+        return (
+            subprocess.run(
+                [postgres.binary("pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"], check=False
+            ).returncode
+            == 0
+        )
+
+    def sql(self, statement: str | list[str], database: str = "catalog") -> str:
+        from infra.catalog import postgres
+
+        return postgres.psql(self.port, self.root, statement, database)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc, timeout=30)  # SIGTERM: PostgreSQL's smart shutdown
+            self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _postgres_root() -> Path:
+    """A directory the server's user can reach (pytest's tmp is private to root)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="sg-pg-"))
+    from infra.catalog.postgres import own
+
+    own(root)
+    return root
+
+
+@contextlib.contextmanager
+def postgres_server(primary: PostgresServer | None = None) -> Iterator[PostgresServer]:
+    """A new primary with the catalog database and roles, or (given `primary`) a streaming replica of it."""
+    from infra.catalog import postgres
+
+    root = _postgres_root()
+    credentials = primary.credentials if primary else postgres.Credentials("app-test-pw", "repl-test-pw")
+    server = PostgresServer(port=free_port(), root=root, credentials=credentials)
+    try:
+        if primary is None:
+            postgres.initdb(server.datadir, credentials)
+            server.start()
+            server.sql(postgres.bootstrap_sql(credentials), database="postgres")
+        else:
+            postgres.basebackup(primary.port, server.datadir, credentials)
+            server.start()
+        yield server
+    finally:
+        server.kill()
+        shutil.rmtree(root, ignore_errors=True)

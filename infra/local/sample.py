@@ -48,6 +48,8 @@ def expected_bytes(segments: int) -> int:
     """About how large the sample title is (every rendition, with audio), for sizing the edge cache."""
     bits_per_second = sum(r.video_bits + AUDIO_BITS for r in RENDITIONS)
     return segments * SEGMENT_SECONDS * bits_per_second // 8
+
+
 PARAMS_FILE = "params.json"
 
 

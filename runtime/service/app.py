@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from runtime.service import admin_routes, content_routes, event_routes, ops_routes
+from runtime.service import admin_routes, catalog_routes, content_routes, event_routes, ops_routes
 from runtime.service.cors import CorsMiddleware, CorsPolicy
 from runtime.service.edge import EdgeMiddleware
 from runtime.service.gateway import Gateway
@@ -69,7 +69,13 @@ def create_app(
             await gateway.stop()
 
     app = GatewayApp(
-        routes=[*content_routes.routes, *event_routes.routes, *admin_routes.routes, *ops_routes.routes],
+        routes=[
+            *content_routes.routes,
+            *catalog_routes.routes,
+            *event_routes.routes,
+            *admin_routes.routes,
+            *ops_routes.routes,
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )

@@ -25,7 +25,7 @@ from runtime.security.mfa import MfaManager
 from runtime.security.ratelimit import RateLimiter
 from runtime.service.auth import Authenticator
 from runtime.service.bootstrap import bootstrap
-from runtime.service.cdn import Purger, purger_for
+from runtime.service.cdn import EdgeCachedOnly, Purger, purger_for
 from runtime.service.content import ContentService
 from runtime.service.errors import ConfigError
 from runtime.service.faults import FaultConfig
@@ -39,6 +39,8 @@ from runtime.streaming import BoundedQueue, StreamProcessor
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from opentelemetry.sdk.trace.export import SpanExporter
+
+    from runtime.catalog import CatalogService
 
 log = logging.getLogger("runtime.service")
 
@@ -66,6 +68,7 @@ class Gateway:
     events: BoundedQueue[PlaybackEvent]
     processor: StreamProcessor[PlaybackEvent]
     metrics_view: LabelledRegistry
+    catalog: CatalogService | None = None  # the content catalog (PostgreSQL), when enabled
     log: logging.Logger = log
     warmed: bool = False
     _started: bool = field(default=False, repr=False)
@@ -116,8 +119,11 @@ class Gateway:
                 max_pool_connections=s.max_pool_connections,
             )
         purger = purger_for(settings.cdn)
-        cdn: CdnPurger | None = purger
-        cache = MultiLevelCache(redis, settings=settings.cache, store=l3_store, cdn=cdn)
+        cdn: CdnPurger | None = EdgeCachedOnly(purger) if purger is not None else None
+        cache_settings = settings.cache
+        if not cache_settings.l3_key_prefixes:  # L3 keeps content only, never the catalog's small answers
+            cache_settings = cache_settings.model_copy(update={"l3_key_prefixes": ("v1/",)})
+        cache = MultiLevelCache(redis, settings=cache_settings, store=l3_store, cdn=cdn)
         if tracing.enabled:
             _trace_l2(cache, tracing)
         origin = ContentOrigin(store, envelope, tenant=s.tenant, tracer=tracing.tracer)
@@ -148,6 +154,13 @@ class Gateway:
         processor = StreamProcessor(events, handle, tick=analytics.tick, tick_interval=1.0)
         f = settings.faults
         limiter = RateLimiter(redis, settings.security.rate_limit)
+        catalog: CatalogService | None = None
+        if settings.catalog.enabled:
+            from runtime.catalog import CatalogService, Database
+
+            catalog = CatalogService(
+                Database(settings.catalog), cache, redis, settings.catalog, settings.region
+            )
         lease = settings.security.rate_lease
         return cls(
             settings=settings,
@@ -178,6 +191,7 @@ class Gateway:
             events=events,
             processor=processor,
             metrics_view=LabelledRegistry(labels),
+            catalog=catalog,
         )
 
     async def start(self) -> None:
@@ -192,6 +206,8 @@ class Gateway:
             top=self.settings.events.metric_top_contents,
         )
         self.processor.start()
+        if self.catalog is not None:
+            await self.catalog.db.start()
         self._started = True
         await self.cache.start()  # subscribes to invalidations and warms L1 from the shared top-K
         self.warmed = True
@@ -214,6 +230,8 @@ class Gateway:
         await self.processor.stop(drain=True)
         ANALYTICS_COLLECTOR.detach(self.analytics)
         await self.cache.close()
+        if self.catalog is not None:
+            await self.catalog.db.close()
         await self.leased.aclose()
         await self.limiter.aclose()
         if self.purger is not None:
