@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -155,7 +156,6 @@ class EnforcingMoto:
 
 @contextlib.contextmanager
 def enforcing_moto_server() -> Iterator[EnforcingMoto]:
-    import os
     import sys
 
     import boto3
@@ -365,4 +365,41 @@ def postgres_server(primary: PostgresServer | None = None) -> Iterator[PostgresS
         yield server
     finally:
         server.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pgbouncer(server: PostgresServer, pool_mode: str = "transaction", pool_size: int = 2) -> Iterator[str]:
+    """PgBouncer in front of `server` (the catalog database, the app role), on a free loopback port; the
+    URL clients use. `pool_size` server connections are shared by every client."""
+    from infra.catalog import postgres
+
+    binary = require_binary("pgbouncer", "pgbouncer")
+    root = _postgres_root()
+    port = free_port()
+    app = postgres.APP_USER
+    (root / "userlist.txt").write_text(f'"{app}" "{server.credentials.app}"\n')
+    (root / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"{postgres.DATABASE} = host={LOOPBACK} port={server.port} dbname={postgres.DATABASE}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = {LOOPBACK}\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = scram-sha-256\nauth_file = {root / 'userlist.txt'}\n"
+        f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\nmax_client_conn = 200\n"
+        f"logfile = {root / 'pgbouncer.log'}\npidfile = {root / 'pgbouncer.pid'}\n"
+    )
+    for name in ("userlist.txt", "pgbouncer.ini"):
+        if postgres.run_as():
+            os.chown(root / name, postgres.run_as()["user"], postgres.run_as()["group"])
+    proc = subprocess.Popen(
+        [binary, str(root / "pgbouncer.ini")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        **postgres.run_as(),
+    )
+    try:
+        wait_until(lambda: port_open(port), 10, f"pgbouncer on {port}")
+        yield postgres.app_url(port)
+    finally:
+        stop(proc)
         shutil.rmtree(root, ignore_errors=True)

@@ -23,6 +23,8 @@ EXAMPLES: dict[str, tuple[object, ...]] = {
 }
 # Row counts above which a sort or an aggregate in a hot plan means it reads far more than it returns.
 MAX_ROWS_TOUCHED = 5000
+MAX_ROWS_SORTED = 500  # an explicit sort of more than a few pages: the order should come from an index
+MAX_BLOCKS = 1000  # buffers a hot query may touch (a page of rows is tens to a few hundred)
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,16 @@ class Plan:
             removed = float(node.get("Rows Removed by Filter", 0)) * float(node.get("Actual Loops", 1))
             if kind == "Seq Scan":
                 found.append(f"sequential scan on {relation}")
+            if kind in ("Sort", "Incremental Sort"):
+                sorted_rows = sum(float(c.get("Actual Rows", 0)) for c in node.get("Plans", ()))
+                if sorted_rows > MAX_ROWS_SORTED:
+                    found.append(f"sort of {sorted_rows:.0f} rows (no index gives this order)")
             if kind in ("Sort", "Limit", "Aggregate", "Hash") and rows > MAX_ROWS_TOUCHED:
                 found.append(f"{kind} over {rows:.0f} rows")
             if removed > MAX_ROWS_TOUCHED:
                 found.append(f"{kind} on {relation or '?'} filtered out {removed:.0f} rows")
+        if self.shared_blocks > MAX_BLOCKS:
+            found.append(f"{self.shared_blocks} buffers touched (more than {MAX_BLOCKS})")
         return found
 
     def indexes(self) -> set[str]:

@@ -22,6 +22,7 @@ def run() -> None:
     context.configure(connection=connection, transaction_per_migration=True)
     connection.exec_driver_sql(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
     connection.exec_driver_sql(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+    connection.commit()  # session settings stay; alembic then owns the transactions (autocommit blocks)
     with context.begin_transaction():
         context.run_migrations()
 
