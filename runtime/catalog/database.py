@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 Target = Literal["primary", "replica"]
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    return None
+
+
 @dataclass
 class ReplicaState:
     usable: bool = False
@@ -50,6 +54,9 @@ class Database:
         self.written_lsn = 0  # the newest position this process wrote
         self.queries = 0  # statements sent (tests assert the count per request: no N+1)
         self._poller: asyncio.Task[None] | None = None
+        # Labelled children resolved once (a `.labels()` lookup per query costs more than the rest).
+        self._sent = {t: metrics.QUERIES.labels(t) for t in ("primary", "replica")}
+        self._waits = {t: metrics.POOL_WAIT_SECONDS.labels(t) for t in ("primary", "replica")}
 
     def _pool_args(self, url: str) -> dict[str, Any]:
         s = self.settings
@@ -64,6 +71,11 @@ class Database:
             "statement_cache_size": 0 if transaction_mode else s.statement_cache_size,
             # A connection idle this long is closed (a failed-over endpoint gets fresh ones).
             "max_inactive_connection_lifetime": 60.0,
+            # asyncpg's default reset sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+            # ALL` on every release: one more round trip per query. The catalog leaves no session state
+            # (no SET, LISTEN, advisory lock or open cursor; an unfinished transaction is still rolled
+            # back by asyncpg itself), so there is nothing to reset.
+            "reset": _keep_session,
         }
 
     async def start(self) -> None:
@@ -135,14 +147,16 @@ class Database:
 
     # -- connections ---------------------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _acquire(self, target: Target) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self, target: Target) -> tuple[asyncpg.Pool, asyncpg.Connection]:
+        """A connection of `target`'s pool within `acquire_timeout_seconds` (the wait is measured)."""
         pool = self.replica if target == "replica" else self.primary
         if pool is None:
             raise UnavailableError("catalog database not started")
         started = time.perf_counter()
         try:
-            conn = await pool.acquire(timeout=self.settings.acquire_timeout_seconds)
+            # asyncio.timeout, not acquire(timeout=): asyncpg wraps that in a task per call.
+            async with asyncio.timeout(self.settings.acquire_timeout_seconds):
+                conn = await pool.acquire()
         except TimeoutError as exc:
             metrics.POOL_TIMEOUTS.inc()
             raise UnavailableError(
@@ -151,7 +165,12 @@ class Database:
             ) from exc
         except (OSError, asyncpg.PostgresError) as exc:
             raise UnavailableError(f"catalog database ({target}) unreachable: {exc}") from exc
-        metrics.POOL_WAIT_SECONDS.labels(target).observe(time.perf_counter() - started)
+        self._waits[target].observe(time.perf_counter() - started)
+        return pool, conn
+
+    @contextlib.asynccontextmanager
+    async def _acquire(self, target: Target) -> AsyncIterator[asyncpg.Connection]:
+        pool, conn = await self._connection(target)
         try:
             yield conn
         finally:
@@ -169,17 +188,19 @@ class Database:
 
     async def _fetch(self, target: Target, query: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
         self.queries += 1
-        metrics.QUERIES.labels(target).inc()
-        async with self._acquire(target) as conn:
-            try:
-                if self.settings.pooler == "transaction":
-                    async with conn.transaction(readonly=True):
-                        rows: list[asyncpg.Record] = await conn.fetch(query, *args)
-                        return rows
-                return list(await conn.fetch(query, *args))
-            except (asyncpg.PostgresConnectionError, OSError, TimeoutError) as exc:
-                metrics.QUERY_ERRORS.inc()
-                raise UnavailableError(f"catalog query on the {target} failed: {exc}") from exc
+        self._sent[target].inc()
+        pool, conn = await self._connection(target)
+        try:
+            if self.settings.pooler == "transaction":
+                async with conn.transaction(readonly=True):
+                    rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+                    return rows
+            return await conn.fetch(query, *args)
+        except (asyncpg.PostgresConnectionError, OSError, TimeoutError) as exc:
+            metrics.QUERY_ERRORS.inc()
+            raise UnavailableError(f"catalog query on the {target} failed: {exc}") from exc
+        finally:
+            await pool.release(conn)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -190,7 +211,7 @@ class Database:
                 async with conn.transaction():
                     yield conn
                 self.queries += 1
-                metrics.QUERIES.labels("primary").inc()
+                self._sent["primary"].inc()
                 position = await conn.fetchval(CURRENT_LSN)
             except (asyncpg.PostgresConnectionError, OSError, TimeoutError) as exc:
                 metrics.QUERY_ERRORS.inc()
