@@ -13,6 +13,7 @@ import pulumi_aws as aws
 from infra.aws.automation import Automation
 from infra.aws.base import regional_provider
 from infra.aws.cache import GlobalDatastore, RegionalRedis
+from infra.aws.catalog import CatalogGlobal, RegionalCatalog, catalog_regions, global_catalog
 from infra.aws.cdn import Cdn, Waf
 from infra.aws.cluster import Cluster
 from infra.aws.dns import Dns, origin_name
@@ -38,6 +39,7 @@ class Shared:
     secrets: StackSecrets
     dns: Dns
     cdn: Cdn
+    catalog_global: aws.rds.GlobalCluster | None = None  # prod's global database (its regions join it)
 
 
 class Region(pulumi.ComponentResource):
@@ -52,6 +54,7 @@ class Region(pulumi.ComponentResource):
         shared: Shared,
         global_group_id: pulumi.Input[str] | None,
         api_record_fqdn: pulumi.Output[str] | None,
+        catalog_primary: aws.rds.Cluster | None = None,
     ) -> None:
         name = region.name
         super().__init__(
@@ -72,6 +75,18 @@ class Region(pulumi.ComponentResource):
             global_group_id,
             opts,
         )
+        self.catalog: RegionalCatalog | None = None
+        if name in catalog_regions(cfg):
+            self.catalog = RegionalCatalog(
+                f"{name}-catalog",
+                cfg,
+                region,
+                self.network,
+                self.key,
+                shared.catalog_global,
+                catalog_primary,
+                opts,
+            )
         self.storage = RegionStorage(f"{name}-storage", cfg, name, self.key, opts)
         self.certificate = OriginCertificate(f"{name}-tls", cfg, name, shared.dns.zone, api_record_fqdn, opts)
         self.kubernetes: KubernetesLayer = build_kubernetes(
@@ -86,6 +101,7 @@ class Region(pulumi.ComponentResource):
                 certificate_arn=self.certificate.arn,
                 distribution=shared.cdn.distribution,
                 secrets=shared.secrets,
+                catalog=self.catalog,
             ),
         )
         self.register_outputs({})
@@ -109,9 +125,12 @@ def build_platform(cfg: StackConfig) -> Platform:
     waf = Waf("waf", cfg, on_global)
     global_key = RegionKey("global-keys", cfg, GLOBAL_REGION, on_global).key
     cdn = Cdn("cdn", cfg, names, dns.zone, waf, global_key, on_global)
-    shared = Shared(secrets, dns, cdn)
-
     primary_cfg, *secondary_cfgs = cfg.regions
+    catalog_global = None
+    if cfg.catalog.enabled and global_catalog(cfg):
+        on_first = pulumi.ResourceOptions(provider=providers[primary_cfg.name])
+        catalog_global = CatalogGlobal("catalog", cfg, on_first).cluster
+    shared = Shared(secrets, dns, cdn, catalog_global)
     primary = Region(cfg, primary_cfg, providers[primary_cfg.name], shared, None, None)
     datastore = None
     if secondary_cfgs:
@@ -128,6 +147,7 @@ def build_platform(cfg: StackConfig) -> Platform:
             shared,
             datastore.group.global_replication_group_id,
             primary.certificate.api_record_fqdn,
+            primary.catalog.cluster if primary.catalog is not None else None,
         )
 
     on_primary = pulumi.ResourceOptions(provider=primary.provider)

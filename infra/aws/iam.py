@@ -232,3 +232,13 @@ def automation_role(
 
 def statement_actions(statements: Sequence[Mapping[str, Any]]) -> set[str]:
     return {a for s in statements for a in s["Action"]}
+
+
+def catalog_connect_statements(proxy_arns: Sequence[str], user: str) -> list[Statement]:
+    """The gateway's login to the catalog: an IAM auth token for `user` through each RDS Proxy (signed in
+    the pod, no AWS call; the proxy checks `rds-db:connect`). `proxy_arns`: arn:aws:rds:R:A:db-proxy:ID."""
+    resources = []
+    for arn in proxy_arns:
+        parts = arn.split(":")
+        resources.append(f"arn:aws:rds-db:{parts[3]}:{parts[4]}:dbuser:{parts[-1]}/{user}")
+    return [{"Sid": "CatalogConnect", "Effect": "Allow", "Action": ["rds-db:connect"], "Resource": resources}]

@@ -19,6 +19,11 @@ class CatalogSettings(BaseModel):
         None, description="a read replica (RDS Proxy's read-only endpoint); none: every read on the primary"
     )
     password: SecretStr | None = Field(None, description="kept out of the URLs (a Kubernetes Secret)")
+    iam_auth_region: str | None = Field(
+        None,
+        description="sign an IAM auth token per connection instead of a password (RDS Proxy with IAM "
+        "authentication: the pod's role needs rds-db:connect)",
+    )
     pooler: Literal["direct", "transaction"] = Field(
         "direct",
         description="`transaction`: behind PgBouncer or RDS Proxy in transaction mode, where a session's "
