@@ -190,7 +190,7 @@ class Workload(pulumi.ComponentResource):
                         }
                     )
                 ),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=inputs.catalog),  # the catalog admits this role
             )
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",

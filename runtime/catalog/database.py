@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -33,6 +35,17 @@ log = logging.getLogger(__name__)
 Target = Literal["primary", "replica"]
 
 
+def system_tls(url: str) -> tuple[str, ssl.SSLContext | None]:
+    """`sslmode=verify-full` without a `sslrootcert`: verified against the system's CA bundle (RDS Proxy's
+    certificates are public ones), which asyncpg would look for in ~/.postgresql/root.crt instead."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if query.get("sslmode") != ["verify-full"] or "sslrootcert" in query:
+        return url, None
+    rest = urlencode({k: v for k, v in query.items() if k != "sslmode"}, doseq=True)
+    return urlunsplit(parts._replace(query=rest)), ssl.create_default_context()
+
+
 def _password(settings: CatalogSettings) -> str | None:
     return settings.password.get_secret_value() if settings.password else None
 
@@ -40,8 +53,6 @@ def _password(settings: CatalogSettings) -> str | None:
 def iam_token(url: str, region: str) -> Callable[[], Awaitable[str]]:
     """A password callable for asyncpg: a fresh IAM auth token (valid 15 minutes) per new connection,
     signed locally with the pod's credentials (no AWS call)."""
-    from urllib.parse import urlsplit
-
     import boto3
 
     parts = urlsplit(url)
@@ -83,8 +94,10 @@ class Database:
     def _pool_args(self, url: str) -> dict[str, Any]:
         s = self.settings
         transaction_mode = s.pooler == "transaction"
+        dsn, tls = system_tls(url)
         return {
-            "dsn": url,
+            "dsn": dsn,
+            "ssl": tls,
             "password": iam_token(url, s.iam_auth_region) if s.iam_auth_region else _password(s),
             "min_size": s.pool_min_size,
             "max_size": s.pool_max_size,
@@ -115,7 +128,7 @@ class Database:
         args = self._pool_args(url)
         try:
             return await asyncpg.create_pool(**args)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        except Exception as exc:  # unreachable, refused, no credentials yet for an IAM token: retried later
             log.warning("catalog database %s unreachable at start: %s", url.rsplit("@", 1)[-1], exc)
             return await asyncpg.create_pool(**{**args, "min_size": 0})
 
