@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from infra import gateway_env
 from infra.config import Color, StackConfig
-from infra.gateway_env import GatewayTarget
+from infra.gateway_env import CatalogTarget, GatewayTarget
 from infra.local.aws import AWS_REGION, FAKE_CREDENTIALS, AwsResources, kms_client
 from infra.local.errors import LocalPlatformError
 from infra.local.layout import LOOPBACK, Layout, Paths
@@ -48,6 +48,7 @@ def gateway_environment(
     region: str,
     color: Color,
     deployment: Deployment,
+    catalog: CatalogTarget | None = None,
 ) -> dict[str, str]:
     """The environment of one gateway process, from the same builder as the Kubernetes Deployment's."""
     env = gateway_env.gateway_environment(
@@ -70,6 +71,7 @@ def gateway_environment(
             mfa_pepper=secrets.mfa_pepper,
             purge_url=layout.edge_url,
             aws_endpoint_url=layout.moto_url,
+            catalog=catalog,
             tuning={
                 env_name("server", "log_level"): "info",
                 **{env_name("security", "rate_limit", "ip", k): v for k, v in LOCAL_IP_LIMIT.items()},

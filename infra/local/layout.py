@@ -16,7 +16,8 @@ Port layout (deterministic, from `base` = `--base-port` or the stack's `local.ba
     r+3  redis-server (the region's node: primary in the first region, replica elsewhere)
     r+4  Redis endpoint: nginx stream proxy to the current primary (ElastiCache's primary endpoint analog)
     r+5  prometheus-redis-exporter of the region's node
-    r+6…9 reserved
+    r+6  PostgreSQL, the catalog (the primary in the first region, a streaming replica elsewhere)
+    r+7…9 reserved
 
 So with the default base: edge 18000, local-a gateways 18011/18012, local-b gateways 18021/18022.
 Everything binds 127.0.0.1 only.
@@ -48,6 +49,7 @@ class RegionPorts:
     redis: int
     redis_endpoint: int
     redis_exporter: int
+    postgres: int
 
     def gateway(self, color: Color) -> int:
         return self.blue if color == "blue" else self.green
@@ -76,6 +78,7 @@ class Layout:
                 redis=r + 3,
                 redis_endpoint=r + 4,
                 redis_exporter=r + 5,
+                postgres=r + 6,
             )
             for i, name in enumerate(region_names)
         )

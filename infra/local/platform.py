@@ -21,7 +21,7 @@ from typing import Any
 from infra.alerts import rules_file
 from infra.alerts.alertmanager import alertmanager_config
 from infra.config import Color, StackConfig
-from infra.local import aws
+from infra.local import aws, catalog
 from infra.local import sample as samples
 from infra.local.errors import LocalAbortedError, LocalPlatformError, PreflightError
 from infra.local.gateway import AdminClient, gateway_environment, request
@@ -164,12 +164,19 @@ class LocalPlatform:
         secrets = Secrets.load_or_create(self.paths)
         env = {
             gateway_program(r, c): gateway_environment(
-                self.cfg, self.layout, self.resources, secrets, r, c, state.deployments[gateway_program(r, c)]
+                self.cfg,
+                self.layout,
+                self.resources,
+                secrets,
+                r,
+                c,
+                state.deployments[gateway_program(r, c)],
+                catalog.catalog_target(self.layout, self.paths, r) if self.cfg.catalog.enabled else None,
             )
             for r in self.layout.region_names
             for c in COLORS
         }
-        return build_programs(self.layout, self.paths, binaries, env)
+        return build_programs(self.layout, self.paths, binaries, env, catalog=self.cfg.catalog.enabled)
 
     def initial_router_state(self) -> RouterState:
         """Before any automation: all traffic to the primary region (others on standby), live color 100%."""
@@ -204,6 +211,8 @@ class LocalPlatform:
         binaries = locate_all()
         saved = PlatformState.load(self.paths)
         alive = self.supervisor.alive()
+        if self.cfg.catalog.enabled and catalog.ensure_primary_cluster(self.layout, self.paths):
+            changes.append(f"initialised the catalog database cluster of {self.layout.primary.name}")
         if saved is not None and saved.base_port != self.base_port:
             if alive:
                 raise PreflightError(
@@ -257,6 +266,13 @@ class LocalPlatform:
         if self.admin.enroll():
             changes.append("enrolled the local admin's TOTP factor")
 
+        if self.cfg.catalog.enabled:
+            report.phase("catalog database: roles, migrations, replicas")
+            changes += catalog.prepare_primary(self.layout, self.paths)
+            cloned = catalog.ensure_replicas(self.layout, self.paths)
+            changes += [f"cloned the catalog replica of {r} (pg_basebackup)" for r in cloned]
+            changes += self._start(catalog.program(r) for r in self.layout.region_names)
+
         report.phase("waiting for every part to be healthy")
         self._wait(report, probes(self.layout), timeout, started)
 
@@ -264,6 +280,11 @@ class LocalPlatform:
         # Freshly created buckets mean moto lost its state (restart): the sample must be uploaded again
         # even if a cache tier still answers for it.
         changes += self._seed(force=bool(created))
+        if self.cfg.catalog.enabled:
+            sample = self.sample
+            regions = self.layout.region_names
+            registered = catalog.register_sample(self.admin, sample.content_id, sample.files, regions)
+            changes += [registered] if registered else []
         return UpResult(changes, time.monotonic() - started, self.endpoints())
 
     def _clean_env(self) -> dict[str, str]:
@@ -435,6 +456,7 @@ class LocalPlatform:
             if listening:
                 raise LocalPlatformError(f"ports still in use after down: {listening}")
         if purge:
+            shutil.rmtree(catalog.root(self.paths), ignore_errors=True)  # may live outside the state dir
             shutil.rmtree(self.paths.root, ignore_errors=True)
             self.paths.supervisor_socket.unlink(missing_ok=True)
         return stopped
