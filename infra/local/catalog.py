@@ -209,3 +209,31 @@ def register_sample(admin: AdminClient, content_id: str, files: dict[str, bytes]
         if status != 200:
             raise LocalPlatformError(f"catalog: PUT rendition {name}: HTTP {status}: {body[:200]!r}")
     return f"registered {content_id!r} in the catalog ({len(renditions)} renditions)"
+
+
+@dataclass(frozen=True)
+class CatalogSmoke:
+    """The catalog as the smoke run sees it through the edge: the title found by search, its renditions,
+    and the record of the segment fetched (its SHA-256 against the bytes served)."""
+
+    ok: bool
+    detail: str
+
+
+def smoke(edge_url: str, content_id: str, renditions: list[str], segment: str, sha256: str) -> CatalogSmoke:
+    rendition, _, name = segment.partition("/")
+    n = int(name.split(".", 1)[0])
+    status, body = request("GET", f"{edge_url}/v1/catalog/titles?q=sample")
+    found = status == 200 and any(i["id"] == content_id for i in json.loads(body)["items"])
+    status, body = request("GET", f"{edge_url}/v1/catalog/titles/{content_id}")
+    listed = sorted(r["name"] for r in json.loads(body)["renditions"]) if status == 200 else []
+    url = f"{edge_url}/v1/catalog/titles/{content_id}/renditions/{rendition}/segments/{n}"
+    status, body = request("GET", url)
+    record = json.loads(body) if status == 200 else {}
+    ok = found and listed == sorted(renditions) and record.get("sha256") == sha256
+    detail = (
+        f"catalog: search {'found' if found else 'did NOT find'} {content_id!r}; renditions "
+        f"{', '.join(listed) or 'none'}; segment {segment} record "
+        + ("matches the bytes served" if record.get("sha256") == sha256 else f"DIFFERS ({status})")
+    )
+    return CatalogSmoke(ok, detail)

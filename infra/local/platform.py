@@ -100,6 +100,7 @@ class SmokeResult:
     expected_sha256: str
     played: Playback  # the master playlist through the edge, every rendition decoded by ffmpeg
     source: Playback  # the same files decoded from disk
+    catalog: catalog.CatalogSmoke | None = None  # the title, its renditions and the segment's record
 
     @property
     def matches_source(self) -> bool:
@@ -112,6 +113,7 @@ class SmokeResult:
             and self.fetches[-1].edge_cache == "HIT"
             and self.played.total > 0
             and self.matches_source
+            and (self.catalog is None or self.catalog.ok)
         )
 
 
@@ -477,7 +479,12 @@ class LocalPlatform:
         ffmpeg = samples.ffmpeg_binary()
         played = play(f"{self.layout.edge_url}{sample.path(samples.MASTER)}", ffmpeg)
         source = play(str(sample.root / samples.MASTER), ffmpeg)
-        return SmokeResult(url, fetches, hashlib.sha256(sample.files[name]).hexdigest(), played, source)
+        digest = hashlib.sha256(sample.files[name]).hexdigest()
+        listed = None
+        if self.cfg.catalog.enabled:
+            edge = self.layout.edge_url
+            listed = catalog.smoke(edge, sample.content_id, sample.renditions, name, digest)
+        return SmokeResult(url, fetches, digest, played, source, listed)
 
     # -- endpoints ----------------------------------------------------------------------------
     def endpoints(self) -> dict[str, Any]:
@@ -495,6 +502,7 @@ class LocalPlatform:
                     "gateways": {c: lay.url(r.gateway(c)) for c in COLORS},
                     "redis_endpoint": lay.redis_url(r.name),
                     "redis_node": lay.redis_node_url(r.name),
+                    "postgres": f"postgresql://127.0.0.1:{r.postgres}/catalog",
                     "redis_exporter": lay.url(r.redis_exporter),
                     "content_bucket": self.resources.content_buckets[r.name],
                     "backup_bucket": self.resources.backup_buckets[r.name],
