@@ -37,6 +37,8 @@ BASE_SETTINGS: Mapping[str, str] = {
     "log_min_messages": "warning",
     "logging_collector": "off",
     "max_connections": "100",
+    # pg_rewind (a failed-over primary rejoining as a standby) needs hint bits in the WAL.
+    "wal_log_hints": "on",
     # SSD-like storage, as Aurora's: random reads cost about what sequential ones do. With the default 4
     # the planner scans a 25,000-title table rather than use its full-text index.
     "random_page_cost": "1.1",

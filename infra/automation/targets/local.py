@@ -14,7 +14,7 @@ from infra.config import StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
-    from infra.automation.adapters.failover_ports import FailoverPorts
+    from infra.automation.adapters.failover_ports import DataStore, FailoverPorts
     from infra.automation.backup import RegionBackup
     from infra.local.platform import LocalPlatform
     from runtime.storage import ObjectStore
@@ -73,12 +73,33 @@ class LocalTarget:
         nodes = {r.name: RedisNode(LOOPBACK, r.redis) for r in platform.layout.regions}
         regions = LocalRegions(platform, self.cfg.failover.smoke_path)
         return FailoverPorts(
-            datastore=RedisDataStore(nodes, NginxRedisEndpoint(platform.router)),
+            datastore=self._with_catalog(RedisDataStore(nodes, NginxRedisEndpoint(platform.router))),
             traffic=[NginxRegionRouter(platform.router)],
             health=regions,
             capacity=regions,
             smoke=regions,
         )
+
+    def _with_catalog(self, store: DataStore) -> DataStore:
+        """The catalog's PostgreSQL nodes fail over with Redis, as one data store."""
+        if not self.cfg.catalog.enabled:
+            return store
+        from infra.automation.adapters.combined_store import CombinedDataStore
+        from infra.automation.adapters.postgres_store import PgNode, PostgresDataStore
+        from infra.automation.adapters.supervised_nodes import SupervisedNodes
+        from infra.local import catalog
+
+        platform = self.platform
+        nodes = {
+            r.name: PgNode(
+                r.postgres,
+                catalog.socket_dir(platform.paths, r.name),
+                catalog.datadir(platform.paths, r.name),
+            )
+            for r in platform.layout.regions
+        }
+        password = catalog.LocalCredentials.load_or_create(platform.paths).replication
+        return CombinedDataStore([store, PostgresDataStore(nodes, SupervisedNodes(platform), password)])
 
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
         from infra.automation.backup import RedisSnapshot, RegionBackup
