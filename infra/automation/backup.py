@@ -39,6 +39,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Gauge
 from redis.exceptions import RedisError, ResponseError
 
+from infra.automation.adapters.catalog_dump import DUMP_KEY, SUMMARY_KEY, CatalogDump, verify_dump
 from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.backup_model import (
     PREFIX,
@@ -243,10 +244,13 @@ class RegionBackup:
     content: ObjectStore | None = None  # the region's content bucket
     redis: RedisSnapshot | None = None
     notes: list[str] = field(default_factory=list)  # e.g. why Redis is not part of it
+    catalog: CatalogDump | None = None  # the catalog database (adapters/catalog_dump.py)
 
     def source_of(self, key: str) -> str:
         if key == REDIS_KEY and self.redis is not None:
             return self.redis.source
+        if key in (DUMP_KEY, SUMMARY_KEY) and self.catalog is not None:
+            return self.catalog.source
         assert self.content is not None
         return f"s3://{self.content.bucket}/{self.content.prefix}{key.removeprefix(CONTENT)}"
 
@@ -294,6 +298,12 @@ class Backups:
             self.progress("redis snapshot (BGSAVE)", 0, 1)
             rdb = await t.redis.take()
             manifest.entries.append(await self._store(backup_id, REDIS_KEY, rdb))
+        if t.catalog is not None:
+            manifest.sources["catalog"] = t.catalog.source
+            self.progress("catalog dump (pg_dump)", 0, 1)
+            dump, summary = await t.catalog.take()
+            manifest.entries.append(await self._store(backup_id, DUMP_KEY, dump))
+            manifest.entries.append(await self._store(backup_id, SUMMARY_KEY, summary))
         if t.content is not None:
             manifest.sources["content"] = f"s3://{t.content.bucket}/{t.content.prefix}"
             objects = [info.key async for info in t.content.list()]
@@ -386,6 +396,10 @@ class Backups:
                         result.redis_keys = int(await client.dbsize())
                 except BackupError as exc:
                     result.problems.append(Problem(REDIS_KEY, "unloadable", str(exc)))
+            dump, summary = root / DUMP_KEY, root / SUMMARY_KEY
+            if dump.exists() and summary.exists():
+                for difference in await verify_dump(dump, summary):
+                    result.problems.append(Problem(DUMP_KEY, "unloadable", difference))
         result.problems.sort(key=lambda p: p.key)
         return result
 

@@ -11,11 +11,14 @@ if TYPE_CHECKING:
     from infra.local.platform import LocalPlatform
 
 
+STOP_SECONDS = 30.0
+
+
 class SupervisedNodes:
     def __init__(self, platform: LocalPlatform) -> None:
         self.platform = platform
 
-    async def stop(self, region: str, timeout: float = 30.0) -> None:
+    async def stop(self, region: str) -> None:
         """Stop and wait until the server is gone: a fast shutdown ends sessions and writes the final
         checkpoint. Polled here (supervisord's own wait ticks once a second, most of a switchover)."""
         from infra.local.catalog import datadir, program
@@ -23,10 +26,10 @@ class SupervisedNodes:
         await asyncio.to_thread(self.platform.supervisor.stop_process, program(region), False)
         # The postmaster removes its pid file last, after the shutdown checkpoint went to the standbys.
         pidfile = datadir(self.platform.paths, region) / "postmaster.pid"
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + STOP_SECONDS
         while pidfile.exists():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"PostgreSQL {region} still running after {timeout:g}s")
+                raise TimeoutError(f"PostgreSQL {region} still running after {STOP_SECONDS:g}s")
             await asyncio.sleep(0.02)
 
     async def start(self, region: str) -> None:

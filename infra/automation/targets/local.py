@@ -14,6 +14,7 @@ from infra.config import StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
+    from infra.automation.adapters.catalog_dump import CatalogDump
     from infra.automation.adapters.failover_ports import DataStore, FailoverPorts
     from infra.automation.backup import RegionBackup
     from infra.local.platform import LocalPlatform
@@ -121,7 +122,20 @@ class LocalTarget:
             envelope=Envelope(settings, kms=kms_client(endpoint)),
             content=ObjectStore(res.content_buckets[region], client=s3),
             redis=RedisSnapshot(LOOPBACK, self.platform.layout.region(region).redis) if redis else None,
+            catalog=self._catalog_dump(region),
         )
+
+    def _catalog_dump(self, region: str) -> CatalogDump | None:
+        """The region's catalog node (primary or replica: the dump is of one snapshot either way)."""
+        if not self.cfg.catalog.enabled:
+            return None
+        from infra.automation.adapters.catalog_dump import CatalogDump
+        from infra.local import catalog
+
+        paths = self.platform.paths
+        if not catalog.initialised(paths, region):
+            return None
+        return CatalogDump(self.platform.layout.region(region).postgres, catalog.socket_dir(paths, region))
 
     def bucket(self, name: str, region: str) -> ObjectStore:
         from infra.local.aws import s3_client
