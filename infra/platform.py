@@ -184,6 +184,7 @@ def build_platform(cfg: StackConfig) -> Platform:
         cdn_distribution_id=cdn.distribution.id,
         zone_id=dns.zone.zone_id,
         global_datastore_id=datastore.group.global_replication_group_id if datastore else None,
+        catalog_global_cluster_id=catalog_global.global_cluster_identifier if catalog_global else None,
         state_bucket=automation.state_bucket.bucket,
         automation_role_arn=automation.role.arn,
         regions={name: _region_outputs(cfg, name, r, dns) for name, r in regions.items()},
@@ -208,6 +209,8 @@ def _region_outputs(cfg: StackConfig, name: str, r: Region, dns: Dns) -> dict[st
         health_check_id=dns.health_checks[name].id,
         origin_name=origin_name(cfg, name),
         certificate_arn=r.certificate.arn,
+        catalog_cluster_arn=r.catalog.cluster.arn if r.catalog else None,
+        catalog_proxy_endpoint=r.catalog.proxy.endpoint if r.catalog else None,
         kubernetes=exported(
             KubernetesOutputs,
             namespace=wl.namespace.metadata.name,

@@ -22,7 +22,7 @@ from infra.outputs import MONITORING_NAMESPACE, PROMETHEUS_SERVICE, PUSHGATEWAY_
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
-    from infra.automation.adapters.failover_ports import FailoverPorts
+    from infra.automation.adapters.failover_ports import DataStore, FailoverPorts
     from infra.automation.adapters.kubeapi import KubeApi
     from infra.automation.backup import RegionBackup
     from infra.automation.state import StateStore
@@ -134,11 +134,13 @@ class AwsTarget:
         route53 = aws_client("route53")
         live = {r: out.regions[r].kubernetes for r in names}
         return FailoverPorts(
-            datastore=ElastiCacheGlobalStore(
-                out.global_datastore_id,
-                {r: out.regions[r].redis_replication_group_id for r in names},
-                {r: aws_client("elasticache", r) for r in names},
-                {r: aws_client("cloudwatch", r) for r in names},
+            datastore=self._with_catalog(
+                ElastiCacheGlobalStore(
+                    out.global_datastore_id,
+                    {r: out.regions[r].redis_replication_group_id for r in names},
+                    {r: aws_client("elasticache", r) for r in names},
+                    {r: aws_client("cloudwatch", r) for r in names},
+                )
             ),
             traffic=[
                 Route53FailoverRouter(
@@ -167,6 +169,23 @@ class AwsTarget:
         )
 
     # -- backups -----------------------------------------------------------------------------------
+    def _with_catalog(self, store: DataStore) -> DataStore:
+        """The catalog's Aurora global database fails over with the datastore, as one data store."""
+        out, names = self.outputs, self.names
+        arns = {r: out.regions[r].catalog_cluster_arn for r in names}
+        if out.catalog_global_cluster_id is None or None in arns.values():
+            return store
+        from infra.automation.adapters.aurora_global import AuroraGlobalStore
+        from infra.automation.adapters.combined_store import CombinedDataStore
+
+        aurora = AuroraGlobalStore(
+            out.catalog_global_cluster_id,
+            {r: str(arn) for r, arn in arns.items()},
+            {r: aws_client("rds", r) for r in names},
+            {r: aws_client("cloudwatch", r) for r in names},
+        )
+        return CombinedDataStore([store, aurora])
+
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
         from infra.automation.backup import RegionBackup
         from runtime.security.envelope import Envelope
