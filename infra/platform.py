@@ -167,6 +167,7 @@ def build_platform(cfg: StackConfig) -> Platform:
                 replication_group_arn=r.redis.group.arn,
                 nodegroup_arn=r.cluster.node_group.arn,
                 health_check_arn=dns.health_checks[n].arn,
+                catalog_cluster_arn=r.catalog.cluster.arn if r.catalog else None,
             )
             for n, r in regions.items()
         ],
@@ -175,6 +176,7 @@ def build_platform(cfg: StackConfig) -> Platform:
         cdn.distribution,
         datastore.group.arn if datastore else None,
         on_primary,
+        catalog_global.arn if catalog_global else None,
     )
     outputs = exported(
         StackOutputs,

@@ -38,6 +38,7 @@ class Automation(pulumi.ComponentResource):
         distribution: aws.cloudfront.Distribution,
         global_datastore_arn: pulumi.Input[str] | None,
         opts: pulumi.ResourceOptions,
+        catalog_global_arn: pulumi.Input[str] | None = None,
     ) -> None:
         """On the primary region's provider (`opts`); `clusters`: region → (cluster, its provider)."""
         super().__init__("streamgate:aws:Automation", name, None, opts)
@@ -58,7 +59,7 @@ class Automation(pulumi.ComponentResource):
             opts=child(self, depends_on=[state.versioning]),
         )
         statements = automation_statements(
-            regions, state.bucket.arn, zone.arn, distribution.arn, global_datastore_arn
+            regions, state.bucket.arn, zone.arn, distribution.arn, global_datastore_arn, catalog_global_arn
         )
         self.role = automation_role(f"{name}-role", cfg.stack, statements, child(self))
         for region, (cluster, provider) in clusters.items():

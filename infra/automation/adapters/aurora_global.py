@@ -84,6 +84,15 @@ class AuroraGlobalStore:
         points = sorted(stats.get("Datapoints", []), key=lambda p: p["Timestamp"])
         return float(points[-1]["Maximum"]) / 1000 if points else None
 
+    def _cluster_status(self, region: str) -> str | None:
+        """The region's cluster status as its own region's API reports it (None: it does not answer)."""
+        try:
+            page = self.clients[region].describe_db_clusters(DBClusterIdentifier=self.clusters[region])
+        except Exception:  # an unreachable region is an observation, not an error
+            return None
+        clusters: list[Any] = list(page["DBClusters"])
+        return str(clusters[0].get("Status")) if clusters else None
+
     def _replication(self) -> Replication:
         cluster = self._any_global()
         if cluster is None:
@@ -93,11 +102,14 @@ class AuroraGlobalStore:
             for m in cluster["GlobalClusterMembers"]
         }
         writer = next((r for r, m in members.items() if m.get("IsWriter")), None)
-        available = cluster.get("Status") == "available"
         nodes: dict[str, NodeStatus] = {}
         for region in self.clusters:
             member = members.get(region)
-            if member is None:
+            status = self._cluster_status(region)
+            available = cluster.get("Status") == "available" and status == "available"
+            if status is None:
+                nodes[region] = NodeStatus(region, False, detail="cluster does not answer")
+            elif member is None:
                 nodes[region] = NodeStatus(region, False, detail="not a member of the global database")
             elif member.get("IsWriter"):
                 nodes[region] = NodeStatus(region, available, "primary", detail="Aurora global writer")
