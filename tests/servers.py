@@ -299,12 +299,14 @@ class PostgresServer:
     def start(self) -> None:
         from infra.catalog import postgres
 
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
             postgres.server_command(self.datadir, self.port, self.root),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             **postgres.run_as(),
         )
+        log.close()
         wait_until(lambda: self.ready(), 30, f"postgres on {self.port}")
 
     def ready(self) -> bool:

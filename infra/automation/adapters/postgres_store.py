@@ -72,6 +72,7 @@ class PostgresDataStore:
         self.replication_password = replication_password
         self.connect_timeout = connect_timeout
         self._by_port = {n.port: r for r, n in self.nodes.items()}
+        self._stopped: set[str] = set()  # old primaries this run stopped cleanly (to rejoin as standbys)
 
     @contextlib.asynccontextmanager
     async def _conn(self, region: str) -> AsyncIterator[asyncpg.Connection]:
@@ -164,6 +165,7 @@ class PostgresDataStore:
             # A clean shutdown's checkpoint is streamed before the walsender exits: the old primary's
             # WAL then ends where the new timeline starts, and it can follow it without a rewind.
             await self.control.stop(status.upstream)
+            self._stopped.add(status.upstream)
         async with self._conn(region) as conn:
             if not await conn.fetchval("SELECT pg_promote(true, 30)"):
                 raise PostgresStoreError(f"PostgreSQL {region} was not promoted within 30 s")
@@ -176,6 +178,10 @@ class PostgresDataStore:
             status = await self._status(region)
             if status.reachable and status.role == "replica" and status.upstream == primary:
                 done.replicas.append(region)
+                continue
+            if not status.reachable and region not in self._stopped:
+                # Down on its own (the outage): its data directory is not ours to touch until it is back.
+                done.unreachable.append(region)
                 continue
             try:
                 await self._rejoin(region, primary, running=status.reachable)
@@ -192,12 +198,17 @@ class PostgresDataStore:
             await self.control.stop(region)
         if not (node.datadir / "PG_VERSION").exists():
             raise PostgresStoreError(f"PostgreSQL {region}: no data directory at {node.datadir}")
+        # A promoted server records its new timeline in its control file at its next checkpoint, which
+        # pg_rewind reads: until then it sees one timeline and reports "no rewind required".
+        async with self._conn(primary) as conn:
+            await conn.execute("CHECKPOINT")
         conninfo = f"host={source.socket_dir} port={source.port} user={postgres.SERVICE_USER} dbname=postgres"
         await asyncio.to_thread(
             _run, [postgres.binary("pg_rewind"), "-D", str(node.datadir), f"--source-server={conninfo}"]
         )
         await asyncio.to_thread(self._standby_files, node, source)
         await self.control.start(region)
+        self._stopped.discard(region)
 
     def _standby_files(self, node: PgNode, source: PgNode) -> None:
         auto = node.datadir / "postgresql.auto.conf"
