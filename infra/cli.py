@@ -38,6 +38,7 @@ GROUPS = {
     "failover": ("infra.automation.failover_cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
     "backup": ("infra.automation.backup_cli", "Encrypted backups: create, list, verify, restore, prune."),
     "drill": ("infra.automation.drill_cli", "Failover drills under load that measure RTO and RPO."),
+    "catalog": ("infra.catalog.cli", "The content catalog's database: migrations, their linter, seed data."),
 }
 
 

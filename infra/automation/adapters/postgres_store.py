@@ -105,7 +105,9 @@ class PostgresDataStore:
                     )
                 row = await conn.fetchrow(
                     "SELECT pg_last_wal_replay_lsn()::text AS replayed, "
-                    "COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 AS lag, "
+                    # Caught up (all received WAL replayed): no lag, however old the last transaction.
+                    "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 ELSE "
+                    "COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8 AS lag, "
                     "(SELECT status FROM pg_stat_wal_receiver) AS status, "
                     "(SELECT sender_port FROM pg_stat_wal_receiver) AS sender"
                 )
@@ -161,6 +163,11 @@ class PostgresDataStore:
         status = await self._status(region)
         if status.reachable and status.role == "primary":
             return
+        if not planned and status.upstream is not None:
+            # The old primary may still answer (only part of its region is down): fence it, so that
+            # clients do not keep writing there while two nodes accept writes (repoint demotes it).
+            with contextlib.suppress(PostgresStoreError):
+                await self.fence(status.upstream, 0)
         if planned and status.upstream is not None:
             # A clean shutdown's checkpoint is streamed before the walsender exits: the old primary's
             # WAL then ends where the new timeline starts, and it can follow it without a rewind.
