@@ -9,11 +9,12 @@ accepts writes is the endpoint, so there is no address to move. The steps:
               by re-running the failover (unfence and repoint are idempotent).
     catch-up  the replica's replay position reaches the fenced primary's WAL position (RPO 0)
     promote   planned: stop the old primary cleanly first (its shutdown checkpoint reaches the replica, so
-              it can follow the new timeline), then pg_promote(); unplanned: pg_promote() at once
-    repoint   every other node that is not a replica of the new primary is stopped, rewound onto the new
-              timeline (pg_rewind: only what diverged after an unplanned promotion), given standby.signal
-              and the new primary_conninfo, and started again as its standby; nodes that do not answer
-              are left for a re-run (pending demotion)
+              it can follow the new timeline), pg_promote(), and rejoin the old primary as a standby at
+              once; unplanned: fence the old primary if it still answers, then pg_promote()
+    repoint   every other node that is not a replica of the new primary (a crashed primary back, a run
+              stopped half-way) is stopped, rewound onto the new timeline (pg_rewind: only what diverged),
+              given standby.signal and the new primary_conninfo, and started again as its standby; a node
+              down after a crash is left alone, pending, for a re-run once it is back
     unfence   ALTER SYSTEM RESET default_transaction_read_only + reload on the node (idempotent)
 """
 
@@ -72,7 +73,6 @@ class PostgresDataStore:
         self.replication_password = replication_password
         self.connect_timeout = connect_timeout
         self._by_port = {n.port: r for r, n in self.nodes.items()}
-        self._stopped: set[str] = set()  # old primaries this run stopped cleanly (to rejoin as standbys)
 
     @contextlib.asynccontextmanager
     async def _conn(self, region: str) -> AsyncIterator[asyncpg.Connection]:
@@ -168,14 +168,17 @@ class PostgresDataStore:
             # clients do not keep writing there while two nodes accept writes (repoint demotes it).
             with contextlib.suppress(PostgresStoreError):
                 await self.fence(status.upstream, 0)
-        if planned and status.upstream is not None:
+        old = status.upstream if planned else None
+        if old is not None:
             # A clean shutdown's checkpoint is streamed before the walsender exits: the old primary's
             # WAL then ends where the new timeline starts, and it can follow it without a rewind.
-            await self.control.stop(status.upstream)
-            self._stopped.add(status.upstream)
+            await self.control.stop(old)
         async with self._conn(region) as conn:
             if not await conn.fetchval("SELECT pg_promote(true, 30)"):
                 raise PostgresStoreError(f"PostgreSQL {region} was not promoted within 30 s")
+        if old is not None:
+            # Rejoined at once, not at `repoint`: a run that stops in between leaves no stopped primary.
+            await self._rejoin(old, region, running=False)
 
     async def repoint(self, primary: str) -> Repointed:
         done = Repointed(endpoint_moved=True)  # clients follow the read-write node themselves
@@ -186,7 +189,10 @@ class PostgresDataStore:
             if status.reachable and status.role == "replica" and status.upstream == primary:
                 done.replicas.append(region)
                 continue
-            if not status.reachable and region not in self._stopped:
+            if not status.reachable and await asyncio.to_thread(self._configured_standby, region, primary):
+                done.replicas.append(region)  # rejoined by `promote`, still starting up
+                continue
+            if not status.reachable and not await asyncio.to_thread(self._shut_down_cleanly, region):
                 # Down on its own (the outage): its data directory is not ours to touch until it is back.
                 done.unreachable.append(region)
                 continue
@@ -215,7 +221,37 @@ class PostgresDataStore:
         )
         await asyncio.to_thread(self._standby_files, node, source)
         await self.control.start(region)
-        self._stopped.discard(region)
+
+    def _configured_standby(self, region: str, primary: str) -> bool:
+        """Whether the node's data directory already makes it a standby of `primary` (standby.signal and
+        that primary in primary_conninfo): what `_rejoin` leaves, whether or not the server is up yet."""
+        datadir = self.nodes[region].datadir
+        try:
+            auto = (datadir / "postgresql.auto.conf").read_text()
+        except OSError:
+            return False
+        port = f"port={self.nodes[primary].port}'"
+        return (datadir / "standby.signal").exists() and any(
+            line.startswith("primary_conninfo") and line.endswith(port) for line in auto.splitlines()
+        )
+
+    def _shut_down_cleanly(self, region: str) -> bool:
+        """Whether the node's cluster was stopped on purpose (a switchover), not lost in a crash: only then
+        is its data directory ours to rewind while it is down."""
+        datadir = self.nodes[region].datadir
+        proc = subprocess.run(
+            [postgres.binary("pg_controldata"), "-D", str(datadir)],
+            capture_output=True,
+            text=True,
+            check=False,
+            **postgres.run_as(),
+        )
+        states = [
+            line.partition(":")[2].strip()
+            for line in proc.stdout.splitlines()
+            if line.startswith("Database cluster state:")
+        ]
+        return proc.returncode == 0 and states == ["shut down"]
 
     def _standby_files(self, node: PgNode, source: PgNode) -> None:
         auto = node.datadir / "postgresql.auto.conf"

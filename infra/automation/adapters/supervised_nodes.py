@@ -1,5 +1,6 @@
 """Stop and start a region's catalog node on the local platform (supervisord), for the PostgreSQL data
-store's switchover (`postgres_store.NodeControl`)."""
+store's switchover (`postgres_store.NodeControl`); both wait for the server itself, polling more finely
+than supervisord's one-second tick."""
 
 from __future__ import annotations
 
@@ -33,7 +34,14 @@ class SupervisedNodes:
             await asyncio.sleep(0.02)
 
     async def start(self, region: str) -> None:
-        from infra.local.catalog import program
+        """Start and wait until it accepts connections (a standby: read-only ones), so that whoever looks
+        next (a resumed run's plan) sees the node it just rejoined, not a gap."""
+        from infra.local.catalog import probe, program
 
-        # Not waited for: the node catches up as a standby while traffic already moved.
         await asyncio.to_thread(self.platform.supervisor.start_process, program(region), False)
+        port = self.platform.layout.region(region).postgres
+        deadline = time.monotonic() + STOP_SECONDS
+        while not (await asyncio.to_thread(probe, port))[0]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL {region} does not accept connections after {STOP_SECONDS:g}s")
+            await asyncio.sleep(0.05)
