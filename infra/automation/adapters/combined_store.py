@@ -2,9 +2,12 @@
 store at once, so the switchover takes as long as the slowest store, not their sum.
 
 The replication view is the conservative merge: a region's node counts as reachable only if every store's
-is, has a role only if all agree, and its offset is the sum of the stores' offsets, so that a replica's
-lag (primary's sum minus replica's sum) is the total of what each store still has to replay: zero only
-when every store has caught up (RPO 0 for planned failovers).
+is, its link is up only if every link is, and its offset is the sum of the stores' offsets, so that a
+replica's lag (primary's sum minus replica's sum) is the total of what each store still has to replay: zero
+only when every store has caught up (RPO 0 for planned failovers). Where the stores disagree on a node's
+role (a run stopped between one store's step and another's), the first store's role leads: the planner's
+steps are what that store needs, and every step is idempotent in the others (promoting a primary, or
+repointing what already follows, does nothing; the PostgreSQL store's repoint promotes its target first).
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ class CombinedDataStore:
             nodes[region] = NodeStatus(
                 region,
                 all(p.reachable for p in parts),
-                roles.pop() if len(roles) == 1 else "unknown",
-                upstreams.pop() if len(upstreams) == 1 else None,
+                roles.pop() if len(roles) == 1 else parts[0].role,
+                upstreams.pop() if len(upstreams) == 1 else parts[0].upstream,
                 all(p.link_up for p in parts),
                 sum(o for o in offsets if o is not None) if None not in offsets else None,
                 max(lags) if len(lags) == len(parts) else None,

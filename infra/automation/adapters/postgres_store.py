@@ -182,6 +182,7 @@ class PostgresDataStore:
 
     async def repoint(self, primary: str) -> Repointed:
         done = Repointed(endpoint_moved=True)  # clients follow the read-write node themselves
+        await self.promote(primary, planned=True)  # a no-op unless a stopped run left it a standby
         for region in self.nodes:
             if region == primary:
                 continue
