@@ -31,6 +31,7 @@ from runtime.catalog.settings import CatalogSettings
 
 log = logging.getLogger(__name__)
 COLLECTION = "catalog/titles"
+PAGE_KEYS_KEPT = 4096
 # Raise the shared position only forward (two writers may finish out of order).
 _RAISE_LSN = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > v then redis.call('SET', KEYS[1], ARGV[1]) end return 1"
 
@@ -78,6 +79,7 @@ class CatalogService:
         self.region = region
         self._lsn_key = f"{cache.settings.namespace}:catalog:lsn"
         self._titles_key = f"catalog/{region}/titles?q="
+        self._page_keys: dict[tuple[str | None, str | None, int], str] = {}
 
     # -- shared position (read-your-writes across instances) ----------------------------------------------
 
@@ -121,7 +123,7 @@ class CatalogService:
             if not q or len(q) > self.settings.max_query_chars:
                 raise BadRequestError(f"q must be 1 to {self.settings.max_query_chars} characters", 422)
         name, slug = cursor.decode(after, q or "", (str, str)) if after else ("", "")
-        key = f"{self._titles_key}{q or ''}&after={after or ''}&limit={limit}"
+        key = self._page_key(q, after, limit)
 
         async def load() -> bytes:
             if q:
@@ -142,8 +144,19 @@ class CatalogService:
     def cached_titles(self, q: str | None, after: str | None, limit: int) -> bytes | None:
         """The page if this process has it (an L1 hit), synchronously and before any parsing: only pages
         of valid requests are ever cached. The hot path of the title list."""
-        hit = self.cache.peek(f"{self._titles_key}{q or ''}&after={after or ''}&limit={limit}")
+        hit = self.cache.peek(self._page_key(q, after, limit))
         return hit.value if hit is not None else None
+
+    def _page_key(self, q: str | None, after: str | None, limit: int) -> str:
+        """A page's cache key, remembered (a dict hit costs half of formatting it on the hot path); bounded,
+        since cursors come from clients."""
+        key = self._page_keys.get((q, after, limit))
+        if key is None:
+            key = f"{self._titles_key}{q or ''}&after={after or ''}&limit={limit}"
+            if len(self._page_keys) >= PAGE_KEYS_KEPT:
+                self._page_keys.clear()
+            self._page_keys[(q, after, limit)] = key
+        return key
 
     async def title(self, slug: str, *, min_lsn: int = 0) -> tuple[bytes, str]:
         """A title with its renditions and regions (one query); NotFoundError unless available here."""
