@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from infra.clikit import JsonOpt, command_group, console, emit_json, err_console, fail, report_error
+from infra.clikit import JsonOpt, command_group, console, emit_json, err_console, report_error, reported
 from infra.config import available_stacks, load_stack
 from infra.errors import ConfigError, StreamgateError
 
@@ -34,10 +34,12 @@ app = command_group(
 GROUPS = {
     "local": ("infra.local.cli", "The local platform: the whole system on this machine."),
     "alerts": ("infra.alerts.cli", "Alert and recording rules, and the Alertmanager config."),
-    "rollout": ("infra.automation.rollout_cli", "Canary and blue-green rollouts gated on Prometheus."),
-    "failover": ("infra.automation.failover_cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
-    "backup": ("infra.automation.backup_cli", "Encrypted backups: create, list, verify, restore, prune."),
-    "drill": ("infra.automation.drill_cli", "Failover drills under load that measure RTO and RPO."),
+    "rollout": ("infra.automation.rollout.cli", "Canary and blue-green rollouts gated on Prometheus."),
+    "failover": ("infra.automation.failover.cli", "Regional failover: readiness plan, switchover, RTO/RPO."),
+    "backup": ("infra.automation.backup.cli", "Encrypted backups: create, list, verify, restore, prune."),
+    "drill": ("infra.automation.drill.cli", "Failover drills under load that measure RTO and RPO."),
+    "profile": ("infra.profiles.cli", "Continuous CPU profiles of the gateways: list, flame graphs, diffs."),
+    "debug": ("infra.debug.cli", "Debug probes on the gateways' hot paths: arm, list, clear, snapshots."),
     "catalog": ("infra.catalog.cli", "The content catalog's database: migrations, their linter, seed data."),
 }
 
@@ -159,7 +161,7 @@ def plan(
     """Offline plan of STACK: run the Pulumi program under Pulumi's mocks (no cloud, no credentials, no
     Pulumi CLI) and list what it would declare, grouped by region and component; with --diff or
     --against, what would change."""
-    try:
+    with reported():
         names = _plan_stacks(stack, stack_opt, all_stacks, require_secrets)
         if as_json and fmt not in (Format.TABLE, Format.JSON):
             raise ConfigError(f"--json and --format {fmt.value} ask for two outputs: give one")
@@ -174,8 +176,6 @@ def plan(
                 "--format markdown, --out-dir and --expect-no-changes need a diff: add --diff BASE or --against FILE"
             )
         _plain_plan(names, all_stacks, chosen is Format.JSON, policy, save)
-    except StreamgateError as exc:
-        fail(exc)
 
 
 def _plan_stacks(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -18,6 +20,7 @@ err_console = Console(stderr=True)
 StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
 OutputsOpt = Annotated[
     str | None,
     typer.Option(
@@ -48,6 +51,15 @@ def fail(exc: StreamgateError) -> NoReturn:
     """Report `exc` and exit with its code (2 bad input, 1 failed, 3 aborted)."""
     report_error(exc)
     raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Around a command's work: a StreamgateError becomes one line on stderr and its exit code."""
+    try:
+        yield
+    except StreamgateError as exc:
+        fail(exc)
 
 
 def emit_json(value: Any) -> None:

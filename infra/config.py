@@ -13,7 +13,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
     AliasGenerator,
@@ -27,12 +27,13 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from infra.errors import ConfigError
-from runtime.security.cors import check_entry, has_port_wildcard
+from runtime.security.cors import AllowOrigins, has_port_wildcard
+
+if TYPE_CHECKING:
+    from infra.automation.targets.kinds import TargetKind
 
 NAMESPACE = "streamgate"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-AWS_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-LOCAL_REGION = re.compile(r"^local-[a-z]$")
 # Keys whose values must be Pulumi secrets (`pulumi config set --secret`), never plain text. Which of them a
 # stack needs: `StackConfig.required_secrets`; apiTokenPreviousSigningKeys is a JSON list (key rotation).
 SECRET_KEYS = (
@@ -40,6 +41,7 @@ SECRET_KEYS = (
     "apiTokenSigningKey",
     "apiTokenPreviousSigningKeys",
     "mfaPepper",
+    "grafanaAdminPassword",
     "pagerDutyRoutingKey",
     "slackWebhookUrl",
 )
@@ -49,6 +51,7 @@ SECRET_VALUES = {
     "apiTokenSigningKey": '"$(openssl rand -hex 32)"',
     "apiTokenPreviousSigningKeys": "'[\"<the previous signing key>\"]'",
     "mfaPepper": '"$(openssl rand -hex 32)"',
+    "grafanaAdminPassword": '"$(openssl rand -base64 24)"',
     "pagerDutyRoutingKey": '"<the PagerDuty Events API v2 integration key>"',
     "slackWebhookUrl": '"<the Slack incoming webhook URL>"',
 }
@@ -170,15 +173,8 @@ class CorsConfig(Model):
     the local edge and CloudFront (a response headers policy) answer the same for cached content.
     Entries: `*`, scheme://host[:port], or (local stacks only) scheme://host:* for any port."""
 
-    allow_origins: list[str] = Field(default_factory=list)
+    allow_origins: AllowOrigins = Field(default_factory=list)
     max_age_seconds: int = Field(600, ge=0, le=86400)
-
-    @field_validator("allow_origins")
-    @classmethod
-    def _origins(cls, v: list[str]) -> list[str]:
-        for entry in v:
-            check_entry(entry)
-        return v
 
 
 class WafConfig(Model):
@@ -316,6 +312,7 @@ class AutoscalingConfig(Model):
 
 
 Color = Literal["blue", "green"]
+COLORS: tuple[Color, Color] = ("blue", "green")
 
 
 class WorkloadConfig(Model):
@@ -516,7 +513,9 @@ class RolloutConfig(Model):
     checks: list[MetricCheckConfig] = Field(default_factory=list)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     confirm_promotion: bool = False  # manual gate: wait for `streamgate rollout promote` before 100%
-    router: Literal["auto", "nginx", "ingress-nginx", "route53"] = "auto"  # auto: local→nginx, aws→ingress
+    # A router the stack's target has (infra/automation/targets): auto is its first (local: nginx; aws:
+    # ingress-nginx, or route53).
+    router: str = "auto"
     route53: Route53RouterConfig | None = None
     # Overrides only: by default the local platform's, or on a cloud stack each region's in-cluster
     # Prometheus / Pushgateway reached through its cluster's API server (from the stack outputs).
@@ -574,9 +573,6 @@ class FailoverConfig(Model):
     # A request through the edge that the gateway answers with its region (`/version` returns it as JSON).
     smoke_path: str = Field("/version", pattern=r"^/")
     smoke_timeout_seconds: float = Field(10.0, gt=0)
-    datastore: Literal["auto", "redis", "elasticache"] = "auto"  # auto: local→redis, aws→elasticache
-    traffic: Literal["auto", "nginx", "route53"] = "auto"  # auto: local→nginx, aws→route53 (+ CloudFront)
-    namespace: str = "streamgate"  # the gateway's namespace (HPA floors)
 
 
 class LocalConfig(Model):
@@ -601,7 +597,7 @@ class StackConfig(Model):
 
     stack: str
     environment: Environment = Field(strict=False)  # a plain string in the file
-    target: Literal["aws", "local"] = "aws"
+    target: str = "aws"  # a kind registered in infra/automation/targets
     domain: str
     regions: list[RegionConfig] = Field(min_length=1)
     redis: RedisConfig = Field(default_factory=RedisConfig)
@@ -619,6 +615,24 @@ class StackConfig(Model):
     local: LocalConfig = Field(default_factory=LocalConfig)
     tags: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        from infra.automation.targets.kinds import kind_of
+
+        try:
+            kind_of(v)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        return v
+
+    @property
+    def kind(self) -> TargetKind:
+        """What the stack's target is (its regions, routers, scrape interval, whether it is a cloud)."""
+        from infra.automation.targets.kinds import kind_of
+
+        return kind_of(self.target)
+
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
@@ -629,21 +643,20 @@ class StackConfig(Model):
     @model_validator(mode="after")
     def _topology(self) -> Self:
         names = [r.name for r in self.regions]
-        pattern = LOCAL_REGION if self.target == "local" else AWS_REGION
+        kind = self.kind
         for name in names:
-            if not pattern.match(name):
-                valid = (
-                    "local-a, local-b, ..." if self.target == "local" else "an AWS region such as us-east-1"
-                )
-                raise ValueError(f"regions: {name!r} is not {valid}")
+            if not kind.regions.match(name):
+                raise ValueError(f"regions: {name!r} is not {kind.regions_example}")
         if len(set(names)) != len(names):
             raise ValueError(f"regions: names must be distinct, got {names}")
         if self.environment is Environment.PROD and len(names) < 2:
             raise ValueError(
                 "regions: prod must span at least 2 regions (primary first) to survive a region outage"
             )
-        if self.target == "aws" and self.environment is Environment.LOCAL:
-            raise ValueError("target: environment local needs target: local")
+        if kind.cloud and self.environment is Environment.LOCAL:
+            raise ValueError(
+                f"target: environment local needs a target that is not a cloud (not {kind.name})"
+            )
         if self.environment is Environment.PROD and not self.backup.object_lock:
             raise ValueError(
                 "backup.objectLock: prod backups need objectLock: true (ransomware-proof retention)"
@@ -656,7 +669,7 @@ class StackConfig(Model):
     def _alerting(self) -> Self:
         """A cloud stack's alerts must reach people: Slack for tickets, PagerDuty for prod's pages, and
         links on-call can open."""
-        if self.target != "aws":
+        if not self.kind.cloud:
             return self
         alerts = self.alerts
         receivers = alerts.receivers
@@ -681,9 +694,9 @@ class StackConfig(Model):
     @property
     def required_secrets(self) -> tuple[str, ...]:
         """The secrets `pulumi up` needs for this stack (the local platform generates its own)."""
-        if self.target != "aws":
+        if not self.kind.cloud:
             return ()
-        needed = ["redisAuthToken", "apiTokenSigningKey", "mfaPepper"]
+        needed = ["redisAuthToken", "apiTokenSigningKey", "mfaPepper", "grafanaAdminPassword"]
         if self.alerts.receivers.pagerduty is not None:
             needed.append("pagerDutyRoutingKey")
         if self.alerts.receivers.slack is not None:
@@ -692,7 +705,7 @@ class StackConfig(Model):
 
     @model_validator(mode="after")
     def _cors_target(self) -> Self:
-        if self.target == "aws" and any(has_port_wildcard(o) for o in self.cors.allow_origins):
+        if self.kind.cloud and any(has_port_wildcard(o) for o in self.cors.allow_origins):
             raise ValueError(
                 "cors.allowOrigins: CloudFront takes exact origins or *, not scheme://host:* (local stacks only)"
             )
@@ -716,13 +729,9 @@ class StackConfig(Model):
         }
 
 
-# The gateway PodMonitor's scrape interval on clusters (infra/k8s/observability.py renders it).
-CLUSTER_SCRAPE_INTERVAL_SECONDS = 15
-
-
 def scrape_interval_seconds(cfg: StackConfig) -> int:
     """How often Prometheus scrapes the gateways of this stack (analysis windows and freshness rely on it)."""
-    return cfg.local.scrape_interval_seconds if cfg.target == "local" else CLUSTER_SCRAPE_INTERVAL_SECONDS
+    return cfg.kind.scrape_interval_seconds(cfg)
 
 
 def stacks_dir() -> Path:

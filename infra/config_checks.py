@@ -136,7 +136,7 @@ def _clusters(cfg: StackConfig) -> Iterator[Issue]:
                 f'{c.kubernetes_version!r} is not a Kubernetes minor version such as "1.31" (quote it: '
                 "YAML reads 1.30 as the number 1.3)",
             )
-        if cfg.target != "aws":
+        if not cfg.kind.cloud:
             continue
         for t in c.node_instance_types:
             if not INSTANCE_TYPE.match(t):
@@ -160,7 +160,7 @@ def _clusters(cfg: StackConfig) -> Iterator[Issue]:
 
 def _capacity(cfg: StackConfig) -> Iterator[Issue]:
     """Pods must fit on the nodes the node group may have (`failover.podsPerNode` gateway pods per node)."""
-    if cfg.target != "aws":
+    if not cfg.kind.cloud:
         return
     scaling, per_node = cfg.autoscaling, cfg.failover.pods_per_node
     for i, region in enumerate(cfg.regions):
@@ -226,7 +226,7 @@ def _redis(cfg: StackConfig) -> Iterator[Issue]:
     redis = cfg.redis
     if not ENGINE_VERSION.match(redis.engine_version):
         yield Issue("redis.engineVersion", f'{redis.engine_version!r} is not major.minor such as "7.1"')
-    if cfg.target != "aws":
+    if not cfg.kind.cloud:
         return
     if not CACHE_NODE_TYPE.match(redis.node_type):
         yield Issue(
@@ -295,11 +295,12 @@ def _rollout(cfg: StackConfig) -> Iterator[Issue]:
             f"{r.interval_seconds}s is shorter than the scrape interval ({scrape}s): ticks would judge the "
             "same samples twice",
         )
-    router = r.router if r.router != "auto" else ("nginx" if cfg.target == "local" else "ingress-nginx")
-    if (router == "nginx") != (cfg.target == "local"):
+    kind = cfg.kind
+    router = kind.router(r.router)
+    if router not in kind.routers:
         yield Issue(
             "rollout.router",
-            f"{router} does not route target {cfg.target} stacks (local: nginx; aws: ingress-nginx or route53)",
+            f"{router} does not route target {kind.name} stacks (auto or {', '.join(kind.routers)})",
         )
     if r.route53 is not None and router != "route53":
         yield Issue(
@@ -319,8 +320,8 @@ def _rollout(cfg: StackConfig) -> Iterator[Issue]:
 
 def _check_templates(cfg: StackConfig) -> Iterator[Issue]:
     """Custom checks render with the known variables and read at least one series (freshness needs it)."""
-    from infra.automation.analysis import CheckSpec, Target, series_selectors, validate
-    from infra.automation.errors import TemplateError
+    from infra.automation.rollout.analysis import CheckSpec, Target, series_selectors, validate
+    from infra.automation.rollout.errors import TemplateError
 
     target = Target(cfg.stack, cfg.primary.name, "v", "green", "v0", "blue", cfg.rollout.window_seconds)
     for i, check in enumerate(cfg.rollout.checks):
@@ -347,16 +348,10 @@ def _failover(cfg: StackConfig) -> Iterator[Issue]:
             f"({f.fence_timeout_seconds:g}s): the write fence would lapse while the replica catches up, and "
             "writes to the old primary would be lost",
         )
-    for key, value, local_only in (
-        ("datastore", f.datastore, "redis"),
-        ("traffic", f.traffic, "nginx"),
-    ):
-        if value != "auto" and (value == local_only) != (cfg.target == "local"):
-            yield Issue(f"failover.{key}", f"{value} does not apply to target {cfg.target} stacks")
 
 
 def _local(cfg: StackConfig) -> Iterator[Issue]:
-    if cfg.target != "local":
+    if cfg.kind.cloud:  # the local platform's settings
         return
     local = cfg.local
     top = local.base_port + 10 * (len(cfg.regions) + 1) + 9  # infra/local/layout.py's blocks

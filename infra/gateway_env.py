@@ -73,6 +73,7 @@ class GatewayTarget:
     purge_url: EnvValue | None = None  # an HTTP cache answering PURGE (the local edge)
     cloudfront_distribution_id: EnvValue | None = None
     otlp_endpoint: str | None = None
+    profiles_url: str | None = None  # where the continuous profiling agent pushes (Pyroscope, or its analog)
     aws_endpoint_url: str | None = None  # one endpoint for S3 and KMS (the local platform's moto)
     catalog: CatalogTarget | None = None  # the content catalog, where this region serves it
     tuning: Mapping[str, EnvValue] = field(default_factory=dict)  # target-specific settings, by env name
@@ -121,6 +122,8 @@ def gateway_environment(cfg: StackConfig, target: GatewayTarget) -> dict[str, En
     if t.otlp_endpoint:
         env[env_name("tracing", "exporter")] = "otlp"
         env[env_name("tracing", "otlp_endpoint")] = t.otlp_endpoint
+    if t.profiles_url:
+        env[env_name("profiling", "continuous_url")] = t.profiles_url
     env.update(t.tuning)
     check_environment(env, f"{cfg.stack}/{t.region}/{t.color}")
     return env

@@ -10,20 +10,21 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.automation import Automation
+from infra.aws.automation import Automation, AutomationArgs
 from infra.aws.base import regional_provider
-from infra.aws.cache import GlobalDatastore, RegionalRedis
+from infra.aws.cache import GlobalDatastore, RegionalRedis, RegionalRedisArgs
 from infra.aws.catalog import CatalogGlobal, RegionalCatalog, catalog_regions, global_catalog
-from infra.aws.cdn import Cdn, Waf
-from infra.aws.cluster import Cluster
-from infra.aws.dns import Dns, origin_name
+from infra.aws.cdn import Cdn, CdnArgs, Waf, WafArgs
+from infra.aws.cluster import Cluster, ClusterArgs
+from infra.aws.dns import Dns, DnsArgs
 from infra.aws.iam import RegionResources
-from infra.aws.keys import RegionKey
-from infra.aws.network import Network
-from infra.aws.storage import DataProtection, RegionStorage
-from infra.aws.tls import OriginCertificate
+from infra.aws.keys import RegionKey, RegionKeyArgs
+from infra.aws.network import Network, NetworkArgs
+from infra.aws.storage import DataProtection, DataProtectionArgs, RegionStorage, RegionStorageArgs
+from infra.aws.tls import OriginCertificate, OriginCertificateArgs
 from infra.config import RegionConfig, StackConfig
 from infra.k8s.layer import ClusterInputs, KubernetesLayer, build_kubernetes
+from infra.names import origin_name
 from infra.outputs import KubernetesOutputs, RegionOutputs, StackOutputs, exported
 from infra.stack_secrets import StackSecrets
 
@@ -62,17 +63,25 @@ class Region(pulumi.ComponentResource):
         )
         opts = pulumi.ResourceOptions(parent=self)
         self.provider = provider
-        self.key = RegionKey(f"{name}-keys", cfg, name, opts).key
-        self.network = Network(f"{name}-network", cfg, region, opts)
-        self.cluster = Cluster(f"{name}-cluster", cfg, region, self.network, self.key, opts)
+        self.key = RegionKey(f"{name}-keys", RegionKeyArgs(cfg.stack, name), opts).key
+        self.network = Network(
+            f"{name}-network", NetworkArgs(cfg.stack, name, region.vpc_cidr, cfg.environment), opts
+        )
+        self.cluster = Cluster(
+            f"{name}-cluster", ClusterArgs(cfg.stack, name, region.cluster, self.network, self.key), opts
+        )
         self.redis = RegionalRedis(
             f"{name}-cache",
-            cfg,
-            region,
-            self.network,
-            self.key,
-            shared.secrets.redis_auth_token,
-            global_group_id,
+            RegionalRedisArgs(
+                stack=cfg.stack,
+                region=name,
+                vpc_cidr=region.vpc_cidr,
+                redis=cfg.redis,
+                network=self.network,
+                key=self.key,
+                auth_token=shared.secrets.redis_auth_token,
+                global_group_id=global_group_id,
+            ),
             opts,
         )
         self.catalog: RegionalCatalog | None = None
@@ -87,8 +96,10 @@ class Region(pulumi.ComponentResource):
                 catalog_primary,
                 opts,
             )
-        self.storage = RegionStorage(f"{name}-storage", cfg, name, self.key, opts)
-        self.certificate = OriginCertificate(f"{name}-tls", cfg, name, shared.dns.zone, api_record_fqdn, opts)
+        self.storage = RegionStorage(f"{name}-storage", RegionStorageArgs(cfg.backup, self.key), opts)
+        self.certificate = OriginCertificate(
+            f"{name}-tls", OriginCertificateArgs(cfg.domain, name, shared.dns.zone, api_record_fqdn), opts
+        )
         self.kubernetes: KubernetesLayer = build_kubernetes(
             cfg,
             region,
@@ -121,10 +132,12 @@ def build_platform(cfg: StackConfig) -> Platform:
     )
     on_global = pulumi.ResourceOptions(provider=global_provider)
     names = [r.name for r in cfg.regions]
-    dns = Dns("dns", cfg, on_global)
-    waf = Waf("waf", cfg, on_global)
-    global_key = RegionKey("global-keys", cfg, GLOBAL_REGION, on_global).key
-    cdn = Cdn("cdn", cfg, names, dns.zone, waf, global_key, on_global)
+    dns = Dns("dns", DnsArgs(cfg.stack, cfg.domain), on_global)
+    waf = Waf("waf", WafArgs(cfg.stack, cfg.waf.rate_per_five_minutes), on_global)
+    global_key = RegionKey("global-keys", RegionKeyArgs(cfg.stack, GLOBAL_REGION), on_global).key
+    cdn = Cdn(
+        "cdn", CdnArgs(cfg.stack, cfg.domain, cfg.cdn, cfg.cors, names, dns.zone, waf, global_key), on_global
+    )
     primary_cfg, *secondary_cfgs = cfg.regions
     catalog_global = None
     if cfg.catalog.enabled and global_catalog(cfg):
@@ -135,7 +148,7 @@ def build_platform(cfg: StackConfig) -> Platform:
     datastore = None
     if secondary_cfgs:
         datastore = GlobalDatastore(
-            "global-cache", cfg, primary.redis, pulumi.ResourceOptions(provider=primary.provider)
+            "global-cache", cfg.stack, primary.redis, pulumi.ResourceOptions(provider=primary.provider)
         )
     regions = {primary_cfg.name: primary}
     for rc in secondary_cfgs:
@@ -152,31 +165,35 @@ def build_platform(cfg: StackConfig) -> Platform:
 
     on_primary = pulumi.ResourceOptions(provider=primary.provider)
     DataProtection(
-        "data-protection", cfg, primary.storage, [regions[n].storage for n in names[1:]], on_primary
+        "data-protection",
+        DataProtectionArgs(cfg.backup, primary.storage, [regions[n].storage for n in names[1:]]),
+        on_primary,
     )
     dns.route(names, {n: r.kubernetes.workload.ingress_hostname for n, r in regions.items()})
     automation = Automation(
         "automation",
-        cfg,
-        primary.key,
-        [
-            RegionResources(
-                content_bucket_arn=r.storage.content.bucket.arn,
-                backup_bucket_arn=r.storage.backup.bucket.arn,
-                key_arn=r.key.arn,
-                replication_group_arn=r.redis.group.arn,
-                nodegroup_arn=r.cluster.node_group.arn,
-                health_check_arn=dns.health_checks[n].arn,
-                catalog_cluster_arn=r.catalog.cluster.arn if r.catalog else None,
-            )
-            for n, r in regions.items()
-        ],
-        {n: (r.cluster.cluster, r.provider) for n, r in regions.items()},
-        dns.zone,
-        cdn.distribution,
-        datastore.group.arn if datastore else None,
+        AutomationArgs(
+            stack=cfg.stack,
+            key=primary.key,
+            regions=[
+                RegionResources(
+                    content_bucket_arn=r.storage.content.bucket.arn,
+                    backup_bucket_arn=r.storage.backup.bucket.arn,
+                    key_arn=r.key.arn,
+                    replication_group_arn=r.redis.group.arn,
+                    nodegroup_arn=r.cluster.node_group.arn,
+                    health_check_arn=dns.health_checks[n].arn,
+                    catalog_cluster_arn=r.catalog.cluster.arn if r.catalog else None,
+                )
+                for n, r in regions.items()
+            ],
+            clusters={n: (r.cluster.cluster, r.provider) for n, r in regions.items()},
+            zone=dns.zone,
+            distribution=cdn.distribution,
+            global_datastore_arn=datastore.group.arn if datastore else None,
+            catalog_global_arn=catalog_global.arn if catalog_global else None,
+        ),
         on_primary,
-        catalog_global.arn if catalog_global else None,
     )
     outputs = exported(
         StackOutputs,
@@ -209,7 +226,7 @@ def _region_outputs(cfg: StackConfig, name: str, r: Region, dns: Dns) -> dict[st
         backup_vault=r.storage.vault.name,
         kms_key_arn=r.key.arn,
         health_check_id=dns.health_checks[name].id,
-        origin_name=origin_name(cfg, name),
+        origin_name=origin_name(cfg.domain, name),
         certificate_arn=r.certificate.arn,
         catalog_cluster_arn=r.catalog.cluster.arn if r.catalog else None,
         catalog_proxy_endpoint=r.catalog.proxy.endpoint if r.catalog else None,

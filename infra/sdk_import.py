@@ -21,6 +21,8 @@ import sys
 from collections.abc import Sequence
 from types import CodeType, ModuleType
 
+from infra.atomic import write_atomic
+
 PACKAGES = frozenset({"pulumi_aws", "pulumi_kubernetes"})
 CACHE_TAG = "pep563"
 _FLAGS = __future__.annotations.compiler_flag
@@ -46,20 +48,11 @@ class PostponedAnnotationsLoader(importlib.machinery.SourceFileLoader):
             assert isinstance(code, CodeType)
             return code
         code = compile(self.get_data(path), path, "exec", flags=_FLAGS, dont_inherit=True)
-        _write_atomically(cache, header + marshal.dumps(code))
+        with contextlib.suppress(
+            OSError
+        ):  # a read-only install: the import still works, only slower next time
+            write_atomic(cache, header + marshal.dumps(code), durable=False)  # a cache: rebuilt if lost
         return code
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:  # a read-only install: the import still works, it is only slower next time
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
 
 
 class SdkFinder:

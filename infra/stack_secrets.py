@@ -21,6 +21,7 @@ class StackSecrets:
     signing_key: pulumi.Output[str]
     previous_signing_keys: pulumi.Output[str]  # a JSON list of strings ("[]" when none)
     mfa_pepper: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str]
     pagerduty_routing_key: pulumi.Output[str] | None
     slack_webhook_url: pulumi.Output[str] | None
 
@@ -34,6 +35,7 @@ class StackSecrets:
             signing_key=config.require_secret("apiTokenSigningKey"),
             previous_signing_keys=pulumi.Output.secret(previous.apply(_json_list)),
             mfa_pepper=config.require_secret("mfaPepper"),
+            grafana_admin_password=config.require_secret("grafanaAdminPassword"),
             pagerduty_routing_key=(
                 config.require_secret("pagerDutyRoutingKey") if receivers.pagerduty else None
             ),

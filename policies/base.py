@@ -303,6 +303,14 @@ class StackIndex:
             found = [d for d in deps if d.resource_type in types]
         return found
 
+    def referenced_by(self, source_type: str, prop: str, types: Collection[str]) -> set[str]:
+        """URNs of the resources of `types` that some resource of `source_type` names in `prop`."""
+        return {
+            target.urn
+            for source in self.of_type(source_type)
+            for target in self.referenced(source, prop, [get(source.props, prop)], types)
+        }
+
 
 def region(r: PolicyResource) -> str | None:
     return region_of(r.props, r.provider)

@@ -46,11 +46,7 @@ PUBLIC_PORTS = (80, 443)
 )
 def vpc_flow_logs(args: StackValidationArgs, report: Report) -> None:
     index = StackIndex(args.resources)
-    logged = {
-        vpc.urn
-        for log in index.of_type(FLOW_LOG)
-        for vpc in index.referenced(log, "vpcId", [get(log.props, "vpcId")], [VPC])
-    }
+    logged = index.referenced_by(FLOW_LOG, "vpcId", [VPC])
     for vpc in index.of_type(VPC):
         if vpc.urn not in logged:
             report(f"{label(vpc)} has no flow log", vpc.urn)

@@ -45,11 +45,7 @@ def covers(pattern: str, name: str) -> bool:
 )
 def origin_tls_certificate(args: StackValidationArgs, report: Report) -> None:
     index = StackIndex(args.resources)
-    validated = {
-        cert.urn
-        for v in index.of_type(VALIDATION)
-        for cert in index.referenced(v, "certificateArn", [get(v.props, "certificateArn")], [CERTIFICATE])
-    }
+    validated = index.referenced_by(VALIDATION, "certificateArn", [CERTIFICATE])
     names: list[tuple[str, str]] = []  # (name, who needs it)
     for cert in index.of_type(CERTIFICATE):
         if get(cert.props, "validationMethod") != "DNS":

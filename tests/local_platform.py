@@ -104,12 +104,27 @@ def free_base_port(regions: int, attempts: int = 50) -> int:
     for _ in range(attempts):
         base = rng.randrange(*PORT_RANGE, 100)
         layout = Layout.build(base, [f"local-{chr(ord('a') + i)}" for i in range(regions)])
-        ports = [layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto]
-        for r in layout.regions:
-            ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
-        if all(port_free(p) for p in ports):
+        if all(port_free(p) for p in layout.ports()):
             return base
     raise RuntimeError("no free block of ports found on loopback")
+
+
+def render_configs(platform: LocalPlatform) -> None:
+    """Write every config of `platform` (and its router's initial weights) without starting anything."""
+    from infra.local.render import make_dirs, render_all, write_changed, write_missing
+
+    make_dirs(platform.paths, platform.layout)
+    rendered = render_all(
+        platform.cfg,
+        platform.layout,
+        platform.paths,
+        platform.programs(),
+        platform._rules(),
+        platform._alertmanager(),
+    )
+    write_changed(rendered.managed)
+    write_missing(rendered.once)
+    platform.router.initialise(platform.initial_router_state())
 
 
 @contextlib.contextmanager

@@ -4,12 +4,11 @@ a master playlist naming them, and the set as a tar, as a packager would hand it
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
-import pytest
+from tests.servers import require_binary
 
 SEGMENT_SECONDS = 2
 FPS = 25
@@ -17,10 +16,7 @@ CODECS = "avc1.42c00b,mp4a.40.2"
 
 
 def ffmpeg() -> str:
-    found = shutil.which("ffmpeg")
-    if found is None:
-        pytest.fail("ffmpeg is missing: `make setup` installs it (Debian package ffmpeg)")
-    return found
+    return require_binary("ffmpeg", "ffmpeg")
 
 
 def encode_rendition(

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -43,9 +45,11 @@ def port_open(port: int) -> bool:
 
 
 def require_binary(name: str, package: str) -> str:
+    """The path of a tool the tests need. A missing tool fails the test (never a skip): `make setup`
+    installs every one, so its absence is a broken machine, not an optional feature."""
     path = shutil.which(name)
     if path is None:
-        raise RuntimeError(f"{name} not found: install it with `apt-get install -y {package}`")
+        pytest.fail(f"{name} not found: install it with `apt-get install -y {package}` (`make setup` does)")
     return path
 
 

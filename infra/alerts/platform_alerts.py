@@ -312,6 +312,6 @@ def platform_groups(scope: Scope) -> list[RuleGroup]:
         backup_group(scope),
         rollout_group(scope),
     ]
-    if scope.cfg.target == "aws":  # kube-state-metrics runs only in the clusters
+    if scope.cfg.kind.cloud:  # kube-state-metrics runs only in the clusters
         groups.append(autoscaling_group(scope))
     return groups

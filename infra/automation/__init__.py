@@ -1,8 +1,5 @@
-"""Automation that operates a stack: progressive delivery (canary and blue-green rollouts gated on Prometheus)
-and, beside it, failover and backups. Pure decision functions; thin adapters behind Protocols
-(`adapters/`: routers, metrics, deployers); state persisted in `state.py` stores with one lock per target.
-
-Rollout modules: `model` (persisted values), `analysis` (PromQL checks), `judge` (Mann-Whitney),
-`decide` (pure rules), `controller` (the loop), `gates` (webhooks), `pushmetrics`, `report`, `wiring`
-(adapters from the stack's target) and `rollout_cli` (`streamgate rollout`).
+"""Automation that operates a stack: progressive delivery (`rollout/`), regional failover (`failover/`),
+encrypted backups (`backup/`) and failover drills (`drill/`), each with its model, logic, CLI and errors.
+Adapters behind Protocols (`adapters/`: routers, metrics, deployers, data stores, state stores) are chosen
+once per command by the stack's target (`targets/`). README.md beside this file says where new parts go.
 """

@@ -1,8 +1,10 @@
-"""Automation's exceptions. Each maps to one CLI line and an exit code (1 failed, 2 bad input, 3 rolled back)."""
+"""What every automation area and adapter shares: the base error, bad input, state and lock conflicts, and the
+adapters' failures. Each area adds its own in `<area>/errors.py`; every one maps to one CLI line and an exit
+code (1 failed, 2 bad input, 3 aborted)."""
 
 from __future__ import annotations
 
-from infra.errors import AbortedError, ConfigError, StreamgateError
+from infra.errors import ConfigError, StreamgateError
 
 
 class AutomationError(StreamgateError):
@@ -10,11 +12,7 @@ class AutomationError(StreamgateError):
 
 
 class InvalidInputError(AutomationError, ConfigError):
-    """A command-line value or rollout setting is wrong (exit code 2)."""
-
-
-class TemplateError(InvalidInputError):
-    """A PromQL template names a variable that does not exist."""
+    """A command-line value or automation setting is wrong (exit code 2)."""
 
 
 class LockHeldError(AutomationError):
@@ -29,23 +27,9 @@ class RouterError(AutomationError):
     """A router could not read or write traffic weights."""
 
 
-class WeightMismatchError(RouterError):
-    """The weights read back differ from the weights just written."""
-
-
 class MetricsError(AutomationError):
     """The metrics backend could not answer (unreachable, bad query): never a pass."""
 
 
 class DeployError(AutomationError):
     """A color could not be brought up, checked or retired."""
-
-
-class GateError(AutomationError):
-    """A webhook or gate command failed or timed out."""
-
-
-class RolledBackError(AutomationError, AbortedError):
-    """The rollout ended with traffic back on the stable version (exit code 3)."""
-
-    exit_code = 3

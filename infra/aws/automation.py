@@ -6,6 +6,7 @@ service proxy to Prometheus and the Pushgateway). The stack outputs name all thr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -13,7 +14,6 @@ import pulumi_aws as aws
 from infra.aws.base import child
 from infra.aws.iam import RegionResources, automation_role, automation_statements
 from infra.aws.storage import secure_bucket
-from infra.config import StackConfig
 from infra.k8s.base import NAMESPACE as GATEWAY_NAMESPACE
 from infra.outputs import MONITORING_NAMESPACE
 
@@ -23,25 +23,26 @@ EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 STATE_VERSIONS_KEPT_DAYS = 90
 
 
+@dataclass(frozen=True)
+class AutomationArgs:
+    stack: str
+    key: aws.kms.Key  # the primary region's: encrypts the state bucket
+    regions: Sequence[RegionResources]  # what the role may act on, per region
+    clusters: Mapping[str, tuple[aws.eks.Cluster, aws.Provider]]  # region → (cluster, its provider)
+    zone: aws.route53.Zone
+    distribution: aws.cloudfront.Distribution
+    global_datastore_arn: pulumi.Input[str] | None
+    catalog_global_arn: pulumi.Input[str] | None = None  # the catalog's Aurora global cluster (prod)
+
+
 class Automation(pulumi.ComponentResource):
     state_bucket: aws.s3.Bucket
     role: aws.iam.Role
 
-    def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        key: aws.kms.Key,
-        regions: Sequence[RegionResources],
-        clusters: Mapping[str, tuple[aws.eks.Cluster, aws.Provider]],
-        zone: aws.route53.Zone,
-        distribution: aws.cloudfront.Distribution,
-        global_datastore_arn: pulumi.Input[str] | None,
-        opts: pulumi.ResourceOptions,
-        catalog_global_arn: pulumi.Input[str] | None = None,
-    ) -> None:
-        """On the primary region's provider (`opts`); `clusters`: region → (cluster, its provider)."""
+    def __init__(self, name: str, args: AutomationArgs, opts: pulumi.ResourceOptions) -> None:
+        """On the primary region's provider (`opts`)."""
         super().__init__("streamgate:aws:Automation", name, None, opts)
+        key, zone, distribution = args.key, args.zone, args.distribution
         state = secure_bucket(self, f"{name}-state", key, tags={"streamgate/purpose": "automation-state"})
         self.state_bucket = state.bucket
         aws.s3.BucketLifecycleConfiguration(
@@ -59,10 +60,15 @@ class Automation(pulumi.ComponentResource):
             opts=child(self, depends_on=[state.versioning]),
         )
         statements = automation_statements(
-            regions, state.bucket.arn, zone.arn, distribution.arn, global_datastore_arn, catalog_global_arn
+            args.regions,
+            state.bucket.arn,
+            zone.arn,
+            distribution.arn,
+            args.global_datastore_arn,
+            args.catalog_global_arn,
         )
-        self.role = automation_role(f"{name}-role", cfg.stack, statements, child(self))
-        for region, (cluster, provider) in clusters.items():
+        self.role = automation_role(f"{name}-role", args.stack, statements, child(self))
+        for region, (cluster, provider) in args.clusters.items():
             entry = aws.eks.AccessEntry(
                 f"{name}-{region}",
                 cluster_name=cluster.name,

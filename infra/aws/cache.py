@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import child
 from infra.aws.network import Network
-from infra.config import RegionConfig, StackConfig
+from infra.config import RedisConfig
 
 REDIS_PORT = 6379
+
+
+@dataclass(frozen=True)
+class RegionalRedisArgs:
+    stack: str
+    region: str
+    vpc_cidr: str  # who may connect
+    redis: RedisConfig
+    network: Network
+    key: aws.kms.Key
+    auth_token: pulumi.Input[str]
+    global_group_id: pulumi.Input[str] | None = None  # set: a secondary of the Global Datastore
 
 
 class RegionalRedis(pulumi.ComponentResource):
     group: aws.elasticache.ReplicationGroup
 
     def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        region: RegionConfig,
-        network: Network,
-        key: aws.kms.Key,
-        auth_token: pulumi.Input[str],
-        global_group_id: pulumi.Input[str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: RegionalRedisArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("streamgate:aws:RegionalRedis", name, None, opts)
+        network, key, global_group_id = args.network, args.key, args.global_group_id
         subnets = aws.elasticache.SubnetGroup(
             f"{name}-subnets", subnet_ids=network.private_subnet_ids, opts=child(self)
         )
@@ -39,18 +46,18 @@ class RegionalRedis(pulumi.ComponentResource):
                     "protocol": "tcp",
                     "from_port": REDIS_PORT,
                     "to_port": REDIS_PORT,
-                    "cidr_blocks": [region.vpc_cidr],
+                    "cidr_blocks": [args.vpc_cidr],
                 }
             ],
-            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [region.vpc_cidr]}],
+            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [args.vpc_cidr]}],
             opts=child(self),
         )
-        redis = cfg.redis
+        redis = args.redis
         # Secondaries of a Global Datastore inherit engine, version and node type from the primary.
         primary = global_group_id is None
         self.group = aws.elasticache.ReplicationGroup(
             f"{name}-redis",
-            description=f"StreamGate {cfg.stack} {region.name} cache",
+            description=f"StreamGate {args.stack} {args.region} cache",
             global_replication_group_id=global_group_id,
             num_cache_clusters=1 + redis.replicas,
             automatic_failover_enabled=redis.replicas > 0,
@@ -58,7 +65,7 @@ class RegionalRedis(pulumi.ComponentResource):
             at_rest_encryption_enabled=True,
             transit_encryption_enabled=True,
             kms_key_id=key.arn,
-            auth_token=auth_token,
+            auth_token=args.auth_token,
             auth_token_update_strategy="ROTATE",
             port=REDIS_PORT,
             subnet_group_name=subnets.name,
@@ -81,13 +88,13 @@ class GlobalDatastore(pulumi.ComponentResource):
     group: aws.elasticache.GlobalReplicationGroup
 
     def __init__(
-        self, name: str, cfg: StackConfig, primary: RegionalRedis, opts: pulumi.ResourceOptions | None = None
+        self, name: str, stack: str, primary: RegionalRedis, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("streamgate:aws:GlobalDatastore", name, None, opts)
         self.group = aws.elasticache.GlobalReplicationGroup(
             f"{name}-global",
-            global_replication_group_id_suffix=f"streamgate-{cfg.stack}",
-            global_replication_group_description=f"StreamGate {cfg.stack} cross-region cache",
+            global_replication_group_id_suffix=f"streamgate-{stack}",
+            global_replication_group_description=f"StreamGate {stack} cross-region cache",
             primary_replication_group_id=primary.group.id,
             automatic_failover_enabled=True,
             opts=child(self),

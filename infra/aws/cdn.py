@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import child
-from infra.aws.dns import origin_name
 from infra.aws.storage import secure_bucket
-from infra.config import StackConfig
+from infra.config import CdnConfig, CorsConfig
+from infra.names import cdn_name, origin_name
 from runtime import content_paths
 from runtime.security.cors import ALLOW_HEADERS, ALLOW_METHODS, EXPOSE_HEADERS
 
@@ -23,8 +24,22 @@ FAILOVER_STATUS_CODES = [500, 502, 503, 504]
 COMMON_RULES_COUNT_ONLY = ("SizeRestrictions_BODY",)
 
 
-def cdn_name(cfg: StackConfig) -> str:
-    return f"cdn.{cfg.domain}"
+@dataclass(frozen=True)
+class WafArgs:
+    stack: str
+    rate_per_five_minutes: int  # per viewer IP
+
+
+@dataclass(frozen=True)
+class CdnArgs:
+    stack: str
+    domain: str
+    cdn: CdnConfig  # cache lifetimes
+    cors: CorsConfig  # the player origins it answers
+    regions: Sequence[str]  # origins, primary first
+    zone: aws.route53.Zone
+    waf: Waf
+    log_key: aws.kms.Key
 
 
 class Waf(pulumi.ComponentResource):
@@ -33,7 +48,7 @@ class Waf(pulumi.ComponentResource):
 
     acl: aws.wafv2.WebAcl
 
-    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: WafArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("streamgate:aws:Waf", name, None, opts)
 
         def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
@@ -86,7 +101,7 @@ class Waf(pulumi.ComponentResource):
                     "action": {"block": {}},
                     "statement": {
                         "rate_based_statement": {
-                            "limit": cfg.waf.rate_per_five_minutes,
+                            "limit": args.rate_per_five_minutes,
                             "aggregate_key_type": "IP",
                             "evaluation_window_sec": 300,
                         }
@@ -111,7 +126,7 @@ class Waf(pulumi.ComponentResource):
                     "visibility_config": visibility("aws-common"),
                 },
             ],
-            visibility_config=visibility(f"streamgate-{cfg.stack}"),
+            visibility_config=visibility(f"streamgate-{args.stack}"),
             opts=child(self),
         )
         self.register_outputs({"aclArn": self.acl.arn})
@@ -120,20 +135,11 @@ class Waf(pulumi.ComponentResource):
 class Cdn(pulumi.ComponentResource):
     distribution: aws.cloudfront.Distribution
 
-    def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        regions: Sequence[str],
-        zone: aws.route53.Zone,
-        waf: Waf,
-        log_key: aws.kms.Key,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: CdnArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("streamgate:aws:Cdn", name, None, opts)
-        ttl = cfg.cdn
+        ttl, regions, zone, waf, log_key = args.cdn, args.regions, args.zone, args.waf, args.log_key
         cert = aws.acm.Certificate(
-            f"{name}-cert", domain_name=cdn_name(cfg), validation_method="DNS", opts=child(self)
+            f"{name}-cert", domain_name=cdn_name(args.domain), validation_method="DNS", opts=child(self)
         )
         validation = aws.route53.Record(
             f"{name}-cert-validation",
@@ -176,12 +182,12 @@ class Cdn(pulumi.ComponentResource):
         manifest_policy = cache_policy("manifests", ttl.manifest_ttl_seconds)
         # CORS answered at the edge for each viewer from the stack's allow-list, whatever a cached response
         # carries (origin_override), as the local edge does: one cached copy per URL, right for every origin.
-        cors = cfg.cors
+        cors = args.cors
         self.cors_policy = (
             aws.cloudfront.ResponseHeadersPolicy(
                 f"{name}-cors",
-                name=f"streamgate-{cfg.stack}-cors",
-                comment=f"StreamGate {cfg.stack}: player origins (cors.allowOrigins)",
+                name=f"streamgate-{args.stack}-cors",
+                comment=f"StreamGate {args.stack}: player origins (cors.allowOrigins)",
                 cors_config={
                     "access_control_allow_credentials": False,
                     "access_control_allow_headers": {"items": list(ALLOW_HEADERS)},
@@ -200,7 +206,7 @@ class Cdn(pulumi.ComponentResource):
         origins: list[aws.cloudfront.DistributionOriginArgsDict] = [
             {
                 "origin_id": region,
-                "domain_name": origin_name(cfg, region),
+                "domain_name": origin_name(args.domain, region),
                 "custom_origin_config": {
                     "http_port": 80,
                     "https_port": 443,
@@ -260,8 +266,8 @@ class Cdn(pulumi.ComponentResource):
             is_ipv6_enabled=True,
             http_version="http2and3",
             price_class=ttl.price_class,
-            comment=f"StreamGate {cfg.stack}",
-            aliases=[cdn_name(cfg)],
+            comment=f"StreamGate {args.stack}",
+            aliases=[cdn_name(args.domain)],
             web_acl_id=waf.acl.arn,
             origins=origins,
             origin_groups=groups,
@@ -287,7 +293,7 @@ class Cdn(pulumi.ComponentResource):
         aws.route53.Record(
             f"{name}-alias",
             zone_id=zone.zone_id,
-            name=cdn_name(cfg),
+            name=cdn_name(args.domain),
             type="A",
             aliases=[
                 {

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import assume_role_policy, child
 from infra.aws.network import Network
-from infra.config import RegionConfig, StackConfig
+from infra.config import ClusterConfig
 
 NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -54,23 +55,24 @@ def kubeconfig(
     return pulumi.Output.all(name, endpoint, ca_data).apply(render)
 
 
+@dataclass(frozen=True)
+class ClusterArgs:
+    stack: str
+    region: str
+    sizing: ClusterConfig
+    network: Network
+    key: aws.kms.Key  # encrypts the cluster's secrets
+
+
 class Cluster(pulumi.ComponentResource):
     cluster: aws.eks.Cluster
     node_group: aws.eks.NodeGroup
     oidc_provider: aws.iam.OpenIdConnectProvider
     kubeconfig: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        region: RegionConfig,
-        network: Network,
-        key: aws.kms.Key,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("streamgate:aws:Cluster", name, None, opts)
-        sizing = region.cluster
+        sizing, network, key = args.sizing, args.network, args.key
         cluster_role = aws.iam.Role(
             f"{name}-cluster", assume_role_policy=assume_role_policy("eks.amazonaws.com"), opts=child(self)
         )
@@ -82,7 +84,7 @@ class Cluster(pulumi.ComponentResource):
         )
         self.cluster = aws.eks.Cluster(
             f"{name}-eks",
-            name=f"streamgate-{cfg.stack}-{region.name}",
+            name=f"streamgate-{args.stack}-{args.region}",
             version=sizing.kubernetes_version,
             role_arn=cluster_role.arn,
             vpc_config={
@@ -133,7 +135,7 @@ class Cluster(pulumi.ComponentResource):
                 self.cluster.name,
                 self.cluster.endpoint,
                 self.cluster.certificate_authority.apply(lambda ca: ca.data or ""),
-                region.name,
+                args.region,
             )
         )
         self.register_outputs({"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint})

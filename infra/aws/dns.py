@@ -8,25 +8,23 @@ failover-1.api → region 1, else failover-2.api → ... Every region is in the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import child
-from infra.config import StackConfig
+from infra.names import api_name, origin_name
 from runtime.service import paths
 
 # Route 53 health checkers must run from at least three of its checker regions.
 HEALTH_CHECKER_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
 
 
-def origin_name(cfg: StackConfig, region: str) -> str:
-    """The regional origin: the ingress load balancer of that region's cluster answers under this name."""
-    return f"origin.{region}.{cfg.domain}"
-
-
-def api_name(cfg: StackConfig) -> str:
-    return f"api.{cfg.domain}"
+@dataclass(frozen=True)
+class DnsArgs:
+    stack: str
+    domain: str  # the zone
 
 
 class Dns(pulumi.ComponentResource):
@@ -36,21 +34,21 @@ class Dns(pulumi.ComponentResource):
     zone: aws.route53.Zone
     health_checks: dict[str, aws.route53.HealthCheck]
 
-    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: DnsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("streamgate:aws:Dns", name, None, opts)
-        self.name, self.cfg = name, cfg
-        self.zone = aws.route53.Zone(f"{name}-zone", name=cfg.domain, force_destroy=False, opts=child(self))
+        self.name, self.args = name, args
+        self.zone = aws.route53.Zone(f"{name}-zone", name=args.domain, force_destroy=False, opts=child(self))
         self.health_checks = {}
 
     def route(self, regions: Sequence[str], origin_targets: Mapping[str, pulumi.Input[str]]) -> None:
         """Origin names → the regions' ingress load balancers, an HTTPS health check per region on the
         gateway's readiness path (through the load balancer, as a viewer's request goes), and the chain."""
-        name, cfg = self.name, self.cfg
+        name, domain = self.name, self.args.domain
         for region, target in origin_targets.items():
             aws.route53.Record(
                 f"{name}-origin-{region}",
                 zone_id=self.zone.zone_id,
-                name=origin_name(cfg, region),
+                name=origin_name(domain, region),
                 type="CNAME",
                 ttl=60,
                 records=[target],
@@ -60,7 +58,7 @@ class Dns(pulumi.ComponentResource):
             region: aws.route53.HealthCheck(
                 f"{name}-health-{region}",
                 type="HTTPS",
-                fqdn=origin_name(cfg, region),
+                fqdn=origin_name(domain, region),
                 port=443,
                 enable_sni=True,
                 resource_path=paths.READY,
@@ -68,18 +66,18 @@ class Dns(pulumi.ComponentResource):
                 failure_threshold=3,
                 measure_latency=True,
                 regions=HEALTH_CHECKER_REGIONS,
-                tags={"Name": f"streamgate-{cfg.stack}-{region}", "streamgate/region": region},
+                tags={"Name": f"streamgate-{self.args.stack}-{region}", "streamgate/region": region},
                 opts=child(self),
             )
             for region in regions
         }
-        chain = [api_name(cfg)] + [f"failover-{i}.{api_name(cfg)}" for i in range(1, len(regions) - 1)]
+        chain = [api_name(domain)] + [f"failover-{i}.{api_name(domain)}" for i in range(1, len(regions) - 1)]
         for i, record_name in enumerate(chain):
             region = regions[i]
             # The last link's secondary is the last region itself; otherwise it is the next link.
             is_last = i == len(chain) - 1
             secondary_target = (
-                origin_name(cfg, regions[i + 1])
+                origin_name(domain, regions[i + 1])
                 if is_last and len(regions) > 1
                 else (chain[i + 1] if not is_last else None)
             )
@@ -87,7 +85,7 @@ class Dns(pulumi.ComponentResource):
                 name,
                 record_name,
                 "PRIMARY",
-                origin_name(cfg, region),
+                origin_name(domain, region),
                 self.health_checks[region],
                 f"{region}",
             )

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import child
-from infra.config import StackConfig
+
+
+@dataclass(frozen=True)
+class RegionKeyArgs:
+    stack: str
+    region: str
 
 
 class RegionKey(pulumi.ComponentResource):
     key: aws.kms.Key
 
-    def __init__(
-        self, name: str, cfg: StackConfig, region: str, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: RegionKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        stack, region = args.stack, args.region
         super().__init__("streamgate:aws:RegionKey", name, None, opts)
         self.key = aws.kms.Key(
             f"{name}-key",
-            description=f"StreamGate {cfg.stack} {region}: EKS secrets, S3, ElastiCache, backups",
+            description=f"StreamGate {stack} {region}: EKS secrets, S3, ElastiCache, backups",
             enable_key_rotation=True,
             rotation_period_in_days=365,
             deletion_window_in_days=30,
@@ -26,7 +32,7 @@ class RegionKey(pulumi.ComponentResource):
         )
         aws.kms.Alias(
             f"{name}-alias",
-            name=f"alias/streamgate-{cfg.stack}",
+            name=f"alias/streamgate-{stack}",
             target_key_id=self.key.key_id,
             opts=child(self),
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import assume_role_policy, child
-from infra.config import Environment, RegionConfig, StackConfig
+from infra.config import Environment
 
 AZ_COUNT = 3
 
@@ -23,25 +24,31 @@ def subnet_cidrs(vpc_cidr: str) -> tuple[list[str], list[str]]:
     return public, private
 
 
+@dataclass(frozen=True)
+class NetworkArgs:
+    stack: str
+    region: str
+    vpc_cidr: str
+    environment: Environment  # prod: a NAT gateway per zone and longer flow-log retention
+
+
 class Network(pulumi.ComponentResource):
     vpc: aws.ec2.Vpc
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
 
-    def __init__(
-        self, name: str, cfg: StackConfig, region: RegionConfig, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("streamgate:aws:Network", name, None, opts)
         zones = aws.get_availability_zones_output(
             state="available", opts=pulumi.InvokeOutputOptions(parent=self)
         )
-        cluster_tag = f"kubernetes.io/cluster/streamgate-{cfg.stack}-{region.name}"
+        cluster_tag = f"kubernetes.io/cluster/streamgate-{args.stack}-{args.region}"
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
-            cidr_block=region.vpc_cidr,
+            cidr_block=args.vpc_cidr,
             enable_dns_hostnames=True,
             enable_dns_support=True,
-            tags={"Name": f"streamgate-{cfg.stack}-{region.name}"},
+            tags={"Name": f"streamgate-{args.stack}-{args.region}"},
             opts=child(self),
         )
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, opts=child(self))
@@ -52,9 +59,9 @@ class Network(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        public_cidrs, private_cidrs = subnet_cidrs(region.vpc_cidr)
+        public_cidrs, private_cidrs = subnet_cidrs(args.vpc_cidr)
         # One NAT per AZ in prod (an AZ outage must not cut egress); one shared NAT elsewhere saves cost.
-        nat_count = AZ_COUNT if cfg.environment is Environment.PROD else 1
+        nat_count = AZ_COUNT if args.environment is Environment.PROD else 1
         self.public_subnet_ids, self.private_subnet_ids = [], []
         nats: list[aws.ec2.NatGateway] = []
         for i in range(AZ_COUNT):
@@ -103,7 +110,7 @@ class Network(pulumi.ComponentResource):
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            retention_in_days=90 if cfg.environment is Environment.PROD else 14,
+            retention_in_days=90 if args.environment is Environment.PROD else 14,
             opts=child(self),
         )
         role = aws.iam.Role(

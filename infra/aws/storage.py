@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import assume_role_policy, child
-from infra.config import StackConfig
+from infra.config import BackupConfig
 
 
 def tls_only_policy(bucket_arn: str) -> str:
@@ -96,21 +96,22 @@ def secure_bucket(
     return SecureBucket(bucket, versioning, key)
 
 
+@dataclass(frozen=True)
+class RegionStorageArgs:
+    backup: BackupConfig
+    key: aws.kms.Key  # the region's: encrypts both buckets and the vault
+
+
 class RegionStorage(pulumi.ComponentResource):
     content: SecureBucket
     backup: SecureBucket
     vault: aws.backup.Vault
 
     def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        region: str,
-        key: aws.kms.Key,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: RegionStorageArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("streamgate:aws:RegionStorage", name, None, opts)
-        policy = cfg.backup
+        policy, key = args.backup, args.key
         self.content = secure_bucket(self, f"{name}-content", key, tags={"streamgate/backup": "true"})
         self.backup = secure_bucket(
             self, f"{name}-backup", key, object_lock=policy.object_lock, tags={"streamgate/purpose": "backup"}
@@ -144,6 +145,13 @@ class RegionStorage(pulumi.ComponentResource):
         )
 
 
+@dataclass(frozen=True)
+class DataProtectionArgs:
+    backup: BackupConfig
+    primary: RegionStorage
+    others: Sequence[RegionStorage]  # in the stack's order: the first gets the backup copies
+
+
 class DataProtection(pulumi.ComponentResource):
     """The AWS Backup plan of the primary region (copying recovery points to the next region) and S3
     replication out of the primary region: content to every region, backups to the next one.
@@ -152,15 +160,11 @@ class DataProtection(pulumi.ComponentResource):
     plan: aws.backup.Plan
 
     def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        primary: RegionStorage,
-        others: Sequence[RegionStorage],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: DataProtectionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("streamgate:aws:DataProtection", name, None, opts)
-        self.plan = backup_plan(self, name, cfg, primary, others[0] if others else None)
+        primary, others = args.primary, args.others
+        self.plan = backup_plan(self, name, args.backup, primary, others[0] if others else None)
         if others:
             self._replicate(name, primary, others)
         self.register_outputs({"backupPlanId": self.plan.id})
@@ -246,12 +250,11 @@ class DataProtection(pulumi.ComponentResource):
 def backup_plan(
     parent: pulumi.Resource,
     name: str,
-    cfg: StackConfig,
+    policy: BackupConfig,
     primary: RegionStorage,
     copy_to: RegionStorage | None,
 ) -> aws.backup.Plan:
     """AWS Backup of the content bucket every `intervalHours`, kept `retentionDays`, copied to `copy_to`."""
-    policy = cfg.backup
     lifecycle: aws.backup.PlanRuleLifecycleArgsDict = {"delete_after": policy.retention_days}
     plan = aws.backup.Plan(
         f"{name}-plan",

@@ -10,14 +10,24 @@ validation record for a name in every region of an account, so the shared `api` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import child
-from infra.aws.dns import api_name, origin_name
-from infra.config import StackConfig
+from infra.names import api_name, origin_name
+
+
+@dataclass(frozen=True)
+class OriginCertificateArgs:
+    domain: str
+    region: str
+    zone: aws.route53.Zone  # validates through it
+    # The shared name's validation record, created by the primary region; None in the primary region
+    # itself, which creates it.
+    api_record_fqdn: pulumi.Output[str] | None = None
 
 
 class OriginCertificate(pulumi.ComponentResource):
@@ -26,18 +36,11 @@ class OriginCertificate(pulumi.ComponentResource):
     api_record_fqdn: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        region: str,
-        zone: aws.route53.Zone,
-        api_record_fqdn: pulumi.Output[str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: OriginCertificateArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        """`api_record_fqdn`: the shared name's validation record, created by the primary region; None in
-        the primary region itself, which creates it."""
         super().__init__("streamgate:aws:OriginCertificate", name, None, opts)
-        origin, api = origin_name(cfg, region), api_name(cfg)
+        origin, api = origin_name(args.domain, args.region), api_name(args.domain)
+        zone, api_record_fqdn = args.zone, args.api_record_fqdn
         self.certificate = aws.acm.Certificate(
             f"{name}-cert",
             domain_name=origin,

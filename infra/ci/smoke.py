@@ -13,13 +13,14 @@ import argparse
 import sys
 import time
 
-from infra.automation.adapters.local_region import http_get, served_by
+from infra import http
+from infra.automation.adapters.local_region import served_by
 
 
 def check(url: str, region: str | None, attempts: int, interval: float, timeout: float) -> bool:
     for attempt in range(1, attempts + 1):
         started = time.monotonic()
-        status, headers, body = http_get(url, timeout)
+        status, headers, body, _ = http.get(url, timeout)
         served = served_by(headers, body)
         ok = status == 200 and served is not None and (region is None or served == region)
         elapsed = (time.monotonic() - started) * 1000

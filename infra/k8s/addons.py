@@ -24,7 +24,7 @@ from infra.alerts.alertmanager import (
 from infra.aws.cache import REDIS_PORT
 from infra.config import Environment, RegionConfig, StackConfig
 from infra.k8s.autoscaling import REQUESTS_SERIES, RPS_METRIC
-from infra.k8s.base import labels, on
+from infra.k8s.base import PYROSCOPE_RELEASE, PYROSCOPE_URL, labels, on
 from infra.k8s.identity import IRSA_ANNOTATION, irsa_role
 from infra.k8s.inputs import ClusterInputs
 from infra.outputs import MONITORING_NAMESPACE
@@ -81,6 +81,10 @@ REDIS_EXPORTER = Chart(
     "https://prometheus-community.github.io/helm-charts",
     "monitoring",
 )
+# Continuous profiling: the gateways' agents push CPU profiles here; Grafana reads it as a data source.
+PYROSCOPE = Chart(
+    PYROSCOPE_RELEASE, "pyroscope", "1.16.0", "https://grafana.github.io/helm-charts", MONITORING_NAMESPACE
+)
 CHARTS = (
     KUBE_PROMETHEUS_STACK,
     INGRESS_NGINX,
@@ -90,11 +94,15 @@ CHARTS = (
     VELERO,
     PUSHGATEWAY,
     REDIS_EXPORTER,
+    PYROSCOPE,
 )
 
 VELERO_AWS_PLUGIN = "velero/velero-plugin-for-aws:v1.10.0"  # the plugin line that matches Velero 1.14
 # Prometheus as kube-prometheus-stack names it (fullnameOverride below), for the adapter to query.
 PROMETHEUS_URL = f"http://{KUBE_PROMETHEUS_STACK.release}-prometheus.{KUBE_PROMETHEUS_STACK.namespace}.svc"
+# Grafana's dashboard sidecar loads every ConfigMap of the monitoring namespace with this label.
+DASHBOARD_LABEL = {"grafana_dashboard": "1"}
+GRAFANA_ADMIN_SECRET = "grafana-admin"
 # kube-prometheus-stack selects monitors and rules by this label (its `release` by default).
 PROMETHEUS_SELECTOR = {"release": KUBE_PROMETHEUS_STACK.release}
 # The ingress controller's NLB listener: TLS with the region's ACM certificate and AWS's TLS 1.3/1.2 policy.
@@ -147,6 +155,55 @@ def velero_statements(bucket: aws.s3.Bucket, key: aws.kms.Key) -> list[dict[str,
             "Resource": ["*"],
         },
     ]
+
+
+def grafana_values(cfg: StackConfig) -> dict[str, Any]:
+    """Grafana in kube-prometheus-stack: our dashboards from ConfigMaps (infra/k8s/dashboards.py) through
+    its sidecar, Prometheus (the chart's own data source, uid `prometheus`) and Pyroscope as data sources."""
+    values: dict[str, Any] = {
+        "enabled": True,
+        "admin": {
+            "existingSecret": GRAFANA_ADMIN_SECRET,
+            "userKey": "admin-user",
+            "passwordKey": "admin-password",
+        },
+        "sidecar": {
+            "dashboards": {
+                "enabled": True,
+                "label": next(iter(DASHBOARD_LABEL)),
+                "labelValue": next(iter(DASHBOARD_LABEL.values())),
+                "searchNamespace": KUBE_PROMETHEUS_STACK.namespace,
+                "folderAnnotation": "grafana_folder",
+                "provider": {"foldersFromFilesStructure": True},
+            },
+            "datasources": {"enabled": True, "defaultDatasourceEnabled": True, "uid": "prometheus"},
+        },
+        "additionalDataSources": [
+            {
+                "name": "Pyroscope",
+                "type": "grafana-pyroscope-datasource",
+                "uid": "pyroscope",
+                "url": PYROSCOPE_URL,
+                "access": "proxy",
+            }
+        ],
+    }
+    if cfg.alerts.dashboard_base_url:  # the links in alerts point here: Grafana must know its own address
+        values["grafana.ini"] = {"server": {"root_url": cfg.alerts.dashboard_base_url}}
+    return values
+
+
+def pyroscope_values() -> dict[str, Any]:
+    """Pyroscope as one process (monolithic mode) with a persistent volume for its blocks."""
+    return {
+        "pyroscope": {
+            "replicaCount": 1,
+            "persistence": {"enabled": True, "size": "20Gi"},
+            "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+        },
+        # The gateways push (no scraping of other workloads' pods by the chart's bundled Alloy agent).
+        "alloy": {"enabled": False},
+    }
 
 
 def backup_schedule(interval_hours: int) -> str:
@@ -204,12 +261,26 @@ class Addons(pulumi.ComponentResource):
             string_data=receiver_secret_data(inputs.secrets),
             opts=on(self, provider),
         )
+        grafana_admin = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={
+                "name": GRAFANA_ADMIN_SECRET,
+                "namespace": namespace.metadata.name,
+                "labels": labels(cfg, "dashboards"),
+            },
+            string_data={
+                "admin-user": "admin",
+                "admin-password": inputs.secrets.grafana_admin_password,
+            },
+            opts=on(self, provider),
+        )
         monitoring = self._release(
             KUBE_PROMETHEUS_STACK,
             self._prometheus_values(cfg, region, prod),
-            [namespace, receiver_keys],
+            [namespace, receiver_keys, grafana_admin],
             create_namespace=False,
         )
+        self._release(PYROSCOPE, pyroscope_values(), [namespace], create_namespace=False)
         self._release(INGRESS_NGINX, self._ingress_values(replicas, inputs.certificate_arn), [monitoring])
         self._release(PROMETHEUS_ADAPTER, self._adapter_values(), [monitoring])
         self._release(
@@ -304,7 +375,7 @@ class Addons(pulumi.ComponentResource):
     def _prometheus_values(cfg: StackConfig, region: RegionConfig, prod: bool) -> dict[str, Any]:
         return {
             "fullnameOverride": KUBE_PROMETHEUS_STACK.release,
-            "grafana": {"enabled": False},
+            "grafana": grafana_values(cfg),
             "prometheus": {
                 "prometheusSpec": {
                     "retention": "15d" if prod else "3d",
@@ -337,6 +408,13 @@ class Addons(pulumi.ComponentResource):
                 "ingressClassResource": {"name": "nginx", "enabled": True, "default": False},
                 "allowSnippetAnnotations": False,
                 "minAvailable": 1,
+                # Bounded request heads and bodies, as at the local edge (the gateway bounds heads too).
+                "config": {
+                    "client-header-buffer-size": "1k",
+                    "large-client-header-buffers": "4 8k",
+                    "client-header-timeout": "10",
+                    "client-body-timeout": "10",
+                },
                 "service": {
                     "type": "LoadBalancer",
                     "externalTrafficPolicy": "Local",  # keep client IPs for rate limiting

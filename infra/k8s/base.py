@@ -9,12 +9,16 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.cluster import Cluster
 from infra.config import Color, StackConfig
+from infra.outputs import MONITORING_NAMESPACE
 
 APP = "gateway"
 PART_OF = "streamgate"
 NAMESPACE = "streamgate"
 COLORS: tuple[Color, Color] = ("blue", "green")
 COLOR_LABEL = "color"
+# Pyroscope (a release of the add-ons in the monitoring namespace): where the gateways' profiling agents push.
+PYROSCOPE_RELEASE = "pyroscope"
+PYROSCOPE_URL = f"http://{PYROSCOPE_RELEASE}.{MONITORING_NAMESPACE}.svc.cluster.local:4040"
 
 
 def cluster_provider(name: str, cluster: Cluster, parent: pulumi.Resource) -> k8s.Provider:

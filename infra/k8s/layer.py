@@ -13,6 +13,7 @@ from infra.config import RegionConfig, StackConfig
 from infra.k8s.addons import INGRESS_NGINX, KUBE_PROMETHEUS_STACK, Addons
 from infra.k8s.autoscaling import Autoscaling
 from infra.k8s.base import cluster_provider
+from infra.k8s.dashboards import Dashboards
 from infra.k8s.inputs import ClusterInputs
 from infra.k8s.observability import Observability
 from infra.k8s.workload import Workload
@@ -57,4 +58,5 @@ def build_kubernetes(
         region=region.name,
     )
     observability.add_rule_groups(RULE_NAME, rule_groups(cfg, region.name))
+    Dashboards(f"{name}-dashboards", cfg, provider, addons.monitoring, opts)
     return KubernetesLayer(provider, addons, workload, autoscaling, observability)

@@ -14,14 +14,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import CLUSTER_SCRAPE_INTERVAL_SECONDS, StackConfig
+from infra.config import StackConfig
 from infra.k8s.addons import KUBE_PROMETHEUS_STACK, PROMETHEUS_SELECTOR
 from infra.k8s.base import COLOR_LABEL, labels, on, selector
 from infra.k8s.workload import PORT_NAME
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
 RULES_NAMESPACE = KUBE_PROMETHEUS_STACK.namespace
-SCRAPE_INTERVAL = f"{CLUSTER_SCRAPE_INTERVAL_SECONDS}s"
 GATEWAY_JOB = "streamgate-gateway"
 
 
@@ -76,7 +75,7 @@ class Observability(pulumi.ComponentResource):
                     {
                         "port": PORT_NAME,
                         "path": "/metrics",
-                        "interval": SCRAPE_INTERVAL,
+                        "interval": f"{cfg.kind.scrape_interval_seconds(cfg)}s",  # what analysis expects
                         # The alert rules and rollouts select `job="streamgate-gateway"`, on every target;
                         # a PodMonitor would otherwise name the job `<namespace>/<monitor>`.
                         # The gateway's own version/color/region labels win over target labels...
@@ -84,7 +83,7 @@ class Observability(pulumi.ComponentResource):
                         "relabelings": [
                             {"targetLabel": "job", "replacement": GATEWAY_JOB, "action": "replace"},
                             # ...and `up` gets color and region too: rollout analysis counts the canary's
-                            # targets that are up (infra/automation/analysis.py, up_selector).
+                            # targets that are up (infra/automation/rollout/analysis.py, up_selector).
                             {
                                 "sourceLabels": [f"__meta_kubernetes_pod_label_{COLOR_LABEL}"],
                                 "targetLabel": "color",

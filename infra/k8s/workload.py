@@ -22,7 +22,6 @@ from infra.aws.cache import REDIS_PORT
 from infra.aws.catalog import APP_USER as CATALOG_APP_USER
 from infra.aws.catalog import DATABASE as CATALOG_DATABASE
 from infra.aws.catalog import POSTGRES_PORT
-from infra.aws.dns import api_name, origin_name
 from infra.aws.iam import catalog_connect_statements, gateway_statements
 from infra.config import Color, RegionConfig, StackConfig
 from infra.gateway_env import CatalogTarget, EnvValue, GatewayTarget, SecretRef, gateway_environment
@@ -31,6 +30,7 @@ from infra.k8s.base import (
     COLOR_LABEL,
     COLORS,
     NAMESPACE,
+    PYROSCOPE_URL,
     Manifest,
     deployment_name,
     labels,
@@ -40,6 +40,7 @@ from infra.k8s.base import (
 )
 from infra.k8s.identity import IRSA_ANNOTATION, irsa_role
 from infra.k8s.inputs import ClusterInputs
+from infra.names import api_name, origin_name
 from runtime.service import paths
 
 INGRESS_CLASS = "nginx"
@@ -318,6 +319,7 @@ class Workload(pulumi.ComponentResource):
                 cloudfront_distribution_id=inputs.distribution.id,
                 otlp_endpoint=wl.otlp_endpoint,
                 catalog=_catalog_target(inputs, region),
+                profiles_url=PYROSCOPE_URL,
             ),
         )
 
@@ -425,7 +427,7 @@ class Workload(pulumi.ComponentResource):
 
     def _ingress_spec(self, service: pulumi.Input[str]) -> Manifest:
         backend = {"service": {"name": service, "port": {"name": PORT_NAME}}}
-        hosts = [api_name(self.cfg), origin_name(self.cfg, self.region.name)]
+        hosts = [api_name(self.cfg.domain), origin_name(self.cfg.domain, self.region.name)]
         return {
             "ingressClassName": INGRESS_CLASS,
             "rules": [

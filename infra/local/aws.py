@@ -1,4 +1,5 @@
-"""moto's server as the local S3 and KMS: per region a content and a backup bucket, and one KMS key.
+"""moto's server as the local S3 and KMS: per region a content and a backup bucket, a bucket of profiles, and
+one KMS key.
 
 moto keeps its state in memory only: if its process restarts, buckets, objects and the key are gone, and
 `streamgate local up` creates them again (content must then be seeded or uploaded again). The key is
@@ -36,6 +37,7 @@ class AwsResources:
     content_buckets: dict[str, str]  # region → bucket
     backup_buckets: dict[str, str]
     kms_key_alias: str
+    profile_bucket: str  # the gateways' continuous profiles (infra/profiles), kept by the profile receiver
 
     @classmethod
     def for_stack(cls, stack: str, regions: list[str]) -> AwsResources:
@@ -43,17 +45,19 @@ class AwsResources:
             content_buckets={r: f"streamgate-{stack}-content-{r}" for r in regions},
             backup_buckets={r: f"streamgate-{stack}-backup-{r}" for r in regions},
             kms_key_alias=f"alias/streamgate-{stack}",
+            profile_bucket=f"streamgate-{stack}-profiles",
         )
 
     @property
     def buckets(self) -> list[str]:
-        return [*self.content_buckets.values(), *self.backup_buckets.values()]
+        return [*self.content_buckets.values(), *self.backup_buckets.values(), self.profile_bucket]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "content_buckets": self.content_buckets,
             "backup_buckets": self.backup_buckets,
             "kms_key_alias": self.kms_key_alias,
+            "profile_bucket": self.profile_bucket,
         }
 
 

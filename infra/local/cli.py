@@ -114,6 +114,7 @@ def endpoints_table(endpoints: dict[str, Any]) -> Table:
     table.add_row("Alertmanager", endpoints["alertmanager"])
     table.add_row("Pushgateway", endpoints["pushgateway"])
     table.add_row("S3 + KMS (moto, in memory)", endpoints["s3_kms"])
+    table.add_row("profile receiver (Pyroscope push API)", endpoints["profiles"])
     table.add_row("state, logs, data", endpoints["state_dir"])
     return table
 

@@ -13,8 +13,6 @@ import asyncio
 import contextlib
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -22,13 +20,13 @@ from typing import Any, cast
 import pyotp
 from pydantic import SecretStr
 
-from infra import gateway_env
+from infra import gateway_env, http
+from infra.atomic import write_atomic
 from infra.config import Color, StackConfig
 from infra.gateway_env import CatalogTarget, GatewayTarget
 from infra.local.aws import AWS_REGION, FAKE_CREDENTIALS, AwsResources, kms_client
 from infra.local.errors import LocalPlatformError
 from infra.local.layout import LOOPBACK, Layout, Paths
-from infra.local.nginx import atomic_write
 from infra.local.state import Deployment, Secrets
 from runtime.service.settings import env_name
 
@@ -72,6 +70,7 @@ def gateway_environment(
             purge_url=layout.edge_url,
             aws_endpoint_url=layout.moto_url,
             catalog=catalog,
+            profiles_url=layout.profiles_url,  # the profile receiver, Pyroscope's local analog
             tuning={
                 env_name("server", "log_level"): "info",
                 **{env_name("security", "rate_limit", "ip", k): v for k, v in LOCAL_IP_LIMIT.items()},
@@ -159,7 +158,7 @@ class AdminClient:
         finally:
             await cast(Any, client).aclose()  # types-redis predates aclose()
         # The step confirmed above is spent; the next step-up must use a later one.
-        atomic_write(
+        write_atomic(
             self._totp_file,
             json.dumps({"secret": enrollment.secret, "kms_key_id": key_id, "last_step": step}),
         )
@@ -177,7 +176,7 @@ class AdminClient:
         doc = json.loads(self._totp_file.read_text())
         step = fresh_step(int(doc["last_step"]))
         doc["last_step"] = step
-        atomic_write(self._totp_file, json.dumps(doc))
+        write_atomic(self._totp_file, json.dumps(doc))
         return str(pyotp.TOTP(doc["secret"], interval=TOTP_PERIOD_SECONDS).at(step * TOTP_PERIOD_SECONDS))
 
     @property
@@ -200,7 +199,7 @@ class AdminClient:
             raise LocalPlatformError(f"MFA step-up failed: HTTP {status}: {body[:200]!r}")
         answer = json.loads(body)
         token = str(answer["token"])
-        atomic_write(
+        write_atomic(
             self._step_up_file,
             json.dumps({"token": token, "expires_at": time.time() + float(answer["expires_in"])}),
         )
@@ -227,11 +226,7 @@ def request(
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
 ) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError as exc:
-        raise LocalPlatformError(f"{method} {url}: {exc}") from exc
+    answer = http.send(method, url, body=body, headers=headers, timeout=timeout)
+    if not answer.status:
+        raise LocalPlatformError(answer.error)
+    return answer.status, answer.body

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from infra import http
 from infra.local.layout import COLORS, LOOPBACK, Layout, gateway_program
 
 TIMEOUT = 1.0
@@ -23,17 +22,14 @@ class Probe:
 
 
 def http_ok(url: str, expect: Callable[[bytes], bool] | None = None) -> tuple[bool, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
-            body = response.read()
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        return False, f"HTTP {exc.code} from {url}"
-    except (OSError, ValueError) as exc:
-        return False, f"{url}: {getattr(exc, 'reason', exc)}"
-    if expect is not None and not expect(body):
-        return False, f"{url}: unexpected answer {body[:120]!r}"
-    return True, f"HTTP {status}"
+    answer = http.get(url, TIMEOUT)
+    if not answer.status:
+        return False, answer.error
+    if not answer.ok:
+        return False, f"HTTP {answer.status} from {url}"
+    if expect is not None and not expect(answer.body):
+        return False, f"{url}: unexpected answer {answer.body[:120]!r}"
+    return True, f"HTTP {answer.status}"
 
 
 def redis_info(port: int, section: str = "replication") -> dict[str, str]:
@@ -96,6 +92,7 @@ def probes(layout: Layout) -> list[Probe]:
         Probe("prometheus", "Prometheus", partial(http_ok, f"{layout.prometheus_url}/-/ready")),
         Probe("alertmanager", "Alertmanager", partial(http_ok, f"{layout.alertmanager_url}/-/ready")),
         Probe("pushgateway", "Pushgateway", partial(http_ok, f"{layout.pushgateway_url}/-/ready")),
+        Probe("profiles", "profile receiver", partial(http_ok, f"{layout.profiles_url}/ready")),
     ]
     for r in layout.regions:
         out += [

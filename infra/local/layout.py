@@ -7,7 +7,8 @@ Port layout (deterministic, from `base` = `--base-port` or the stack's `local.ba
     base+2   Alertmanager
     base+3   Pushgateway
     base+4   moto server (S3 and KMS)
-    base+5…9 reserved
+    base+5   profile receiver: the Pyroscope push API, profiles kept in the object store (Pyroscope's analog)
+    base+6…9 reserved
 
     Region i (0 = the primary, in stack order) gets the block r = base + 10·(i+1):
     r+0  region router: nginx server proxying to the region's colors (blue/green/canary weights)
@@ -31,10 +32,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.config import PROJECT_ROOT, Color, StackConfig
+from infra.config import COLORS, PROJECT_ROOT, Color, StackConfig
 
 LOOPBACK = "127.0.0.1"
-COLORS: tuple[Color, ...] = ("blue", "green")
+__all__ = ["COLORS"]  # re-exported: the local platform's modules take it from here
 REGION_BLOCK = 10
 # AF_UNIX socket paths are limited to 108 bytes on Linux.
 _MAX_SOCKET_PATH = 100
@@ -65,6 +66,7 @@ class Layout:
     alertmanager: int
     pushgateway: int
     moto: int
+    profiles: int
     regions: tuple[RegionPorts, ...]
 
     @classmethod
@@ -82,7 +84,7 @@ class Layout:
             )
             for i, name in enumerate(region_names)
         )
-        return cls(base, base, base + 1, base + 2, base + 3, base + 4, regions)
+        return cls(base, base, base + 1, base + 2, base + 3, base + 4, base + 5, regions)
 
     @classmethod
     def for_stack(cls, cfg: StackConfig, base_port: int | None = None) -> Layout:
@@ -126,6 +128,17 @@ class Layout:
     def moto_url(self) -> str:
         return self.url(self.moto)
 
+    @property
+    def profiles_url(self) -> str:
+        return self.url(self.profiles)
+
+    def ports(self) -> list[int]:
+        """Every port of the platform, shared ones first."""
+        ports = [self.edge, self.prometheus, self.alertmanager, self.pushgateway, self.moto, self.profiles]
+        for r in self.regions:
+            ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
+        return ports
+
     def gateway_url(self, region: str, color: Color) -> str:
         return self.url(self.region(region).gateway(color))
 
@@ -145,6 +158,7 @@ class Layout:
             "alertmanager": self.alertmanager,
             "pushgateway": self.pushgateway,
             "moto": self.moto,
+            "profiles": self.profiles,
             "regions": [r.__dict__ for r in self.regions],
         }
 

@@ -24,14 +24,14 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra import http
+from infra.atomic import write_atomic
 from infra.local.errors import InvalidWeightsError, RouterError
 from infra.local.layout import COLORS, LOOPBACK, Layout, Paths
 
@@ -164,21 +164,6 @@ def parse_group(text: str, ports: Mapping[str, int]) -> tuple[dict[str, int], fr
     return weights, frozenset(drained)
 
 
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def nginx_workers(master: int) -> list[int]:
     """Worker processes of an nginx master (old ones included until they exit)."""
     try:
@@ -291,8 +276,10 @@ class NginxRouter:
     def loaded_state(self, timeout: float = 2.0) -> RouterState:
         """What the running nginx serves at `/-/weights` (what it actually loaded)."""
         url = f"{self.layout.edge_url}/-/weights"
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return RouterState.from_json(json.loads(response.read()))
+        answer = http.get(url, timeout)
+        if not answer.ok:
+            raise OSError(f"{url}: {answer.describe()}")
+        return RouterState.from_json(answer.json())
 
     def _generation(self) -> int:
         try:
@@ -310,10 +297,10 @@ class NginxRouter:
             if not path.exists():
                 drained = state.drained if group == REGIONS else frozenset()
                 validate(group, weights, self.names(group), drained)
-                atomic_write(path, render_group(group, weights, self.ports(group), drained))
+                write_atomic(path, render_group(group, weights, self.ports(group), drained))
                 wrote = True
         if not self.redis_file.exists():
-            atomic_write(self.redis_file, self._render_redis(state.redis_primary))
+            write_atomic(self.redis_file, self._render_redis(state.redis_primary))
             wrote = True
         if wrote or not self.state_file.exists():
             self._write_state_endpoint()
@@ -369,7 +356,7 @@ class NginxRouter:
         previous = {p: (p.read_text() if p.exists() else None) for p in [*targets, self.state_file]}
         try:
             for path, text in targets.items():
-                atomic_write(path, text)
+                write_atomic(path, text)
             self._write_state_endpoint(self._generation() + 1)
             self.nginx.test()
         except BaseException:
@@ -377,7 +364,7 @@ class NginxRouter:
                 if old is None:
                     path.unlink(missing_ok=True)
                 else:
-                    atomic_write(path, old)
+                    write_atomic(path, old)
             raise
         if reload:
             self.reload(drain=drain)
@@ -392,7 +379,7 @@ class NginxRouter:
             generation=self._generation() if generation is None else generation,
         ).to_json()
         body = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-        atomic_write(self.state_file, f"{_HEADER}return 200 '{body}\\n';\n")
+        write_atomic(self.state_file, f"{_HEADER}return 200 '{body}\\n';\n")
 
     def reload(self, timeout: float = 5.0, *, drain: bool = False) -> None:
         """`nginx -s reload` with the platform's prefix and config (validated first); returns once no

@@ -11,13 +11,12 @@ import hashlib
 import os
 import shutil
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra import http
 from infra.alerts import rules_file
 from infra.alerts.alertmanager import alertmanager_config
 from infra.config import Color, StackConfig
@@ -178,7 +177,14 @@ class LocalPlatform:
             for r in self.layout.region_names
             for c in COLORS
         }
-        return build_programs(self.layout, self.paths, binaries, env, catalog=self.cfg.catalog.enabled)
+        return build_programs(
+            self.layout,
+            self.paths,
+            binaries,
+            env,
+            self.resources.profile_bucket,
+            catalog=self.cfg.catalog.enabled,
+        )
 
     def initial_router_state(self) -> RouterState:
         """Before any automation: all traffic to the primary region (others on standby), live color 100%."""
@@ -496,6 +502,8 @@ class LocalPlatform:
             "alertmanager": lay.alertmanager_url,
             "pushgateway": lay.pushgateway_url,
             "s3_kms": lay.moto_url,
+            "profiles": lay.profiles_url,
+            "profile_bucket": self.resources.profile_bucket,
             "regions": {
                 r.name: {
                     "router": lay.url(r.router),
@@ -530,15 +538,9 @@ class LocalPlatform:
 
 def fetch(url: str) -> Fetch:
     started = time.perf_counter()
-    req = urllib.request.Request(url)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            body = response.read()
-            status, headers = response.status, response.headers
-    except urllib.error.HTTPError as exc:
-        body, status, headers = exc.read(), exc.code, exc.headers
-    except OSError as exc:
-        raise LocalPlatformError(f"GET {url}: {exc}") from exc
+    status, headers, body, error = http.get(url, 10)
+    if not status:
+        raise LocalPlatformError(error)
     return Fetch(
         status,
         len(body),

@@ -14,14 +14,13 @@ from infra.local.layout import COLORS, LOOPBACK, Layout, Paths, gateway_program
 # Start order (supervisord priority): data and observability first, then nginx. `up` starts the gateways
 # itself as soon as moto answers (their imports then overlap the creation of their buckets and key).
 _PRIORITY = {"moto": 10, "redis": 20, "postgres": 20, "redis-exporter": 30, "prometheus": 40}
-_PRIORITY |= {"alertmanager": 40}
-_PRIORITY |= {"pushgateway": 40, "nginx": 50, "gateway": 60}
+_PRIORITY |= {"alertmanager": 40, "pushgateway": 40, "profiles": 40, "nginx": 50, "gateway": 60}
 
 
 @dataclass(frozen=True)
 class Program:
     name: str
-    kind: str  # moto | redis | redis-exporter | prometheus | alertmanager | pushgateway | nginx | gateway
+    kind: str  # moto | redis | redis-exporter | prometheus | alertmanager | pushgateway | profiles | nginx | gateway
     argv: tuple[str, ...]
     log: Path
     ports: tuple[int, ...]
@@ -77,6 +76,7 @@ def build_programs(
     paths: Paths,
     binaries: Mapping[str, Path],
     gateway_env: Mapping[str, Mapping[str, str]],
+    profile_bucket: str,
     *,
     catalog: bool = True,
 ) -> list[Program]:
@@ -159,6 +159,23 @@ def build_programs(
             ),
             paths.log("pushgateway"),
             (layout.pushgateway,),
+        ),
+        Program(
+            "profiles",
+            "profiles",
+            (
+                sys.executable,
+                "-m",
+                "infra.profiles.sink",
+                "--port",
+                str(layout.profiles),
+                "--endpoint",
+                layout.moto_url,
+                "--bucket",
+                profile_bucket,
+            ),
+            paths.log("profiles"),
+            (layout.profiles,),
         ),
         Program(
             "nginx",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import jinja2
 
+from infra.atomic import write_atomic
 from infra.config import PROJECT_ROOT, StackConfig
 from infra.local.layout import COLORS, LOOPBACK, Layout, Paths
-from infra.local.nginx import atomic_write
 from infra.local.preflight import NGINX_MODULES_DIR
 from infra.local.programs import Program
 from runtime import content_paths
@@ -127,7 +127,7 @@ def write_changed(files: Mapping[Path, str]) -> list[Path]:
     for path, text in files.items():
         if path.exists() and path.read_text() == text:
             continue
-        atomic_write(path, text)
+        write_atomic(path, text)
         changed.append(path)
     return changed
 
@@ -136,7 +136,7 @@ def write_missing(files: Mapping[Path, str]) -> list[Path]:
     written = []
     for path, text in files.items():
         if not path.exists():
-            atomic_write(path, text)
+            write_atomic(path, text)
             written.append(path)
     return written
 

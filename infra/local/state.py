@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.atomic import write_atomic
 from infra.local.layout import Paths
-from infra.local.nginx import atomic_write
 
 
 @dataclass
@@ -51,7 +51,7 @@ class PlatformState:
             "base_port": self.base_port,
             "deployments": {k: asdict(v) for k, v in sorted(self.deployments.items())},
         }
-        atomic_write(paths.state_file, json.dumps(doc | (extra or {}), indent=2, sort_keys=True) + "\n")
+        write_atomic(paths.state_file, json.dumps(doc | (extra or {}), indent=2, sort_keys=True) + "\n")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Secrets:
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(path.parent, 0o700)
-        atomic_write(path, json.dumps(asdict(created), indent=2) + "\n")
+        write_atomic(path, json.dumps(asdict(created), indent=2) + "\n")
         os.chmod(path, 0o600)
         return created
 

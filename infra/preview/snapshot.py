@@ -48,7 +48,10 @@ def cloud_stacks() -> list[str]:
     names = []
     for name in available_stacks():
         try:
-            if load_stack(name).target == "local":
+            cfg = load_stack(name)
+            # This file also plans older checkouts (a diff's base), whose stacks have no target kinds.
+            kind = getattr(cfg, "kind", None)
+            if not (kind.cloud if kind is not None else cfg.target == "aws"):
                 continue
         except StreamgateError:
             pass

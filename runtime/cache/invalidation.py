@@ -2,15 +2,23 @@
 
 `invalidate(resources)` runs one Lua script that walks `resource -> dependents` edges transitively, unlinks
 every reached value, bumps the epoch and publishes the keys, atomically. Each instance's listener drops the
-keys from its L1. Pub/sub is fire-and-forget: a listener that was disconnected may have missed messages, so
-on every (re)subscribe it compares the epoch in Redis with the last one it saw and, if they differ, drops
-its whole L1. The epoch carries a random id per Redis lifetime, so a restarted (emptied) Redis never looks
-unchanged.
+keys from its L1. Pub/sub is fire-and-forget, so the listener proves its channel live instead of assuming:
+
+- Reconcile on every subscription, the first included: once Redis has confirmed the SUBSCRIBE, the epoch in
+  Redis is compared with the last one seen; a difference (or, on the first subscription, anything L1 took
+  while there was no channel) drops the whole L1. The epoch carries a random id per Redis lifetime, so a
+  restarted (emptied) Redis never looks unchanged.
+- Detect silence: a PING goes out every `pubsub_ping_seconds` (P) and its reply is awaited; a reply
+  missing for P means the connection is dead or half-open, and the listener reconnects.
+- Confirm: the reply to a PING sent at time t proves every message published before t was applied, so
+  the cache trusts L1 entries only until t + 2P (`CacheSettings.staleness_bound_seconds`). A healthy
+  channel renews that every P; a faulty one stops renewing it and L1 is bypassed (see multilevel.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -158,8 +166,8 @@ class DependencyGraph:
 
 
 class InvalidationListener:
-    """Subscribes to the invalidation channel, applies foreign messages to L1, reconnects with backoff and
-    drops L1 after a gap in which messages may have been missed."""
+    """Subscribes to the invalidation channel, applies foreign messages to L1, reconnects with backoff,
+    reconciles on every subscription and confirms the channel live with awaited PINGs (module doc)."""
 
     def __init__(
         self,
@@ -168,19 +176,22 @@ class InvalidationListener:
         *,
         origin: str,
         on_keys: Callable[[list[str], float | None], None],
-        on_missed: Callable[[], None],
+        on_missed: Callable[[], int],
+        on_confirmed: Callable[[float], None] = lambda at: None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._keys = RedisKeys(settings.namespace)
         self._origin = origin
         self._on_keys = on_keys
-        self._on_missed = on_missed
+        self._on_missed = on_missed  # drops L1, returns how many entries went
+        self._on_confirmed = on_confirmed  # every message published before this (wall) time was applied
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.last_epoch: str | None = None
         self.subscriptions = 0  # successful (re)subscribes, for tests and diagnostics
-        self.gaps = 0  # reconnects after which L1 was dropped
+        self.gaps = 0  # subscriptions after which L1 was dropped
+        self.confirmed_at = float("-inf")  # wall time of the newest confirmation
         self.subscribed = False
         self._stopping = False
 
@@ -204,23 +215,33 @@ class InvalidationListener:
             return None
         return f"{_text(ident)}:{_text(n)}"
 
+    def _confirm(self, at: float) -> None:
+        if at > self.confirmed_at:
+            self.confirmed_at = at
+            self._on_confirmed(at)
+
     async def _listen(self) -> None:
         delay = self._settings.pubsub_reconnect_min_seconds
         first = True
         while not self._stopping:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._client.pubsub()
             try:
-                await pubsub.subscribe(self._keys.channel)
-                # Subscribed: from now on nothing is missed. Anything before shows as an epoch change.
+                sent = time.time()
+                await self._subscribe(pubsub)
+                # Subscribed (Redis said so): nothing published from now on is missed. What was published
+                # before shows as an epoch change; before the first subscription there is no epoch to
+                # compare with, so what L1 took meanwhile (Redis was unreachable) cannot be trusted.
                 epoch = await self._current_epoch()
-                if not first and epoch != self.last_epoch:
-                    metrics.L1_DROPS.labels("missed_invalidations").inc()
-                    self.gaps += 1
-                    self._on_missed()
+                if first or epoch != self.last_epoch:
+                    dropped = self._on_missed()
+                    if dropped or not first:
+                        metrics.L1_DROPS.labels("missed_invalidations").inc()
+                        self.gaps += 1
                 self.last_epoch = epoch
                 first = False
                 self.subscribed = True
                 self.subscriptions += 1
+                self._confirm(sent)
                 self._ready.set()
                 delay = self._settings.pubsub_reconnect_min_seconds
                 await self._pump(pubsub)
@@ -238,22 +259,52 @@ class InvalidationListener:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._settings.pubsub_reconnect_max_seconds)
 
+    async def _subscribe(self, pubsub: aioredis.client.PubSub) -> None:
+        """SUBSCRIBE and wait for Redis to confirm it (redis-py only sends the command)."""
+        timeout = self._settings.pubsub_ping_seconds
+        await pubsub.subscribe(self._keys.channel)
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await pubsub.get_message(timeout=timeout)
+                if message is not None and message.get("type") == "subscribe":
+                    return
+
     async def _pump(self, pubsub: aioredis.client.PubSub) -> None:
-        ping_every = self._settings.pubsub_ping_seconds
+        """Apply messages; PING every P and require each reply within P (a silent, half-open connection
+        never closes by itself). Replies come in order, each naming its PING."""
+        every = self._settings.pubsub_ping_seconds
         loop = asyncio.get_running_loop()
-        last_traffic = loop.time()
+        next_ping = loop.time() + every
+        pending: collections.deque[tuple[str, float, float]] = collections.deque()  # token, wall, loop time
+        sequence = 0
         while not self._stopping:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(1.0, ping_every))
             now = loop.time()
+            if now >= next_ping:
+                sequence += 1
+                token = f"{self._origin}:{sequence}"
+                pending.append((token, time.time(), now))
+                await pubsub.ping(token)
+                next_ping = now + every
+            wait = next_ping - now
+            if pending:
+                wait = min(wait, pending[0][2] + every - now)
+            message = await pubsub.get_message(timeout=max(wait, 0.001))
             if message is None:
-                if now - last_traffic >= ping_every:
-                    await pubsub.ping()  # detects a half-open connection; the pong arrives as a message
-                    last_traffic = now
+                # Judged only after a read found nothing: a reply that waited in the socket while the event
+                # loop was busy is not a missing one.
+                if pending and loop.time() - pending[0][2] >= every:
+                    raise ConnectionError(f"no reply to PING within {every:g}s: connection dead or half-open")
                 continue
-            last_traffic = now
-            if message.get("type") != "message":
-                continue
-            self._handle(message["data"])
+            kind = message.get("type")
+            if kind == "message":
+                self._handle(message["data"])
+            elif kind == "pong":
+                token = _text(message["data"] or b"")
+                while pending:
+                    sent_token, sent_at, _ = pending.popleft()
+                    if sent_token == token:
+                        self._confirm(sent_at)
+                        break
 
     def _handle(self, data: bytes | str) -> None:
         try:

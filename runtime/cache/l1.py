@@ -22,16 +22,26 @@ ENTRY_OVERHEAD_BYTES = 160
 class L1Entry:
     """One L1 value. `value is None` is a cached miss. `expires_at` is L1's own (shorter) expiry;
     `fresh_until` and `delta` are the value's logical expiry and compute time, for early refresh. `hit` is
-    the lookup result, built once here so a hit allocates nothing."""
+    the lookup result, built once here so a hit allocates nothing. `confirmed`: stored while invalidation
+    was known to be live, so it is good as long as that stays so (else it carries its own short expiry)."""
 
-    __slots__ = ("delta", "expires_at", "fresh_until", "hit", "size", "value")
+    __slots__ = ("confirmed", "delta", "expires_at", "fresh_until", "hit", "size", "value")
 
-    def __init__(self, value: bytes | None, expires_at: float, fresh_until: float, delta: float, size: int):
+    def __init__(
+        self,
+        value: bytes | None,
+        expires_at: float,
+        fresh_until: float,
+        delta: float,
+        size: int,
+        confirmed: bool = True,
+    ):
         self.value = value
         self.expires_at = expires_at
         self.fresh_until = fresh_until
         self.delta = delta
         self.size = size
+        self.confirmed = confirmed
         self.hit = Lookup(value, Tier.L1)
 
 
@@ -106,8 +116,10 @@ class MemoryTier:
         delta: float = 0.0,
         now: float | None = None,
         ttl: float | None = None,
+        confirmed: bool = True,
     ) -> bool:
-        """Store `value` (None = cached miss) until min(L1 TTL, `fresh_until`). False if it does not fit."""
+        """Store `value` (None = cached miss) until min(L1 TTL, `ttl`, `fresh_until`). False if it does not
+        fit. `confirmed`: see L1Entry."""
         size = (0 if value is None else len(value)) + len(key) + ENTRY_OVERHEAD_BYTES
         if (
             not self.enabled
@@ -121,7 +133,7 @@ class MemoryTier:
         if expires_at <= now:
             self.delete(key)
             return False
-        entry = L1Entry(value, expires_at, fresh_until, delta, size)
+        entry = L1Entry(value, expires_at, fresh_until, delta, size, confirmed)
         with self._lock:
             old = self._data.pop(key, None)
             if old is not None:

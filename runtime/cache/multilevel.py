@@ -4,6 +4,14 @@ Read-through with promotion into faster tiers, write-through on `set`, single-fl
 Redis lease across instances, XFetch early refresh, negative caching, dependency-graph invalidation
 broadcast to every instance, and warming from shared access statistics. Redis trouble never fails a read:
 L2 errors read as misses and a circuit breaker stops calling a dead Redis.
+
+Bounded staleness: an L1 entry is served only while the invalidation channel is confirmed live (within
+`staleness_bound_seconds` of the last confirmation, see invalidation.py), or, if it was stored while the
+channel was not, for at most that bound after it was stored. Past it, lookups go to L2/L3 (an entry whose
+channel comes back without an epoch change is good again). So under any fault of the connection (closed,
+dropped, half-open, delayed) no instance serves a value for longer than the bound after it was changed
+elsewhere. A write whose announcement could not reach Redis is announced again, as an invalidation, once
+the listener has resubscribed: until then other instances cannot know of it.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -23,7 +32,7 @@ from runtime.cache import metrics
 from runtime.cache.changes import ChangeLog
 from runtime.cache.errors import InvalidationError, L2UnavailableError
 from runtime.cache.invalidation import DependencyGraph, InvalidationListener
-from runtime.cache.l1 import MemoryTier
+from runtime.cache.l1 import L1Entry, MemoryTier
 from runtime.cache.l2 import RedisTier
 from runtime.cache.l3 import ObjectTier
 from runtime.cache.lookup import MISS, Lookup, Tier
@@ -31,10 +40,12 @@ from runtime.cache.record import Record, xfetch
 from runtime.cache.settings import CacheSettings
 from runtime.cache.tasks import stop
 from runtime.cache.warming import AccessStats, Warmer
+from runtime.observability.timing import TIMING
 from runtime.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 _now = time.time
+_MAX_UNANNOUNCED = 10_000
 
 Loader = Callable[[], Awaitable[bytes | None]]
 """Computes a value on a miss; returning None caches the miss (negative caching)."""
@@ -75,9 +86,19 @@ class MultiLevelCache:
         self.l3 = ObjectTier(store) if store is not None else None
         self.cdn: CdnPurger = cdn or NoopPurger()
         self.graph = DependencyGraph(self.l2, self.instance_id)
+        # L1 entries stored while invalidation was live are good until this (wall) time; without L2 there
+        # is nothing to be told, so forever.
+        self._bound = s.staleness_bound_seconds
+        self._l1_valid_until = -math.inf if s.l2_enabled else math.inf
         self.listener = InvalidationListener(
-            redis, s, origin=self.instance_id, on_keys=self._drop_remote, on_missed=self._drop_all
+            redis,
+            s,
+            origin=self.instance_id,
+            on_keys=self._drop_remote,
+            on_missed=self._drop_all,
+            on_confirmed=self._confirmed,
         )
+        self._unannounced: dict[str, None] = {}  # keys written while Redis could not be told (ordered)
         self.access = AccessStats(self.l2, s)
         self.stats = metrics.CacheStats()
         metrics.COLLECTOR.register(self.stats, self.l1)
@@ -85,7 +106,6 @@ class MultiLevelCache:
         self._inflight: dict[str, asyncio.Task[Lookup]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._warmer: asyncio.Task[None] | None = None
-        self._l1_get = self.l1.get
         self._l1_enabled = self.l1.enabled
         self._l1_table = self.l1.table
         self._l1_touch = self.l1.touch
@@ -139,7 +159,11 @@ class MultiLevelCache:
         if n & self._sample_mask:
             # The hot path, inlined: one dict lookup, one clock read, one LRU move.
             entry = self._l1_table.get(key)
-            if entry is not None and entry.expires_at > _now():
+            if (
+                entry is not None
+                and (now := _now()) < entry.expires_at
+                and (now < self._l1_valid_until or not entry.confirmed)
+            ):
                 try:  # noqa: SIM105 (contextlib.suppress costs ~20 % of an L1 hit)
                     self._l1_touch(key)
                 except KeyError:  # evicted by another thread meanwhile; the value is still good
@@ -156,7 +180,11 @@ class MultiLevelCache:
         n = stats.lookups = stats.lookups + 1
         if n & self._sample_mask:
             entry = self._l1_table.get(key)
-            if entry is not None and entry.expires_at > _now():
+            if (
+                entry is not None
+                and (now := _now()) < entry.expires_at
+                and (now < self._l1_valid_until or not entry.confirmed)
+            ):
                 try:  # noqa: SIM105 (as in `get`)
                     self._l1_touch(key)
                 except KeyError:
@@ -168,7 +196,11 @@ class MultiLevelCache:
         """L1 only, synchronously: the hit, or None (then `await get_with_source`). Saves the coroutine
         round trip on the hottest path; counts only hits, so the miss is counted once by the await."""
         entry = self._l1_table.get(key)
-        if entry is not None and entry.expires_at > _now():
+        if (
+            entry is not None
+            and (now := _now()) < entry.expires_at
+            and (now < self._l1_valid_until or not entry.confirmed)
+        ):
             try:  # noqa: SIM105 (as in `get`)
                 self._l1_touch(key)
             except KeyError:
@@ -189,7 +221,7 @@ class MultiLevelCache:
         todo: list[str] = []
         for key in dict.fromkeys(keys):
             stats.lookups += 1
-            entry = self._l1_get(key)
+            entry = self._l1_lookup(key)
             if entry is None:
                 stats.l1_misses += 1
                 todo.append(key)
@@ -237,7 +269,11 @@ class MultiLevelCache:
             self.access.record(key, self._sample_weight)
         entry = self._l1_table.get(key)
         beta = self.settings.xfetch_beta
-        if entry is not None and entry.expires_at > _now():
+        if (
+            entry is not None
+            and (now := _now()) < entry.expires_at
+            and (now < self._l1_valid_until or not entry.confirmed)
+        ):
             try:  # noqa: SIM105 (as in `get`)
                 self._l1_touch(key)
             except KeyError:
@@ -265,7 +301,7 @@ class MultiLevelCache:
         if sampled and self.settings.stats_enabled:
             self.access.record(key, self._sample_weight)
         started = time.perf_counter()
-        entry = self.l1.get(key)  # also removes an expired entry
+        entry = self._l1_lookup(key)
         if entry is not None:
             if sampled:
                 metrics.LOOKUP_SECONDS["l1"].observe(time.perf_counter() - started)
@@ -274,6 +310,47 @@ class MultiLevelCache:
             return entry.hit
         return (await self._below_l1(key))[0]
 
+    def _l1_lookup(self, key: str) -> L1Entry | None:
+        """The L1 entry that may be served (see the module doc), or None. Removes an expired entry; keeps,
+        without serving it, one whose channel is not live now (it is good again if the channel comes back
+        without an epoch change)."""
+        entry = self.l1.get(key)
+        if entry is not None and entry.confirmed and time.time() >= self._l1_valid_until:
+            return None
+        return entry
+
+    def _confirmed(self, at: float) -> None:
+        """The listener proved every invalidation published before `at` applied."""
+        self._l1_valid_until = max(self._l1_valid_until, at + self._bound)
+        if self._unannounced and not self._closed:
+            keys, self._unannounced = list(self._unannounced), {}
+            task = asyncio.get_running_loop().create_task(self._announce(keys))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    @property
+    def invalidation_live(self) -> bool:
+        """Is the invalidation channel confirmed live right now (so L1 serves without a short bound)?"""
+        return self._l1_live(time.time())
+
+    def _l1_live(self, now: float) -> bool:
+        """Is invalidation known to be live (so a new L1 entry needs no short expiry of its own)?"""
+        return now < self._l1_valid_until
+
+    async def _announce(self, keys: list[str]) -> None:
+        """Tell the other instances about writes they could not hear of: as an invalidation, which only
+        removes (the L2 copy may predate the write); on failure they wait for the next subscription."""
+        try:
+            await self.graph.invalidate(keys)
+        except L2UnavailableError:
+            self._remember_unannounced(keys)
+
+    def _remember_unannounced(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._unannounced[key] = None
+        while len(self._unannounced) > _MAX_UNANNOUNCED:  # bounded: the oldest go (their L1 TTLs run)
+            del self._unannounced[next(iter(self._unannounced))]
+
     async def _below_l1(self, key: str) -> tuple[Lookup, Record | None]:
         """L2 then L3. Also returns the L2 record seen, fresh or stale (stale ones serve during reloads)."""
         stats = self.stats
@@ -281,10 +358,14 @@ class MultiLevelCache:
         gen = self._changes.generation
         stale: Record | None = None
         if self.settings.l2_enabled:
+            timing = TIMING.get()  # a debug request's Server-Timing (None otherwise)
+            started = time.perf_counter() if timing is not None else 0.0
             try:
                 record = await self.l2.get(key)
             except L2UnavailableError:
                 record = None
+            if timing is not None:
+                timing.add("l2", time.perf_counter() - started)
             if record is not None:
                 now = time.time()
                 if record.fresh(now):
@@ -305,7 +386,11 @@ class MultiLevelCache:
 
     async def _from_l3(self, key: str, gen: int) -> Lookup:
         assert self.l3 is not None
+        timing = TIMING.get()
+        started = time.perf_counter() if timing is not None else 0.0
         value = await self.l3.get(key)
+        if timing is not None:
+            timing.add("l3", time.perf_counter() - started)
         if value is None:
             self.stats.l3_misses += 1
             return MISS
@@ -322,7 +407,16 @@ class MultiLevelCache:
         if self._l1_enabled and self._changes.allows(
             key, gen, record.expires_at
         ):  # no change raced with this lookup
-            self.l1.set(key, record.value, fresh_until=record.expires_at, delta=record.delta, now=now)
+            live = self._l1_live(now)
+            self.l1.set(
+                key,
+                record.value,
+                fresh_until=record.expires_at,
+                delta=record.delta,
+                now=now,
+                ttl=None if live else self._bound,
+                confirmed=live,
+            )
 
     def _fits_l2(self, value: bytes | None) -> bool:
         return self.settings.l2_enabled and (value is None or len(value) <= self.settings.l2_max_item_bytes)
@@ -463,15 +557,27 @@ class MultiLevelCache:
             self._changes.changed([key], fresh_until)  # older in-flight reads must not promote over this
         elif not self._changes.allows(key, gen, fresh_until):
             return  # invalidated while loading: the value may predate the change, so cache it nowhere
-        self.l1.set(key, value, fresh_until=fresh_until, delta=delta, now=now)
+        live = self._l1_live(now)
+        self.l1.set(
+            key,
+            value,
+            fresh_until=fresh_until,
+            delta=delta,
+            now=now,
+            ttl=None if live else self._bound,
+            confirmed=live,
+        )
         if self.settings.l2_enabled:
             # Too big for Redis: delete an older copy there; the graph still records the edges.
             stored = record if self._fits_l2(value) else None
-            with contextlib.suppress(L2UnavailableError):
+            try:
                 if gen is None:
                     await self.graph.write_and_announce(key, stored, depends_on)
                 else:
                     await self.l2.set(key, stored, depends_on=depends_on)
+            except L2UnavailableError:
+                if gen is None:
+                    self._remember_unannounced([key])
         if value is not None and self.settings.l3_write_through and self._uses_l3(key):
             assert self.l3 is not None
             await self.l3.put(key, value)
@@ -495,6 +601,7 @@ class MultiLevelCache:
             keys = (await self.graph.invalidate(resources)).keys
         except L2UnavailableError as exc:
             keys, failure = list(resources), exc
+            self._remember_unannounced(keys)  # the others are told once Redis is reachable again
         self._changes.changed(keys)
         removed = self.l1.delete_many(keys)
         metrics.INVALIDATIONS.labels("local").inc()
@@ -523,10 +630,12 @@ class MultiLevelCache:
         metrics.INVALIDATIONS.labels("remote").inc()
         metrics.INVALIDATED_KEYS.inc(len(keys))
 
-    def _drop_all(self) -> None:
+    def _drop_all(self) -> int:
         self._changes.changed_all()
         dropped = self.l1.clear()
-        log.warning("cache: invalidation messages may have been missed; dropped %d L1 entries", dropped)
+        if dropped:
+            log.warning("cache: invalidation messages may have been missed; dropped %d L1 entries", dropped)
+        return dropped
 
     # -- warming -------------------------------------------------------------------------------------------
 

@@ -48,7 +48,12 @@ class CacheSettings(BaseModel):
     # invalidation broadcast
     pubsub_reconnect_min_seconds: float = Field(0.05, gt=0)
     pubsub_reconnect_max_seconds: float = Field(5.0, gt=0)
-    pubsub_ping_seconds: float = Field(5.0, gt=0)
+    pubsub_ping_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="P: the channel is PINGed every P and a reply missing for P means it is dead; L1 is "
+        "trusted only within 2P of the last reply (staleness_bound_seconds)",
+    )
     dependency_ttl_seconds: float = Field(7 * 86400.0, gt=0, description="edges not re-added expire")
 
     # access statistics and warming
@@ -59,6 +64,12 @@ class CacheSettings(BaseModel):
     stats_max_keys: int = Field(10_000, ge=1, description="size of the decaying top-K set in Redis")
     warm_top_n: int = Field(100, ge=0, description="0 disables warming")
     warm_interval_seconds: float = Field(300.0, gt=0)
+
+    @property
+    def staleness_bound_seconds(self) -> float:
+        """How long after a change an instance can still serve the old value from L1, under any fault of
+        its invalidation channel (see runtime/cache/invalidation.py): 2 x pubsub_ping_seconds."""
+        return 2 * self.pubsub_ping_seconds
 
     @model_validator(mode="after")
     def _check(self) -> CacheSettings:

@@ -23,6 +23,19 @@ if TYPE_CHECKING:
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
+DEBUG_HEADER = b"x-streamgate-debug"  # a debug token: the response carries Server-Timing
+_WATCHED = frozenset((*_TRACE_HEADERS, DEBUG_HEADER))
+
+
+def watched(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes] | None:
+    """The request headers the edge acts on (trace context, debug token) in one pass; None if none."""
+    seen: dict[bytes, bytes] | None = None
+    for name, value in headers:
+        if name in _WATCHED:
+            if seen is None:
+                seen = {}
+            seen[name] = value
+    return seen
 
 
 class Tracing:
@@ -66,15 +79,15 @@ class Tracing:
     @staticmethod
     def extract(headers: Iterable[tuple[bytes, bytes]]) -> Context | None:
         """The remote parent from ASGI headers, or None when the request carries no trace context."""
-        carrier: dict[str, str] | None = None
-        for name, value in headers:
-            if name in _TRACE_HEADERS:
-                if carrier is None:
-                    carrier = {}
-                carrier[name.decode("latin-1")] = value.decode("latin-1")
-        if carrier is None:
+        return Tracing.parent(watched(headers))
+
+    @staticmethod
+    def parent(seen: dict[bytes, bytes] | None) -> Context | None:
+        """The remote parent from the headers `watched` found."""
+        if seen is None:
             return None
-        return _PROPAGATOR.extract(carrier)
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in seen.items() if k in _TRACE_HEADERS}
+        return _PROPAGATOR.extract(carrier) if carrier else None
 
     @staticmethod
     def inject(headers: dict[str, str]) -> None:

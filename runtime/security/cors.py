@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 ANY = "*"
 # What a cross-origin player may send and read (the gateway, the local edge and CloudFront answer the
@@ -40,6 +43,10 @@ def check_entry(entry: str) -> str:
             "slash, e.g. https://player.example.com) or scheme://host:* for any port"
         )
     return entry
+
+
+# An allow-list field of a settings or stack model: every entry checked when the model is built.
+AllowOrigins = Annotated[list[str], AfterValidator(lambda entries: [check_entry(e) for e in entries])]
 
 
 def has_port_wildcard(entry: str) -> bool:

@@ -48,6 +48,9 @@ class RateLimitSettings(BaseModel):
     local_share: float = Field(default=1.0, gt=0, le=1)
     local_max_keys: int = Field(default=100_000, gt=0)
     batch_max_size: int = Field(default=128, gt=0)
+    # The stated bound's slack, in % of a scope's 1-second bound (at least 2 requests): see limiter.py.
+    # Leased tokens live about epsilon / rate, so a larger one means fewer lease round trips.
+    epsilon_percent: float = Field(default=1.0, gt=0, le=10)
 
 
 class Factor(StrEnum):

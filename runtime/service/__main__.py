@@ -1,5 +1,6 @@
-"""`python -m runtime.service [serve]` runs the gateway under uvicorn (uvloop + httptools); host, port and
-workers come from settings. Operator commands:
+"""`python -m runtime.service [serve]` runs the gateway under uvicorn (uvloop + httptools, with the request
+head bounded in size and time: runtime/service/server.py); host, port, workers and bounds come from
+settings. Operator commands:
 
     python -m runtime.service token --subject alice --scope admin --ttl 3600
     python -m runtime.service enroll-mfa --subject alice      # prints the TOTP secret and otpauth URI
@@ -19,6 +20,7 @@ def serve(settings: GatewaySettings) -> None:
     import uvicorn
 
     from runtime.service.logs import log_config
+    from runtime.service.server import GuardedHttpToolsProtocol
 
     s = settings.server
     uvicorn.run(
@@ -28,7 +30,9 @@ def serve(settings: GatewaySettings) -> None:
         port=s.port,
         workers=s.workers,
         loop="uvloop",
-        http="httptools",
+        http=GuardedHttpToolsProtocol,  # httptools with the request head bounded in size and time
+        h11_max_incomplete_event_size=s.max_header_bytes,
+        timeout_keep_alive=s.keep_alive_seconds,
         lifespan="on",
         access_log=s.access_log,
         proxy_headers=True,

@@ -1,8 +1,10 @@
-"""Admin endpoints: MFA step-up tokens, fault injection for drills, on-demand CPU profiles."""
+"""Admin endpoints: MFA step-up tokens, fault injection for drills, on-demand CPU profiles.
+
+Every admin write (any method but GET/HEAD: setting faults, which can fail all traffic; capturing a
+profile; storing content) needs a completed MFA step-up (auth.py), not just an admin token."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -14,8 +16,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runtime.observability import ProfileBusyError, ProfileFormat
-from runtime.service.auth import MFA_HEADER
+from runtime.service.auth import MFA_HEADER, STEP_UP_CHALLENGE, STEP_UP_REQUIRED, refused
 from runtime.service.content_routes import _read_body
+from runtime.service.http import load_json
 from runtime.service.tokens import Scope
 
 if TYPE_CHECKING:
@@ -34,7 +37,7 @@ async def step_up(request: Request) -> Response:
     claims = gateway.auth.require(request, Scope.ADMIN)
     code = request.headers.get(MFA_HEADER)
     if not code:
-        raise HTTPException(400, f"send the TOTP code in {MFA_HEADER}")
+        raise refused(request, 401, STEP_UP_REQUIRED, "step_up_required", STEP_UP_CHALLENGE)
     await gateway.auth.verify_code(request, claims, code)
     now = time.time()
     ttl = min(float(gateway.settings.auth.step_up_ttl_seconds), claims.exp - now)
@@ -51,6 +54,7 @@ class FaultUpdate(BaseModel):
     error_rate: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     latency_seconds: float | None = Field(None, ge=0, le=30, allow_inf_nan=False)
     latency_rate: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    cpu_seconds: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
 
 
 async def get_faults(request: Request) -> Response:
@@ -61,13 +65,13 @@ async def get_faults(request: Request) -> Response:
 
 async def put_faults(request: Request) -> Response:
     gateway = _gateway(request)
-    claims = gateway.auth.require(request, Scope.ADMIN)
+    claims = await gateway.auth.require_admin_step_up(request)
     body = await _read_body(request, 4096)
     try:
-        update = FaultUpdate.model_validate(json.loads(body or b"{}"))
+        update = FaultUpdate.model_validate(load_json(body or b"{}"))
     except (ValueError, ValidationError) as exc:
         raise HTTPException(
-            422, "expected {error_rate, latency_seconds, latency_rate} within bounds"
+            422, "expected {error_rate, latency_seconds, latency_rate, cpu_seconds} within bounds"
         ) from exc
     changes: dict[str, Any] = update.model_dump(exclude_none=True)
     for name, value in changes.items():
@@ -78,7 +82,7 @@ async def put_faults(request: Request) -> Response:
 
 async def profile(request: Request) -> Response:
     gateway = _gateway(request)
-    gateway.auth.require(request, Scope.ADMIN)
+    await gateway.auth.require_admin_step_up(request)
     try:
         seconds = float(request.query_params.get("seconds", "5"))
         fmt = ProfileFormat(request.query_params.get("format", "text"))

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import Scope as AsgiScope
 
+from runtime.observability.probes import AUTH_FAILURE
 from runtime.security.errors import (
     InvalidCodeError,
     MfaUnavailableError,
@@ -29,7 +30,11 @@ from runtime.service.tokens import Claims, Scope, TokenSigner
 MFA_HEADER = "x-streamgate-mfa"
 _CLAIMS = "streamgate.claims"  # scope key caching the verified claims (or None) for one request
 _UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="streamgate"'}
-_STEP_UP = {"WWW-Authenticate": 'Bearer realm="streamgate", error="insufficient_user_authentication"'}
+# RFC 9470's answer when a stronger factor is needed.
+STEP_UP_CHALLENGE = {
+    "WWW-Authenticate": 'Bearer realm="streamgate", error="insufficient_user_authentication"'
+}
+STEP_UP_REQUIRED = f"MFA step-up required: send a TOTP code in {MFA_HEADER} or a step-up token"
 
 
 class Authenticator:
@@ -56,9 +61,11 @@ class Authenticator:
     def require(self, conn: HTTPConnection, needed: Scope) -> Claims:
         claims = self.claims(conn.scope)
         if claims is None:
-            raise HTTPException(401, "a valid bearer token is required", headers=_UNAUTHENTICATED)
+            raise refused(conn, 401, "a valid bearer token is required", "invalid_token", _UNAUTHENTICATED)
         if not claims.scope.allows(needed):
-            raise HTTPException(403, f"the token's scope does not allow {needed.value} access")
+            raise refused(
+                conn, 403, f"the token's scope does not allow {needed.value} access", "scope", sub=claims.sub
+            )
         return claims
 
     def require_viewer(self, conn: HTTPConnection) -> Claims | None:
@@ -66,7 +73,7 @@ class Authenticator:
         if "authorization" in conn.headers:
             return self.require(conn, Scope.VIEWER)
         if self.settings.viewer_token_required:
-            raise HTTPException(401, "a valid bearer token is required", headers=_UNAUTHENTICATED)
+            raise refused(conn, 401, "a valid bearer token is required", "no_token", _UNAUTHENTICATED)
         return None
 
     async def verify_code(self, conn: HTTPConnection, claims: Claims, code: str) -> None:
@@ -81,9 +88,13 @@ class Authenticator:
                 headers={"Retry-After": str(max(1, round(exc.retry_after)))},
             ) from exc
         except NotEnrolledError as exc:
-            raise HTTPException(403, "no TOTP factor is enrolled for this subject") from exc
+            raise refused(
+                conn, 403, "no TOTP factor is enrolled for this subject", "mfa_not_enrolled", sub=claims.sub
+            ) from exc
         except InvalidCodeError as exc:  # includes replays
-            raise HTTPException(403, "invalid or already used MFA code") from exc
+            raise refused(
+                conn, 403, "invalid or already used MFA code", "mfa_invalid", sub=claims.sub
+            ) from exc
         except MfaUnavailableError as exc:
             raise HTTPException(503, "MFA verification unavailable") from exc
 
@@ -94,8 +105,21 @@ class Authenticator:
             return claims
         code = conn.headers.get(MFA_HEADER)
         if not code:
-            raise HTTPException(
-                401, f"MFA step-up required: send a TOTP code in {MFA_HEADER} or a step-up token", _STEP_UP
-            )
+            raise refused(conn, 401, STEP_UP_REQUIRED, "step_up_required", STEP_UP_CHALLENGE, sub=claims.sub)
         await self.verify_code(conn, claims, code)
         return claims
+
+
+def refused(
+    conn: HTTPConnection,
+    status: int,
+    message: str,
+    reason: str,
+    headers: dict[str, str] | None = None,
+    *,
+    sub: str | None = None,
+) -> HTTPException:
+    """The HTTP answer refusing a request; fires the `auth_failure` debug probe while it is armed."""
+    if AUTH_FAILURE.armed:
+        AUTH_FAILURE.fire(reason=reason, status=status, path=conn.scope.get("path"), sub=sub)
+    return HTTPException(status, message, headers=headers)

@@ -24,6 +24,7 @@ from opentelemetry import trace
 
 from runtime import content_paths
 from runtime.cache import MultiLevelCache, Tier
+from runtime.observability.probes import CACHE_MISS
 from runtime.service import frames
 from runtime.service.frames import ContentObject
 from runtime.service.origin import ContentOrigin
@@ -198,6 +199,9 @@ class ContentService:
                 span.set_attribute("streamgate.cache.tier", tier)
         else:
             found = await self.cache.get_or_load_with_source(key, load, ttl=ttl, depends_on=depends_on)
+        if CACHE_MISS.armed and found.tier is not Tier.L1:
+            tier = TIER_NAMES[found.tier] if found.tier is not None else "none"
+            CACHE_MISS.fire(key=key, tier=tier, kind=path.kind.value)
         if found.value is None or found.tier is None:
             return None
         return Served(self.decoded.decode(key, found.value), TIER_NAMES[found.tier])

@@ -5,6 +5,7 @@ Cache-Control a CDN honours, and `X-StreamGate-Cache` naming the tier that answe
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -16,12 +17,13 @@ from starlette.types import Receive, Scope, Send
 
 from runtime.cache import CacheError
 from runtime.catalog.errors import CatalogError
+from runtime.observability.timing import TIMING
 from runtime.security.cors import OriginAllowList
 from runtime.service import uploads
 from runtime.service.content import ContentPath, Kind, Role, Served, Stored, parse_path
 from runtime.service.cors import CorsPolicy
 from runtime.service.errors import ContentError
-from runtime.service.http import RawHeaders
+from runtime.service.http import RawHeaders, parse_count
 from runtime.service.ranges import Unsatisfiable, if_range_allows, none_match, parse_range
 from runtime.service.uploads import MissingReferenceError
 from runtime.storage import StorageError
@@ -95,15 +97,22 @@ class ContentServer:
             if name in _INTERESTING:
                 wanted[name] = value.decode("latin-1")
         cors = self.cors.headers(wanted.get(b"origin"))
+        timing = TIMING.get()  # a debug request's Server-Timing (None otherwise)
         try:
             if b"authorization" in wanted or gateway.settings.auth.viewer_token_required:
+                checked = time.perf_counter()
                 gateway.auth.require_viewer(HTTPConnection(scope))
+                if timing is not None:
+                    timing.add("auth", time.perf_counter() - checked)
             if self.catalog is not None and path.n is not None and path.rendition is not None:
                 await self._listed(path)
+            looked_up = time.perf_counter() if timing is not None else 0.0
             try:
                 served = await gateway.content.get(path)
             except StorageError as exc:
                 raise HTTPException(503, "content store unavailable", headers={"Retry-After": "1"}) from exc
+            if timing is not None:
+                timing.lookup(time.perf_counter() - looked_up, served.tier if served is not None else None)
             if served is None:
                 raise HTTPException(404, "no such content")
         except HTTPException as exc:
@@ -160,8 +169,8 @@ async def respond(
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = parse_count(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise HTTPException(413, f"body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

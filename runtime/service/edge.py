@@ -1,6 +1,7 @@
 """The per-request pipeline in one ASGI layer (each layer and `send` wrapper costs on the hot path):
 metrics (count/latency by route template and status class, in-flight) and the server span continuing a
-W3C `traceparent` → rate limit (/v1/ only) → fault injection (drills) → a fast endpoint or the app."""
+W3C `traceparent` → rate limit (/v1/ only) → fault injection (drills) → a fast endpoint or the app.
+A request with a valid debug token (`X-StreamGate-Debug`) also gets `Server-Timing` per tier."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from opentelemetry import trace
@@ -16,7 +17,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.observability.metrics import HTTP_STATS
-from runtime.observability.tracing import Tracing
+from runtime.observability.probes import ANY_ARMED, RATELIMIT_DECISION, REQUEST
+from runtime.observability.timing import TIMING, ServerTiming
+from runtime.observability.tracing import DEBUG_HEADER, Tracing, watched
 from runtime.security.ratelimit import RateLimitDecision
 from runtime.service.faults import FaultConfig
 from runtime.service.http import INTERNAL_ERROR, RawHeaders, send_json
@@ -48,12 +51,14 @@ class EdgeMiddleware:
         ratelimit: RateLimitGate,
         faults: FaultConfig,
         fast: FastPath | None = None,
+        debug_token: Callable[[bytes], bool] = lambda token: False,
     ) -> None:
         self.app = app
         self.tracing = tracing
         self.ratelimit = ratelimit
         self.faults = faults
         self.fast = fast
+        self.debug_token = debug_token  # is this X-StreamGate-Debug value a valid debug token?
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,18 +66,27 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         status = 500  # what the metrics record if handling raises
-        parent = Tracing.extract(scope["headers"])
+        seen = watched(scope["headers"])
+        parent = Tracing.parent(seen)
+        timing: ServerTiming | None = None
+        timing_set = request_set = None  # contextvar tokens, reset when the request is done
+        if seen is not None and DEBUG_HEADER in seen and self.debug_token(seen[DEBUG_HEADER]):
+            timing = ServerTiming()
+            timing_set = TIMING.set(timing)
+            send = _Timed(send, timing, started)
+        if ANY_ARMED.on:  # for debug snapshots: request id, method, path
+            request_set = REQUEST.set(scope)
         stats = HTTP_STATS
         stats.in_flight += 1
         try:
             if not self.tracing.enabled and parent is None:
-                status = await self._handle(scope, receive, send)
+                status = await self._handle(scope, receive, send, timing)
             else:
                 with self.tracing.tracer.start_as_current_span(
                     scope["method"], context=parent, kind=trace.SpanKind.SERVER
                 ) as span:
                     try:
-                        status = await self._handle(scope, receive, send)
+                        status = await self._handle(scope, receive, send, timing)
                     finally:
                         if span.is_recording():
                             template = route_template(scope)
@@ -85,13 +99,22 @@ class EdgeMiddleware:
         finally:
             stats.in_flight -= 1
             stats.observe(route_template(scope), scope["method"], status, time.perf_counter() - started)
+            if timing_set is not None:
+                TIMING.reset(timing_set)
+            if request_set is not None:
+                REQUEST.reset(request_set)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> int:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, timing: ServerTiming | None) -> int:
         """Rate limit → faults → the fast path or the app; returns the status sent."""
         decision: RateLimitDecision | None = None
         if scope["path"].startswith("/v1/"):
+            checked = time.perf_counter() if timing is not None else 0.0
             admitted = self.ratelimit.admit(scope)
             decision = admitted if isinstance(admitted, RateLimitDecision) else await admitted
+            if timing is not None:
+                timing.add("ratelimit", time.perf_counter() - checked)
+            if RATELIMIT_DECISION.armed:
+                self.ratelimit.probe(scope, decision)
             if not decision.allowed:
                 await self.ratelimit.refuse(send, decision)
                 return 429
@@ -119,6 +142,26 @@ class EdgeMiddleware:
 
     def _headers(self, decision: RateLimitDecision | None) -> RawHeaders:
         return self.ratelimit.raw_headers(decision) if decision is not None else []
+
+
+class _Timed:
+    """A `send` that adds Server-Timing to the response of a debug request, and keeps it out of shared
+    caches (its timings are this request's)."""
+
+    __slots__ = ("send", "started", "timing")
+
+    def __init__(self, send: Send, timing: ServerTiming, started: float) -> None:
+        self.send = send
+        self.timing = timing
+        self.started = started
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", ()) if k != b"cache-control"]
+            headers.append((b"cache-control", b"private, no-store"))
+            headers.append((b"server-timing", self.timing.header(time.perf_counter() - self.started)))
+            message["headers"] = headers
+        await self.send(message)
 
 
 class _Observed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
@@ -13,6 +12,7 @@ from starlette.routing import Route
 from runtime.analytics import validate_batch
 from runtime.analytics.metrics import EVENTS_RECEIVED, EVENTS_SHED
 from runtime.service.content_routes import _read_body
+from runtime.service.http import BadJson, load_json
 
 if TYPE_CHECKING:
     from runtime.service.gateway import Gateway
@@ -27,8 +27,8 @@ async def post_events(request: Request) -> Response:
     settings = gateway.settings.events
     body = await _read_body(request, settings.max_body_bytes)
     try:
-        payload: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload: Any = load_json(body)
+    except BadJson as exc:
         raise HTTPException(400, "body is not JSON") from exc
     raw = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(raw, list):

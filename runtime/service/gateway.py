@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -19,6 +18,8 @@ from runtime.cache import CdnPurger, MultiLevelCache
 from runtime.cache.record import Record
 from runtime.connections import redis_client
 from runtime.observability import CpuProfiler, LabelledRegistry, Tracing
+from runtime.observability.continuous import ContinuousProfiler
+from runtime.observability.debugging import ProbeControl
 from runtime.observability.metrics import BUILD_INFO
 from runtime.security.envelope import Envelope, kms_client
 from runtime.security.mfa import MfaManager
@@ -27,13 +28,14 @@ from runtime.service.auth import Authenticator
 from runtime.service.bootstrap import bootstrap
 from runtime.service.cdn import EdgeCachedOnly, Purger, purger_for
 from runtime.service.content import ContentService
-from runtime.service.errors import ConfigError
+from runtime.service.errors import ConfigError, TokenError
 from runtime.service.faults import FaultConfig
+from runtime.service.health import BackendMonitor
 from runtime.service.leases import LeasedLimiter
 from runtime.service.origin import ContentOrigin, EncryptedObjectStore
 from runtime.service.settings import GatewaySettings
 from runtime.service.tokens import TokenSigner
-from runtime.storage import ObjectStore, StorageError
+from runtime.storage import ObjectStore
 from runtime.streaming import BoundedQueue, StreamProcessor
 
 if TYPE_CHECKING:
@@ -64,13 +66,17 @@ class Gateway:
     faults: FaultConfig
     tracing: Tracing
     profiler: CpuProfiler
+    continuous: ContinuousProfiler  # the always-on agent (pushes tagged profiles)
+    probes: ProbeControl  # debug probes, armed across instances through Redis
     analytics: RealtimeAnalytics
     events: BoundedQueue[PlaybackEvent]
     processor: StreamProcessor[PlaybackEvent]
     metrics_view: LabelledRegistry
+    monitor: BackendMonitor
     catalog: CatalogService | None = None  # the content catalog (PostgreSQL), when enabled
     log: logging.Logger = log
     warmed: bool = False
+    stopping: bool = False
     _started: bool = field(default=False, repr=False)
 
     @classmethod
@@ -182,15 +188,22 @@ class Gateway:
             mfa=mfa,
             signer=signer,
             auth=Authenticator(signer, mfa, settings.auth),
-            faults=FaultConfig(f.error_rate, f.latency_seconds, f.latency_rate),
+            faults=FaultConfig(f.error_rate, f.latency_seconds, f.latency_rate, f.cpu_seconds),
             tracing=tracing,
             profiler=CpuProfiler(
                 max_seconds=settings.profiling.max_seconds, interval=settings.profiling.interval_seconds
+            ),
+            continuous=ContinuousProfiler(settings.profiling, labels),
+            probes=ProbeControl(
+                redis,
+                retain_seconds=settings.debug.snapshot_retain_seconds,
+                sync_seconds=settings.debug.sync_seconds,
             ),
             analytics=analytics,
             events=events,
             processor=processor,
             metrics_view=LabelledRegistry(labels),
+            monitor=_monitor(settings, redis, store, cache),
             catalog=catalog,
         )
 
@@ -199,6 +212,8 @@ class Gateway:
             stores = [self.store] + ([self.l3_store] if self.l3_store is not None else [])
             await bootstrap(stores, self.kms, self.settings.security.encryption.kms_key_id)
         BUILD_INFO.set(1)
+        self.continuous.start()  # here, in the worker: the agent's thread does not survive a fork
+        self.probes.start()
         ANALYTICS_COLLECTOR.attach(
             self.analytics,
             queue_depth=lambda: len(self.events),
@@ -206,6 +221,7 @@ class Gateway:
             top=self.settings.events.metric_top_contents,
         )
         self.processor.start()
+        self.monitor.start()
         if self.catalog is not None:
             await self.catalog.db.start()
         self._started = True
@@ -226,7 +242,11 @@ class Gateway:
     async def stop(self) -> None:
         if not self._started:
             return
+        self.stopping = True
         self._started = False
+        self.continuous.stop()
+        await self.probes.stop()
+        await self.monitor.stop()
         await self.processor.stop(drain=True)
         ANALYTICS_COLLECTOR.detach(self.analytics)
         await self.cache.close()
@@ -242,25 +262,48 @@ class Gateway:
             self.l3_store.close()
         self.tracing.shutdown()
 
-    async def readiness(self) -> dict[str, bool]:
-        async def redis_ok() -> bool:
-            try:
-                async with asyncio.timeout(0.5):
-                    return bool(await self.redis.ping())
-            except Exception:
-                return False
+    def debug_token(self, value: bytes) -> bool:
+        """Whether an X-StreamGate-Debug value is a valid debug token (its request gets Server-Timing)."""
+        try:
+            return self.signer.verify(value.decode("latin-1").strip()).debug
+        except TokenError:
+            return False
 
-        async def store_ok() -> bool:
-            try:
-                async with asyncio.timeout(2.0):
-                    async for _ in self.store.list("", page_size=1):
-                        break
-                return True
-            except (StorageError, TimeoutError):
-                return False
+    @property
+    def ready(self) -> bool:
+        """Can this pod serve? Started (L1 warmed when Redis allowed it) and not shutting down. Shared
+        backends do not count: every pod shares them, and cached content keeps serving without them."""
+        return self._started and self.warmed and not self.stopping
 
-        redis_up, store_up = await asyncio.gather(redis_ok(), store_ok())
-        return {"redis": redis_up, "object_store": store_up, "warmed": self.warmed}
+    @property
+    def phase(self) -> str:
+        if self.stopping:
+            return "stopping"
+        return "serving" if self.ready else "starting"
+
+
+def _monitor(
+    settings: GatewaySettings, redis: aioredis.Redis, store: ObjectStore, cache: MultiLevelCache
+) -> BackendMonitor:
+    async def redis_up() -> object:
+        return await redis.ping()
+
+    async def store_up() -> object:
+        async for _ in store.list("", page_size=1):
+            break
+        return None
+
+    def invalidation() -> tuple[bool, str]:
+        live = cache.invalidation_live
+        return live, "confirmed live" if live else "not confirmed: L1 entries are served for a bounded time"
+
+    h = settings.health
+    return BackendMonitor(
+        {"redis": redis_up, "object_store": store_up},
+        checks={"cache_invalidation": invalidation},
+        interval_seconds=h.interval_seconds,
+        timeout_seconds=h.timeout_seconds,
+    )
 
 
 def _trace_l2(cache: MultiLevelCache, tracing: Tracing) -> None:

@@ -3,25 +3,40 @@
 Even micro-batched, every request pays the limiter's per-request work and a share of a Redis round trip
 (measured here: ~80 µs of CPU per request at batches of ~7, more than the rest of a cached segment GET).
 A key that sends at least `hot_after` requests within `window_seconds` instead takes a lease: ONE
-atomic check of all its scopes with `cost=n`, where n is the key's rate per window (at most
-`max_tokens`), so a hot key costs about one Redis round trip per window per process. Its next n-1
-requests are admitted locally until the lease expires (two windows after it was taken). A round trip
-costs ~380 µs of client CPU here (redis-py, syscalls, loopback), so `max_tokens` is sized for a few
-thousand requests/s per key and process (256 per 50 ms window): a smaller cap makes busy keys pay for more
-round trips without changing the accounting below, which depends on the window only.
+atomic check of all its scopes with `cost=n`, and its next n-1 requests are admitted locally. A round
+trip costs ~380 µs of client CPU here (redis-py, syscalls, loopback), so `max_tokens` allows a few
+thousand requests/s per key and process.
 
-Accounting stays conservative: a lease is charged in Redis before any of its requests is admitted, so the
-limits are never exceeded; the price is that a key may be charged up to one window of its own traffic
-ahead (unused lease tokens are not refunded; with the background refill, which starts when half a lease
-is used or its rest would not outlast two refill round trips (counted as at most a window), and
-carries the rest over, up to two windows). Cold keys, and a hot key whose lease is refused, are checked
-one request at a time, exactly as without leases; a hot key that is refused is then refused locally until
-its `Retry-After` (at most one window), so a flood of refused requests does not reach Redis either.
-`max_tokens <= 1` turns leasing off."""
+The bound (stated in runtime/security/ratelimit/limiter.py): in any window, a scope admits at most its
+GCRA bound plus epsilon = max(2, 1 % of burst + rate x 1 s) (the percentage is a setting), across all
+processes. A lease is charged in Redis before any of its requests is admitted, so its tokens never exceed
+the limits; what could (and did:
+151-154 admitted against a bound of 150) is tokens charged before a window and used inside it. So each
+token carries a use deadline: token k of a lease whose check was sent at `at` is usable until
+`at + lateness + k x step`, where lateness is the smallest `lateness_us` of the key's scopes
+((epsilon - 1) x interval) and step the smallest interval: its GCRA slot cannot have begun longer ago than
+that. Tokens past their deadline are dropped, never refunded (a refund could free slots that later charges
+already own).
+
+Leases are sized so their tokens are used before their deadlines: at most one window of the key's traffic,
+and no more than its measured rate uses within the lateness (a key at 2,000/s against a 20,000/s global
+scope gets ~40-token leases; the requests already waiting get theirs at once). More tokens are taken in
+the background when those held (and on their way) would run out or lapse within a round trip plus a
+margin; they queue behind the held ones, sized for what the key uses from then until their own
+deadlines. When round trips are longer than tokens live (a saturated event loop), up to `_MAX_REFILLS`
+refills are in flight, staggered. The price of the bound: tokens live about 20 ms (epsilon - 1 intervals),
+so a hot key takes a round trip every 10-20 ms. Measured here (one process, one hot key): ~60 round
+trips/s both at ~13,000 requests/s and on an event loop saturated at ~7,600 requests/s (was 30/s with
+leases living 100 ms), under 2 % of charged tokens lapsing unused, ~1-2 µs of CPU per request more.
+
+Cold keys, and a hot key whose lease is refused, are checked one request at a time, exactly as without
+leases; a hot key that is refused is then refused locally until its `Retry-After` (at most one window), so
+a flood of refused requests does not reach Redis either. `max_tokens <= 1` turns leasing off."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import time
 from collections.abc import Coroutine
@@ -44,18 +59,62 @@ _GRANTED = LEASES.labels("granted")
 _REFUSED = LEASES.labels("refused")
 
 
+EXPIRED_TOKENS = int_counters(
+    "streamgate_ratelimit_lease_tokens_expired_total",
+    "Leased tokens dropped unused at their deadline (charged in Redis, never admitted)",
+)
+_EXPIRED = EXPIRED_TOKENS.labels()
+_MAX_REFILLS = 4  # per key in flight at once
+
+
 @dataclasses.dataclass(slots=True)
 class _Lease:
+    """Tokens in segments, one per check that charged them, used oldest first. The current segment has
+    `left` tokens, the next usable until `deadline` and each later one `step` seconds longer; `later`
+    queues the segments of refills as (tokens, first deadline). A refused lease has no tokens and refuses
+    until `deadline`."""
+
     left: int
-    expires: float
+    deadline: float
     decision: RateLimitDecision
+    step: float = 0.0
     since: float = 0.0  # when the decision was made
-    size: int = 0  # tokens taken by the lease's check
+    queued: int = 0  # tokens in `later`
+    inflight: int = 0  # tokens asked for by refills not back yet
+    refills: int = 0  # refills not back yet
+    covered: float = 0.0  # refills on their way will have tokens usable until about then
+    slack: float = 0.0  # a refill is due this long (plus a round trip) before the tokens run out
+    until: float = 0.0  # when the last token (or a refusal) lapses
+    later: collections.deque[tuple[int, float]] = dataclasses.field(default_factory=collections.deque)
+
+    def __post_init__(self) -> None:
+        self.until = self.deadline + max(0, self.left - 1) * self.step
+
+    def usable(self, now: float) -> int:
+        """Tokens of the current segment after dropping those past their deadline, moving on to the next
+        segment when it is spent."""
+        while True:
+            if self.left > 0 and now > self.deadline:
+                late = self.left
+                if self.step > 0:
+                    late = min(late, int((now - self.deadline) / self.step) + 1)
+                self.left -= late
+                self.deadline += late * self.step
+                _EXPIRED.value += late
+            if self.left > 0 or not self.later:
+                return self.left
+            self.left, self.deadline = self.later.popleft()
+            self.queued -= self.left
+
+    def append(self, n: int, deadline: float) -> None:
+        self.later.append((n, deadline))
+        self.queued += n
+        self.until = max(self.until, deadline + (n - 1) * self.step)
 
 
 def _decision(d: RateLimitDecision, *, remaining: int, retry_after: float, reset: float) -> RateLimitDecision:
     # Direct construction: dataclasses.replace costs several times more on this path.
-    return RateLimitDecision(d.allowed, d.scope, retry_after, remaining, reset, d.limit, d.degraded)
+    return RateLimitDecision(d.allowed, d.scope, retry_after, remaining, reset, d.limit, d.degraded, d.at)
 
 
 @dataclasses.dataclass(slots=True)
@@ -77,27 +136,28 @@ class LeasedLimiter:
     ) -> None:
         self.limiter = limiter
         self.window = window_seconds
-        # A lease is sized for one window of the key's traffic but lives two: its tokens are charged
-        # already (using them later is conservative), and a lease that lapsed just before its refill
-        # landed would make the key's requests wait for a synchronous one.
-        self.lifetime = 2 * window_seconds
         self.max_tokens = max_tokens
         self.hot_after = hot_after
         self.max_keys = max_keys
         self._leases: dict[RateLimitKey, _Lease] = {}
         self._rates: dict[RateLimitKey, _Rate] = {}
-        self._pending: dict[RateLimitKey, asyncio.Future[None]] = {}
+        # Checks in flight per key (a lease or refills), oldest first: requests that find no token wait for
+        # the oldest, then look again.
+        self._pending: dict[RateLimitKey, list[asyncio.Future[None]]] = {}
+        self._undecided: dict[RateLimitKey, int] = {}
         self._refills: set[asyncio.Task[None]] = set()
-        # Recent refill round trip (an EWMA, at most half a window) as a fraction of a window, doubled:
-        # a refill starts when the lease has fewer tokens left than the key uses in that time.
-        self._lead = 0.0
+        # Recent refill round trip and its part before the check was sent (EWMAs, seconds): see _take.
+        self._rtt = 0.0
+        self._pre = 0.0
 
     def _take(self, key: RateLimitKey, now: float, rate: int) -> RateLimitDecision | None:
         lease = self._leases.get(key)
-        if lease is None or lease.expires <= now:
+        if lease is None:
             return None
         d = lease.decision
         if not d.allowed:  # a hot key already refused: refused locally until its retry time
+            if lease.deadline <= now:
+                return None
             elapsed = now - lease.since
             return _decision(
                 d,
@@ -105,13 +165,22 @@ class LeasedLimiter:
                 retry_after=max(0.0, d.retry_after - elapsed),
                 reset=max(0.0, d.reset - elapsed),
             )
-        if lease.left <= 0:
+        if (lease.left <= 0 or now > lease.deadline) and lease.usable(now) <= 0:
             return None
         lease.left -= 1
+        lease.deadline += lease.step
         _LEASED.value += 1
-        left = lease.left
-        if (left * 2 <= lease.size or left <= rate * self._lead) and key not in self._pending:
-            self._start_refill(key, max(2, min(self.max_tokens, rate)))
+        left = lease.left + lease.queued
+        if lease.refills < _MAX_REFILLS:
+            # Refill when the tokens (with those on their way) would run out or lapse within a round
+            # trip plus a margin (a quarter of it, for jitter, and a slack). A refill on its way counts
+            # until its own tokens lapse, so when round trips are longer than tokens live, refills go out
+            # staggered rather than together.
+            ahead = 1.25 * self._rtt + lease.slack
+            if (left + lease.inflight) * self.window <= rate * ahead or max(
+                lease.until, lease.covered
+            ) - now <= ahead:
+                self._start_refill(key, lease, now)
         return _decision(d, remaining=d.remaining + left, retry_after=d.retry_after, reset=d.reset)
 
     def _observe(self, key: RateLimitKey, now: float) -> int:
@@ -129,6 +198,33 @@ class LeasedLimiter:
         rate.count += 1
         return max(rate.count, rate.previous)
 
+    def _deadlines(self, key: RateLimitKey) -> tuple[float, float]:
+        """(lateness, step) in seconds for the key's leased tokens (module doc); no limits: no deadline."""
+        limits = self.limiter.limits_for(key) if self.limiter.settings.enabled else ()
+        if not limits:
+            return float("inf"), 0.0
+        percent = self.limiter.settings.epsilon_percent
+        lateness = min(sl.lateness_us(percent) for sl in limits) / 1e6
+        return lateness, min(sl.interval_us for sl in limits) / 1e6
+
+    def _size(self, key: RateLimitKey, now: float, lateness: float, step: float) -> int:
+        """Tokens for the next lease: one window of the key's traffic at most, and no more than it uses
+        before their deadlines (token k may be used up to lateness + k * step after the check)."""
+        rate = self._rates.get(key)
+        if rate is None:
+            return 1
+        n = min(self.max_tokens, max(rate.count, rate.previous))
+        per_second = self._per_second(rate, now)
+        gap = 1.0 / per_second - step  # how much later each next use comes than its deadline
+        if gap > 0 and lateness < float("inf"):
+            n = min(n, max(self._undecided.get(key, 0), int(lateness / gap) + 1))
+        return n
+
+    def _per_second(self, rate: _Rate, now: float) -> float:
+        """The key's requests per second: this window so far or the previous window, whichever is
+        higher (a burst reads as a high rate; lease sizes are capped by the window's count anyway)."""
+        return max(rate.count / max(now - rate.window_start, 0.001), rate.previous / self.window)
+
     async def check(self, key: RateLimitKey) -> RateLimitDecision:
         decided = self.admit(key)
         return decided if isinstance(decided, RateLimitDecision) else await decided
@@ -141,26 +237,50 @@ class LeasedLimiter:
         now = time.monotonic()
         count = self._observe(key, now)
         taken = self._take(key, now, count)
-        return taken if taken is not None else self._decide(key, count)
+        if taken is not None:
+            return taken
+        # Requests of this key waiting for a decision: a burst that a lease should cover at once.
+        if len(self._undecided) >= self.max_keys:
+            self._undecided.clear()  # bounded (a count only sizes leases; losing one costs a round trip)
+        self._undecided[key] = self._undecided.get(key, 0) + 1
+        return self._decide(key, count)
 
     async def _decide(self, key: RateLimitKey, count: int) -> RateLimitDecision:
-        while (pending := self._pending.get(key)) is not None:
-            await asyncio.shield(pending)  # a lease for this key is being taken: share it
-            taken = self._take(key, time.monotonic(), count)
-            if taken is not None:
-                return taken
-        if count < self.hot_after:
-            return await self.limiter.check(key)
-        return await self._lease(key, min(self.max_tokens, count), time.monotonic())
+        try:
+            while pending := self._pending.get(key):
+                await asyncio.shield(pending[0])  # tokens for this key are on their way: share them
+                taken = self._take(key, time.monotonic(), count)
+                if taken is not None:
+                    return taken
+            if count < self.hot_after:
+                return await self.limiter.check(key)
+            return await self._lease(key)
+        finally:
+            left = self._undecided.pop(key, 1) - 1
+            if left > 0:
+                self._undecided[key] = left
 
-    async def _lease(self, key: RateLimitKey, n: int, now: float) -> RateLimitDecision:
+    async def _lease(self, key: RateLimitKey) -> RateLimitDecision:
+        lateness, step = self._deadlines(key)
+        n = self._size(key, time.monotonic(), lateness, step)
+        if n < 2:
+            return await self.limiter.check(key)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending[key] = done
+        self._pending.setdefault(key, []).append(done)
         try:
             decision = await self.limiter.check(key, cost=n)
+            now = time.monotonic()
             if decision.allowed:
                 _GRANTED.inc()
-                lease = _Lease(left=n - 1, expires=now + self.lifetime, decision=decision, size=n)
+                # This request is the lease's first token (admitted at the check); the rest wait here.
+                lease = _Lease(
+                    left=n - 1,
+                    deadline=decision.at + lateness + step,
+                    decision=decision,
+                    step=step,
+                    since=now,
+                    slack=min(lateness / 8, self.window),
+                )
                 self._store(key, lease, now)
                 d = decision
                 return _decision(d, remaining=d.remaining + n - 1, retry_after=d.retry_after, reset=d.reset)
@@ -169,43 +289,80 @@ class LeasedLimiter:
             if not decision.allowed and decision.retry_after > 0 and not decision.degraded:
                 # GCRA admits nothing before retry_after: refuse the hot key locally until then.
                 until = now + min(decision.retry_after, self.window)
-                self._store(key, _Lease(left=0, expires=until, decision=decision, since=now), now)
+                self._store(key, _Lease(left=0, deadline=until, decision=decision, since=now), now)
             return decision
         finally:
-            del self._pending[key]
-            done.set_result(None)
+            self._done(key, done)
 
-    def _start_refill(self, key: RateLimitKey, n: int) -> None:
-        """Take the next lease in the background once half of the current one is used, or sooner when the
-        rest would not outlast two recent refill round trips (a busy event loop makes them tens of ms),
-        so requests of a hot key rarely wait for Redis. The rest of the current lease carries over."""
+    def _done(self, key: RateLimitKey, done: asyncio.Future[None]) -> None:
+        pending = self._pending.get(key)
+        if pending is not None:
+            pending.remove(done)
+            if not pending:
+                del self._pending[key]
+        done.set_result(None)
+
+    def _start_refill(self, key: RateLimitKey, lease: _Lease, now: float) -> None:
+        """Take more tokens in the background (when: see _take), so requests of a hot key rarely wait for
+        Redis. The new tokens queue behind the ones held (and on their way), so they are sized for what
+        the key uses from when those run out (or the refill lands, if later) until their own deadlines."""
+        lateness, _ = self._deadlines(key)
+        rate = self._rates.get(key)
+        if rate is None:
+            return
+        per_second = self._per_second(rate, now)
+        held = lease.left + lease.queued + lease.inflight
+        lasting = max(0.0, max(lease.until, lease.covered) - now)
+        first_use = max(self._rtt, min(held / per_second, lasting))
+        n = min(self.max_tokens, max(rate.count, rate.previous))
+        if lateness < float("inf"):
+            n = min(n, int(per_second * (self._pre + lateness - first_use)) + 1)
+        if n < 2:
+            return
+        lease.inflight += n
+        lease.refills += 1
+        lease.covered = max(lease.covered, now + self._pre + lateness)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending[key] = done
-        task = asyncio.get_running_loop().create_task(self._refill(key, n, done))
+        self._pending.setdefault(key, []).append(done)
+        task = asyncio.get_running_loop().create_task(self._refill(key, lease, n, lateness, done))
         self._refills.add(task)
         task.add_done_callback(self._refills.discard)
 
-    async def _refill(self, key: RateLimitKey, n: int, done: asyncio.Future[None]) -> None:
+    async def _refill(
+        self, key: RateLimitKey, lease: _Lease, n: int, lateness: float, done: asyncio.Future[None]
+    ) -> None:
         try:
             started = time.monotonic()
             decision = await self.limiter.check(key, cost=n)
             now = time.monotonic()
-            seconds = min(now - started, self.window / 2)
-            self._lead = 0.8 * self._lead + 0.2 * (2 * seconds / self.window)
+            seconds = now - started
+            self._rtt = 0.8 * self._rtt + 0.2 * seconds
+            self._pre = 0.8 * self._pre + 0.2 * min(max(0.0, decision.at - started), seconds)
             if decision.allowed:  # refused: keep using what is left, then decide exactly as usual
                 _GRANTED.inc()
-                old = self._leases.get(key)
-                carry = old.left if old is not None and old.decision.allowed and old.expires > now else 0
-                self._store(
-                    key,
-                    _Lease(left=n + carry, expires=now + self.lifetime, decision=decision, size=n + carry),
-                    now,
-                )
+                current = self._leases.get(key)
+                if current is not None and current.decision.allowed:
+                    current.append(n, decision.at + lateness)
+                    current.decision, current.since = decision, now
+                else:
+                    self._store(
+                        key,
+                        _Lease(
+                            left=n,
+                            deadline=decision.at + lateness,
+                            decision=decision,
+                            step=lease.step,
+                            since=now,
+                            slack=min(lateness / 8, self.window),
+                        ),
+                        now,
+                    )
             else:
                 _REFUSED.inc()
         finally:
-            del self._pending[key]
-            done.set_result(None)
+            lease.inflight -= n
+            lease.refills -= 1
+            self._done(key, done)
 
     async def aclose(self) -> None:
         """Wait for background refills (they are short: one batched Redis round trip)."""
@@ -214,7 +371,7 @@ class LeasedLimiter:
 
     def _store(self, key: RateLimitKey, lease: _Lease, now: float) -> None:
         if len(self._leases) >= self.max_keys:
-            self._leases = {k: v for k, v in self._leases.items() if v.expires > now}
+            self._leases = {k: v for k, v in self._leases.items() if v.until > now}
             if len(self._leases) >= self.max_keys:
                 self._leases.clear()
         self._leases[key] = lease

@@ -340,9 +340,10 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "put": {
-                    "summary": "Set fault injection on this instance (drills)",
+                    "summary": "Set fault injection on this instance (drills; admin + MFA step-up)",
                     "operationId": "put_faults",
                     "security": _BEARER,
+                    "parameters": [_MFA],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -354,6 +355,7 @@ def openapi_document() -> dict[str, Any]:
                                         "error_rate": {"type": "number", "minimum": 0, "maximum": 1},
                                         "latency_seconds": {"type": "number", "minimum": 0, "maximum": 30},
                                         "latency_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                                        "cpu_seconds": {"type": "number", "minimum": 0, "maximum": 1},
                                     },
                                 }
                             }
@@ -361,16 +363,17 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": {"description": "Faults", "content": json_ok},
-                        **_errors(401, 403, 422, 429),
+                        **_errors(401, 403, 422, 429, 503),
                     },
                 },
             },
             "/v1/admin/profile": {
                 "post": {
-                    "summary": "Capture a CPU profile of this process for N seconds",
+                    "summary": "Capture a CPU profile of this process for N seconds (admin + MFA step-up)",
                     "operationId": "admin_profile",
                     "security": _BEARER,
                     "parameters": [
+                        _MFA,
                         {
                             "name": "seconds",
                             "in": "query",
@@ -389,11 +392,12 @@ def openapi_document() -> dict[str, Any]:
                             "description": "Profile",
                             "content": {"text/plain": {"schema": {"type": "string"}}},
                         },
-                        **_errors(401, 403, 409, 422, 429),
+                        **_errors(401, 403, 409, 422, 429, 503),
                     },
                 }
             },
             **_catalog_paths(json_ok),
+            **_debug_paths(),
             "/healthz": {
                 "get": {
                     "operationId": "healthz",
@@ -426,5 +430,112 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "Build", "content": json_ok}},
                 }
             },
+        },
+    }
+
+
+_PROBE = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"enum": ["cache_miss", "origin_fetch", "ratelimit_decision", "auth_failure"]},
+}
+
+
+def _debug_paths() -> dict[str, Any]:
+    """Debug probes and tokens (runtime/service/debug_routes.py): admin scope with MFA step-up."""
+    json_ok = {"application/json": {"schema": {"type": "object"}}}
+    admin = {"security": _BEARER, "parameters": [_MFA]}
+    return {
+        "/v1/admin/debug/probes": {
+            "get": {
+                "summary": "Debug probes and their armings (all instances)",
+                "operationId": "debug_list_probes",
+                **admin,
+                "responses": {
+                    "200": {"description": "Probes", "content": json_ok},
+                    **_errors(401, 403, 429, 503),
+                },
+            },
+            "delete": {
+                "summary": "Disarm every debug probe",
+                "operationId": "debug_clear_probes",
+                **admin,
+                "responses": {
+                    "200": {"description": "Cleared", "content": json_ok},
+                    **_errors(401, 403, 429, 503),
+                },
+            },
+        },
+        "/v1/admin/debug/probes/{name}": {
+            "put": {
+                "summary": "Arm a debug probe: a condition, a hit limit, a TTL and a rate",
+                "operationId": "debug_arm_probe",
+                "security": _BEARER,
+                "parameters": [_PROBE, _MFA],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "condition": {"type": "string", "maxLength": 500},
+                                    "max_hits": {"type": "integer", "minimum": 1, "maximum": 1000},
+                                    "ttl_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+                                    "max_per_second": {"type": "integer", "minimum": 1, "maximum": 50},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "Armed", "content": json_ok},
+                    **_errors(401, 403, 404, 422, 429, 503),
+                },
+            },
+            "delete": {
+                "summary": "Disarm a debug probe",
+                "operationId": "debug_clear_probe",
+                "security": _BEARER,
+                "parameters": [_PROBE, _MFA],
+                "responses": {
+                    "200": {"description": "Cleared", "content": json_ok},
+                    **_errors(401, 403, 404, 429, 503),
+                },
+            },
+        },
+        "/v1/admin/debug/probes/{name}/snapshots": {
+            "get": {
+                "summary": "Snapshots a debug probe captured (redacted locals, stack, request and trace ids)",
+                "operationId": "debug_snapshots",
+                "security": _BEARER,
+                "parameters": [_PROBE, _MFA],
+                "responses": {
+                    "200": {"description": "Snapshots", "content": json_ok},
+                    **_errors(401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/v1/admin/debug/token": {
+            "post": {
+                "summary": "A debug token: requests carrying it in X-StreamGate-Debug get Server-Timing",
+                "operationId": "debug_token",
+                "security": _BEARER,
+                "parameters": [
+                    _MFA,
+                    {
+                        "name": "ttl_seconds",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "number", "minimum": 1, "maximum": 3600},
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "Token", "content": json_ok},
+                    **_errors(401, 403, 422, 429, 503),
+                },
+            }
         },
     }

@@ -1,5 +1,19 @@
-"""Operations endpoints: /healthz (liveness), /readyz (Redis and object store reachable, cache warmed),
-/metrics (Prometheus, with version/color/region on every series), /version, /openapi.json."""
+"""Operations endpoints: /healthz (liveness), /readyz (readiness), /metrics (Prometheus, with
+version/color/region on every series), /version, /openapi.json.
+
+The probes' semantics (the Deployment's startup, liveness and readiness probes use them):
+- /healthz answers 200 whenever the process can answer HTTP at all: liveness never depends on a shared
+  backend (restarting every pod because Redis blipped helps nobody). Its body carries the degradation:
+  each backend's last probe (runtime/service/health.py), with `status` "ok" or "degraded". It does no
+  I/O, so a hung backend cannot make it slow.
+- /readyz answers 200 while this pod can serve: started (the lifespan ran, L1 warmed from the shared
+  top-K if Redis allowed it) and not shutting down; 503 otherwise. A shared backend being down or hung
+  does not make a pod unready, as that would take every pod of every color out at once (a cascading
+  outage) while cached content keeps serving and the rest degrades per request (L1 within its staleness
+  bound, L3, the origin; the rate limiter's local fallback). The degraded backends are listed in the
+  body and in `streamgate_backend_up`.
+- Startup uses /healthz, which only answers once the lifespan has run (uvicorn serves after it).
+"""
 
 from __future__ import annotations
 
@@ -21,14 +35,24 @@ if TYPE_CHECKING:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    gateway: Gateway = request.app.state.gateway
+    degraded = gateway.monitor.degraded
+    return JSONResponse(
+        {
+            "status": "degraded" if degraded else "ok",
+            "degraded": degraded,
+            "backends": gateway.monitor.snapshot(),
+        }
+    )
 
 
 async def readyz(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    checks = await gateway.readiness()
-    ready = all(checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    ready = gateway.ready
+    return JSONResponse(
+        {"ready": ready, "phase": gateway.phase, "degraded": gateway.monitor.degraded},
+        status_code=200 if ready else 503,
+    )
 
 
 async def metrics(request: Request) -> Response:

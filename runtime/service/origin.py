@@ -8,11 +8,14 @@ served to viewers (and cached by the CDN) are the plaintext anyway."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
 
+from runtime.observability.probes import ORIGIN_FETCH
+from runtime.observability.timing import TIMING
 from runtime.security.envelope import Envelope
 from runtime.storage import ObjectNotFoundError, ObjectStore
 
@@ -36,14 +39,25 @@ class ContentOrigin:
 
     async def fetch(self, key: str) -> bytes | None:
         """The plaintext frame, or None when there is no such object."""
-        with self.tracer.start_as_current_span("storage.fetch") as span:
-            span.set_attribute("streamgate.storage.key", key)
-            try:
-                blob = await self.store.get(self.object_key(key))
-            except ObjectNotFoundError:
-                span.set_attribute("streamgate.storage.found", False)
-                return None
-            return await self.envelope.adecrypt(blob, _context(self.tenant, key, "content"))
+        started = time.perf_counter()
+        frame: bytes | None = None
+        try:
+            with self.tracer.start_as_current_span("storage.fetch") as span:
+                span.set_attribute("streamgate.storage.key", key)
+                try:
+                    blob = await self.store.get(self.object_key(key))
+                except ObjectNotFoundError:
+                    span.set_attribute("streamgate.storage.found", False)
+                    return None
+                frame = await self.envelope.adecrypt(blob, _context(self.tenant, key, "content"))
+                return frame
+        finally:
+            seconds = time.perf_counter() - started
+            if (timing := TIMING.get()) is not None:
+                timing.add("origin", seconds)
+            if ORIGIN_FETCH.armed:
+                size = len(frame) if frame is not None else 0
+                ORIGIN_FETCH.fire(key=key, found=frame is not None, size=size, seconds=seconds)
 
     async def put(self, key: str, frame: bytes) -> None:
         with self.tracer.start_as_current_span("storage.put"):

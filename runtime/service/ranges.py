@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runtime.service.http import parse_count
+
 
 @dataclass(frozen=True, slots=True)
 class ByteRange:
@@ -34,23 +36,20 @@ def parse_range(value: str, size: int) -> ByteRange | None:
         return None
     first_text, dash, last_text = spec.partition("-")
     first_text, last_text = first_text.strip(), last_text.strip()
-    if (
-        not dash
-        or not (first_text.isdigit() or first_text == "")
-        or not (last_text.isdigit() or last_text == "")
-    ):
+    # Positions are ASCII digits of any length (RFC 9110 §14.1.1); absurdly long ones parse as "beyond
+    # the representation" (parse_count), so a 5000-digit position is a 416, not an int() error.
+    first, last = parse_count(first_text), parse_count(last_text)
+    if not dash or (first is None and first_text) or (last is None and last_text):
         return None
-    if first_text == "":
-        if last_text == "":
+    if first is None:
+        if last is None:
             return None
-        suffix = int(last_text)
-        if suffix == 0 or size == 0:
+        if last == 0 or size == 0:
             raise Unsatisfiable
-        return ByteRange(max(0, size - suffix), size - 1)
-    first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last_text and last < first:
+        return ByteRange(max(0, size - last), size - 1)
+    if last is not None and last < first:
         return None  # syntactically invalid: ignore
+    last = size - 1 if last is None else last
     if first >= size:
         raise Unsatisfiable
     return ByteRange(first, min(last, size - 1))

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from starlette.types import Scope, Send
 
 from runtime.observability.metrics import int_counters
+from runtime.observability.probes import RATELIMIT_DECISION
 from runtime.observability.tracing import Tracing
 from runtime.security.ratelimit import RateLimitDecision, RateLimitKey
 from runtime.service.auth import Authenticator
@@ -67,6 +68,18 @@ class RateLimitGate:
             if decision.scope is not None:
                 span.set_attribute("streamgate.ratelimit.scope", decision.scope.value)
             return self._count(decision)
+
+    def probe(self, scope: Scope, decision: RateLimitDecision) -> None:
+        """The `ratelimit_decision` debug probe (called only while it is armed)."""
+        key = self.key(scope)
+        RATELIMIT_DECISION.fire(
+            service=key.service,
+            user=key.user,
+            ip=key.ip,
+            allowed=decision.allowed,
+            scope=decision.scope.value if decision.scope else None,
+            remaining=decision.remaining,
+        )
 
     @staticmethod
     def _count(decision: RateLimitDecision) -> RateLimitDecision:

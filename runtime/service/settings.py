@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime.cache import CacheSettings
 from runtime.catalog.settings import CatalogSettings
-from runtime.security.cors import check_entry
+from runtime.security.cors import AllowOrigins
 from runtime.security.settings import (
     DEPLOY_REQUIRED,
     EncryptionSettings,
@@ -35,6 +35,20 @@ class ServerSettings(BaseModel):
         json_schema_extra=DEPLOY_REQUIRED,
     )
     graceful_shutdown_seconds: int = Field(10, ge=0)
+    # Bounds on what one connection may hold (runtime/service/server.py); the edge in front has its own.
+    max_header_bytes: int = Field(
+        48 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="request line + headers; larger: 431, closed (above the edge's 32 KiB plus its own)",
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="to receive a whole request head; slower: 408, closed"
+    )
+    body_idle_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="longest pause between two reads of a request body; then closed"
+    )
+    keep_alive_seconds: int = Field(5, ge=1, le=300, description="idle keep-alive connections close after")
 
 
 class RedisSettings(BaseModel):
@@ -115,7 +129,7 @@ class CorsSettings(BaseModel):
 
     # From the environment as a comma-separated list (a JSON list's quotes do not survive every process
     # manager's environment syntax, supervisord's among them).
-    allow_origins: Annotated[list[str], NoDecode] = Field(
+    allow_origins: Annotated[AllowOrigins, NoDecode] = Field(
         default_factory=list, description="`*`, scheme://host[:port], or scheme://host:* (any port)"
     )
     max_age_seconds: int = Field(600, ge=0, le=86400, description="how long browsers keep a preflight")
@@ -124,13 +138,6 @@ class CorsSettings(BaseModel):
     @classmethod
     def _split(cls, v: object) -> object:
         return [e.strip() for e in v.split(",") if e.strip()] if isinstance(v, str) else v
-
-    @field_validator("allow_origins")
-    @classmethod
-    def _origins(cls, v: list[str]) -> list[str]:
-        for entry in v:
-            check_entry(entry)
-        return v
 
 
 class CdnSettings(BaseModel):
@@ -163,12 +170,23 @@ class EventSettings(BaseModel):
         return self
 
 
+class HealthSettings(BaseModel):
+    """Background probes of the shared backends, for /healthz and `streamgate_backend_up` (never for the
+    probe endpoints' answers: see runtime/service/ops_routes.py)."""
+
+    interval_seconds: float = Field(2.0, gt=0, le=60)
+    timeout_seconds: float = Field(1.0, gt=0, le=30, description="a later answer counts as down")
+
+
 class FaultSettings(BaseModel):
     """Drills only: off unless set. Applies to /v1/ routes except /v1/admin/."""
 
     error_rate: float = Field(0.0, ge=0, le=1)
     latency_seconds: float = Field(0.0, ge=0, le=30)
     latency_rate: float = Field(1.0, ge=0, le=1, description="share of requests that get the latency")
+    cpu_seconds: float = Field(
+        0.0, ge=0, le=1, description="CPU burnt per request (a planted hot spot for profiling drills)"
+    )
 
 
 class TracingSettings(BaseModel):
@@ -179,8 +197,25 @@ class TracingSettings(BaseModel):
 
 
 class ProfilingSettings(BaseModel):
+    """On-demand captures (POST /v1/admin/profile) and the always-on agent (runtime/observability/
+    continuous.py), which pushes tagged CPU profiles to a Pyroscope push endpoint when one is named."""
+
     max_seconds: float = Field(30.0, gt=0)
     interval_seconds: float = Field(0.001, gt=0)
+    continuous_url: str | None = Field(
+        None, description="Pyroscope server (or the local profile store) the agent pushes to; unset: off"
+    )
+    continuous_application: str = "streamgate-gateway"
+    continuous_sample_hz: int = Field(100, ge=1, le=250)
+    continuous_upload_seconds: int = Field(10, ge=1, le=60)
+
+
+class DebugSettings(BaseModel):
+    """Debug probes (runtime/observability/debugging.py) and debug tokens (Server-Timing)."""
+
+    snapshot_retain_seconds: float = Field(900.0, gt=0, le=86400, description="how long snapshots are kept")
+    sync_seconds: float = Field(1.0, gt=0, le=60, description="how soon every instance applies an arming")
+    token_max_ttl_seconds: int = Field(3600, gt=0, le=86400, description="longest debug token an admin gets")
 
 
 class GatewaySettings(BaseSettings):
@@ -206,8 +241,10 @@ class GatewaySettings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     events: EventSettings = EventSettings()
     faults: FaultSettings = FaultSettings()
+    health: HealthSettings = HealthSettings()
     tracing: TracingSettings = TracingSettings()
     profiling: ProfilingSettings = ProfilingSettings()
+    debug: DebugSettings = DebugSettings()
 
 
 def env_name(*path: str) -> str:

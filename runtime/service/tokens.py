@@ -1,7 +1,8 @@
 """API tokens: `sg1.<payload>.<signature>`, base64url JSON claims signed with HMAC-SHA256.
 
-Claims: `sub` (who), `scope` (viewer | admin), `iat`, `exp` (Unix seconds), and `mfa` (Unix time of a
-completed MFA step-up, present only in step-up tokens). Admin implies viewer. Verification accepts the
+Claims: `sub` (who), `scope` (viewer | admin), `iat`, `exp` (Unix seconds), `mfa` (Unix time of a
+completed MFA step-up, present only in step-up tokens) and `dbg` (a debug token: its requests get
+Server-Timing; issued by an admin with step-up). Admin implies viewer. Verification accepts the
 current key and any previous keys (rotation) and compares signatures in constant time.
 """
 
@@ -36,6 +37,7 @@ class Claims:
     iat: int
     exp: int
     mfa: int | None = None  # when the step-up MFA was completed
+    debug: bool = False  # a debug token (X-StreamGate-Debug: per-tier Server-Timing)
 
     def stepped_up(self, now: float, max_age: float) -> bool:
         return self.mfa is not None and now - self.mfa <= max_age
@@ -63,7 +65,14 @@ class TokenSigner:
         return _b64(hmac.new(key, f"{_PREFIX}.{payload}".encode(), hashlib.sha256).digest())
 
     def issue(
-        self, sub: str, scope: Scope, ttl: float, *, mfa_at: float | None = None, now: float | None = None
+        self,
+        sub: str,
+        scope: Scope,
+        ttl: float,
+        *,
+        mfa_at: float | None = None,
+        now: float | None = None,
+        debug: bool = False,
     ) -> str:
         if not sub or ttl <= 0 or ttl > self.max_ttl:
             raise TokenError(f"need a subject and 0 < ttl <= {self.max_ttl:.0f}s")
@@ -76,13 +85,17 @@ class TokenSigner:
         }
         if mfa_at is not None:
             claims["mfa"] = int(mfa_at)
+        if debug:
+            claims["dbg"] = 1
         payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         return f"{_PREFIX}.{payload}.{self._sign(self._key, payload)}"
 
     def verify(self, token: str, *, now: float | None = None) -> Claims:
         """The claims of a genuine, unexpired token; raises TokenError (without echoing the token)."""
+        if len(token) > 2048 or not token.isascii():  # compare_digest refuses non-ASCII str
+            raise TokenError("malformed token")
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != _PREFIX or len(token) > 2048:
+        if len(parts) != 3 or parts[0] != _PREFIX:
             raise TokenError("malformed token")
         payload, signature = parts[1], parts[2]
         if not any(hmac.compare_digest(self._sign(k, payload), signature) for k in self._keys):
@@ -95,6 +108,7 @@ class TokenSigner:
                 iat=int(raw["iat"]),
                 exp=int(raw["exp"]),
                 mfa=int(raw["mfa"]) if "mfa" in raw else None,
+                debug=raw.get("dbg") == 1,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise TokenError("malformed token claims") from exc

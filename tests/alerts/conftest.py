@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from infra.alerts.promql import Scope
 from infra.alerts.render import rule_groups, rules_file, to_yaml
 from infra.config import AlertsConfig, SloConfig, StackConfig, available_stacks, load_stack
 from tests.alerts.scenarios import World, test_files
+from tests.servers import require_binary
 
 
 def local_stack() -> StackConfig:
@@ -85,10 +85,7 @@ class Rendered:
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool not found: apt-get install -y --no-install-recommends prometheus")
-    return path
+    return require_binary("promtool", "prometheus")
 
 
 @pytest.fixture(scope="session")

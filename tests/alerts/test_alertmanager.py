@@ -4,7 +4,6 @@ applies its inhibitions (a region-down alert mutes that region's service alerts,
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -19,16 +18,13 @@ import yaml
 from infra.alerts import AlertsError
 from infra.alerts.alertmanager import alertmanager_config
 from infra.config import load_stack
-from tests.servers import alertmanager_server
+from tests.servers import alertmanager_server, require_binary
 
 TEAM = "streaming-platform"
 
 
 def binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not found: apt-get install -y --no-install-recommends prometheus-alertmanager")
-    return path
+    return require_binary(name, "prometheus-alertmanager")
 
 
 @pytest.fixture(scope="module")

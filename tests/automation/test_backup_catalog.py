@@ -15,9 +15,10 @@ import boto3
 import psycopg
 import pytest
 
+from infra.automation.adapters.backup_source import RegionBackup
 from infra.automation.adapters.catalog_dump import DUMP_KEY, SUMMARY_KEY, CatalogDump, verify_dump
-from infra.automation.backup import Backups, RegionBackup
-from infra.automation.backup_model import context, data_key
+from infra.automation.backup.backups import Backups
+from infra.automation.backup.model import context, data_key
 from infra.catalog import migrate
 from infra.catalog.seed import SeedSize, seed
 from runtime.security.envelope import Envelope

@@ -12,10 +12,13 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from infra.automation.backup_cli import app
-from infra.automation.backup_model import data_key
+from infra.automation.backup.cli import app
+from infra.automation.backup.model import data_key
+from infra.automation.targets import for_stack
+from infra.config import load_stack
 from infra.local.aws import s3_client
 from infra.local.layout import LOOPBACK
+from tests.automation.backup_contract import check_backup_target
 from tests.local_platform import RunningPlatform
 from tests.servers import RedisServer
 
@@ -102,3 +105,7 @@ def test_backup_verify_corrupt_and_restore_round_trip(
 
     dry = invoke("prune", "--stack", "local", "--dry-run", "--json")
     assert dry.exit_code == 0 and all(not r["delete"] for r in json.loads(dry.stdout))
+
+
+async def test_the_local_target_passes_the_backup_contract(platform: RunningPlatform) -> None:
+    await check_backup_target(for_stack(load_stack("local")), "local-b")

@@ -12,8 +12,9 @@ import boto3
 import pytest
 import redis
 
-from infra.automation.backup import Backups, RedisSnapshot, RegionBackup
-from infra.automation.backup_model import BackupInfo, data_key, manifest_key, retention
+from infra.automation.adapters.backup_source import RedisSnapshot, RegionBackup
+from infra.automation.backup.backups import Backups
+from infra.automation.backup.model import BackupInfo, data_key, manifest_key, retention
 from runtime.security.envelope import Envelope
 from runtime.security.envelope.format import FRAME, require_header
 from runtime.security.settings import EncryptionSettings

@@ -27,6 +27,7 @@ from infra.config import available_stacks, load_stack
 from infra.errors import ConfigError
 from infra.outputs import PROMETHEUS_SERVICE, PUSHGATEWAY_SERVICE, StackOutputs, load_outputs
 from infra.plan import Plan
+from tests.automation.backup_contract import check_backup_target
 from tests.deployed import Deployed, deploy
 from tests.kubeapi import FakeKubeApi, gateway_objects
 from tests.servers import LOOPBACK, free_port, moto_server, require_binary, wait_until
@@ -220,6 +221,10 @@ def test_backup_create_and_list_use_the_outputs_buckets_and_keys(
     assert listed.exit_code == 0, listed.output
     backups = json.loads(listed.stdout)
     assert [b["backup_id"] for b in backups] == [row["backup_id"]]
+
+
+async def test_the_cloud_target_passes_the_backup_contract(cloud: tuple[Deployed, Path, FakeKubeApi]) -> None:
+    await check_backup_target(for_stack(load_stack("prod"), cloud[1]), "eu-west-1")
 
 
 async def test_prometheus_is_reached_through_the_clusters_api_server(

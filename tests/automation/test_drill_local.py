@@ -11,9 +11,9 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from infra.automation import failover_wiring
-from infra.automation.drill import restore_platform
-from infra.automation.drill_cli import app
+from infra.automation.drill.cli import app
+from infra.automation.drill.runner import restore_platform
+from infra.automation.failover import wiring as failover_wiring
 from infra.automation.targets import for_stack
 from infra.config import load_stack
 from infra.local.layout import LOOPBACK

@@ -13,7 +13,6 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from infra.automation.adapters.cloudfront import CloudFrontOriginRouter
 from infra.automation.adapters.eks import EksNodeGroups, NodeScaling, hpa_floor_patch, raised
 from infra.automation.adapters.elasticache import ElastiCacheGlobalStore
 from infra.automation.adapters.route53_failover import (
@@ -21,7 +20,6 @@ from infra.automation.adapters.route53_failover import (
     Route53Health,
     chain_records,
 )
-from infra.automation.errors import RouterError
 from tests.servers import MotoServer
 
 GLOBAL = "ldgnf-streamgate-prod"
@@ -75,6 +73,19 @@ def stubbed() -> Iterator[tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stub
         s.deactivate()
 
 
+@pytest.fixture
+def calls(stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber]) -> list[tuple[str, str]]:
+    """(region, API operation) of every ElastiCache request the store sends, in order."""
+    store, _, _ = stubbed
+    seen: list[tuple[str, str]] = []
+    for region, client in store.clients.items():
+        client.meta.events.register(
+            "before-parameter-build.elasticache",
+            lambda model, region=region, **_: seen.append((region, model.name)),
+        )
+    return seen
+
+
 async def test_elasticache_replication_reads_roles_and_cloudwatch_lag(
     stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber],
 ) -> None:
@@ -112,7 +123,7 @@ async def test_elasticache_replication_reads_roles_and_cloudwatch_lag(
 
 
 async def test_elasticache_planned_failover_calls_the_global_api_and_waits(
-    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber],
+    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber], calls: list[tuple[str, str]]
 ) -> None:
     store, stubs, _ = stubbed
     eu = stubs["eu-west-1"]
@@ -130,20 +141,28 @@ async def test_elasticache_planned_failover_calls_the_global_api_and_waits(
     eu.add_response("describe_global_replication_groups", global_group("us-east-1", "modifying"), describe)
     eu.add_response("describe_global_replication_groups", global_group("eu-west-1"), describe)
     await store.promote("eu-west-1", planned=True)
+    # Asked the region it promotes, and waited until it was the global primary (two more looks).
+    assert calls == [
+        ("eu-west-1", "DescribeGlobalReplicationGroups"),
+        ("eu-west-1", "FailoverGlobalReplicationGroup"),
+        ("eu-west-1", "DescribeGlobalReplicationGroups"),
+        ("eu-west-1", "DescribeGlobalReplicationGroups"),
+    ]
 
 
 async def test_elasticache_planned_failover_is_idempotent(
-    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber],
+    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber], calls: list[tuple[str, str]]
 ) -> None:
     store, stubs, _ = stubbed
     describe = {"GlobalReplicationGroupId": GLOBAL, "ShowMemberInfo": True}
     stubs["eu-west-1"].add_response("describe_global_replication_groups", global_group("eu-west-1"), describe)
     stubs["eu-west-1"].add_response("describe_global_replication_groups", global_group("eu-west-1"), describe)
-    await store.promote("eu-west-1", planned=True)  # no failover call stubbed: calling it would fail
+    await store.promote("eu-west-1", planned=True)
+    assert [op for _, op in calls] == ["DescribeGlobalReplicationGroups"] * 2  # already primary: no failover
 
 
 async def test_elasticache_unplanned_detaches_the_secondary(
-    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber],
+    stubbed: tuple[ElastiCacheGlobalStore, dict[str, Stubber], Stubber], calls: list[tuple[str, str]]
 ) -> None:
     store, stubs, _ = stubbed
     eu = stubs["eu-west-1"]
@@ -161,6 +180,13 @@ async def test_elasticache_unplanned_detaches_the_secondary(
     eu.add_response("describe_replication_groups", replication_group("eu-west-1", status="modifying"), group)
     eu.add_response("describe_replication_groups", replication_group("eu-west-1", in_global=False), group)
     await store.promote("eu-west-1", planned=False)
+    # Only the surviving region is asked: the primary's region may be down.
+    assert calls == [
+        ("eu-west-1", "DescribeReplicationGroups"),
+        ("eu-west-1", "DisassociateGlobalReplicationGroup"),
+        ("eu-west-1", "DescribeReplicationGroups"),
+        ("eu-west-1", "DescribeReplicationGroups"),
+    ]
 
 
 async def test_elasticache_with_the_primary_region_down(
@@ -247,63 +273,12 @@ async def test_route53_failover_reorders_the_chain(route53: tuple[Any, str, dict
     assert primary["HealthCheckId"] == checks["eu-west-1"]
 
 
-async def test_route53_refuses_splitting_traffic(route53: tuple[Any, str, dict[str, str]]) -> None:
-    client, zone, checks = route53
-    router = Route53FailoverRouter(client, zone, "api.example.com", ORIGINS, checks, poll_seconds=0)
-    with pytest.raises(RouterError, match="one region"):
-        await router.set_weights({"us-east-1": 50, "eu-west-1": 50, "ap-southeast-1": 0})
-
-
 async def test_route53_health_reads_health_check_status(route53: tuple[Any, str, dict[str, str]]) -> None:
     client, _, checks = route53
     health = await Route53Health(client, {**checks, "ap-southeast-1": "no-such-check"}).health(list(ORIGINS))
     # moto always reports success for existing checks; a missing check counts as unhealthy.
     assert health["us-east-1"].healthy and health["eu-west-1"].healthy
     assert not health["ap-southeast-1"].healthy
-
-
-# -- CloudFront origin group against moto ----------------------------------------------------------
-
-
-async def test_cloudfront_origin_group_follows_the_failover(moto: MotoServer) -> None:
-    moto.reset()
-    client = boto3.client("cloudfront", endpoint_url=moto.url)
-    origin = lambda r: {  # noqa: E731
-        "Id": r,
-        "DomainName": ORIGINS[r],
-        "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
-    }
-    regions = ["us-east-1", "eu-west-1"]
-    config = {
-        "CallerReference": "cdn",
-        "Comment": "streamgate",
-        "Enabled": True,
-        "Origins": {"Quantity": 2, "Items": [origin(r) for r in regions]},
-        "OriginGroups": {
-            "Quantity": 1,
-            "Items": [
-                {
-                    "Id": "regional-failover",
-                    "FailoverCriteria": {"StatusCodes": {"Quantity": 2, "Items": [502, 503]}},
-                    "Members": {"Quantity": 2, "Items": [{"OriginId": r} for r in regions]},
-                }
-            ],
-        },
-        "DefaultCacheBehavior": {
-            "TargetOriginId": "us-east-1",
-            "ViewerProtocolPolicy": "https-only",
-            "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
-        },
-    }
-    dist = client.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
-    router = CloudFrontOriginRouter(client, dist, regions)
-    assert await router.get_weights() == {"us-east-1": 100, "eu-west-1": 0}
-    await router.set_weights({"us-east-1": 0, "eu-west-1": 100})
-    live = client.get_distribution_config(Id=dist)["DistributionConfig"]
-    members = [m["OriginId"] for m in live["OriginGroups"]["Items"][0]["Members"]["Items"]]
-    assert members == ["eu-west-1", "us-east-1"]
-    assert live["DefaultCacheBehavior"]["TargetOriginId"] == "eu-west-1"
-    assert await router.verify({"us-east-1": 0, "eu-west-1": 100})
 
 
 # -- EKS node group floor against moto; HPA patch (pure) -------------------------------------------

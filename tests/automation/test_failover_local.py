@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,10 +15,11 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from infra.automation import failover_wiring
-from infra.automation.drill import Load, restore_platform
-from infra.automation.failover import FAIL_AFTER_ENV
-from infra.automation.failover_cli import app
+from infra.automation.adapters.failover_ports import DataStore, Repointed
+from infra.automation.drill.runner import Load, restore_platform
+from infra.automation.failover import wiring as failover_wiring
+from infra.automation.failover.cli import app
+from infra.automation.failover.errors import FailoverError
 from infra.automation.targets import for_stack
 from infra.config import load_stack
 from infra.local.layout import LOOPBACK
@@ -32,12 +32,10 @@ cli = CliRunner()
 def platform(running_platform: RunningPlatform, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningPlatform]:
     """The session platform, found by the CLI through STREAMGATE_LOCAL_STATE_DIR; restored afterwards."""
     monkeypatch.setenv("STREAMGATE_LOCAL_STATE_DIR", str(running_platform.platform.paths.root))
-    monkeypatch.delenv(FAIL_AFTER_ENV, raising=False)
     (running_platform.platform.paths.root / "failover" / "local.json").unlink(missing_ok=True)
     cfg = load_stack("local")
     asyncio.run(restore_platform(cfg, failover_wiring.runner(for_stack(cfg))))
     yield running_platform
-    monkeypatch.delenv(FAIL_AFTER_ENV, raising=False)
     asyncio.run(restore_platform(cfg, failover_wiring.runner(for_stack(cfg))))
 
 
@@ -120,16 +118,30 @@ def test_planned_switchover_loses_nothing_moves_traffic_and_demotes_the_old_prim
     assert again.exit_code == 0 and json.loads(again.stdout)["plan"]["noop"]
 
 
+class CrashBeforeRepoint:
+    """The real data store, whose `repoint` fails as a crash right after `promote` would leave the run."""
+
+    def __init__(self, inner: DataStore) -> None:
+        self.inner, self.name = inner, inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def repoint(self, primary: str) -> Repointed:
+        raise ConnectionError("injected: the process died before repointing")
+
+
 def test_interrupted_failover_rerun_completes(platform: RunningPlatform) -> None:
-    os.environ[FAIL_AFTER_ENV] = "promote"
-    crashed = invoke("run", "--stack", "local", "--to", "local-b", "--yes")
-    del os.environ[FAIL_AFTER_ENV]
-    assert crashed.exit_code == 1
+    runner = failover_wiring.runner(for_stack(load_stack("local")))
+    runner.ports.datastore = CrashBeforeRepoint(runner.ports.datastore)
+    with pytest.raises(FailoverError, match="injected"):
+        asyncio.run(runner.run("local-b", "planned"))
     record = json.loads((platform.platform.paths.root / "failover" / "local.json").read_text())
-    assert record["outcome"] == "failed" and [s["id"] for s in record["steps"]] == [
-        "fence-writes",
-        "catch-up",
-        "promote",
+    assert record["outcome"] == "failed" and [(s["id"], s["status"]) for s in record["steps"]] == [
+        ("fence-writes", "done"),
+        ("catch-up", "done"),
+        ("promote", "done"),
+        ("repoint", "failed"),
     ]
     # Half done: local-b promoted, local-a not yet demoted, traffic not moved.
     assert roles(platform)["local-b"] == ("master", None)

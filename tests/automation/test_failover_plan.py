@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.automation.failover_model import (
+from infra.automation.failover.model import (
     Capacity,
     NodeStatus,
     Observation,
@@ -10,7 +10,7 @@ from infra.automation.failover_model import (
     Replication,
     StepId,
 )
-from infra.automation.failover_plan import plan_failover, routable, source_of
+from infra.automation.failover.plan import plan_failover, routable, source_of
 from infra.config import FailoverConfig
 
 SETTINGS = FailoverConfig()

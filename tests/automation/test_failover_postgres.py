@@ -15,9 +15,8 @@ import psycopg
 import pytest
 
 from infra.automation.adapters.combined_store import CombinedDataStore
-from infra.automation.adapters.failover_ports import CatchUp, Repointed
+from infra.automation.adapters.failover_ports import CatchUp, NodeStatus, Replication, Repointed
 from infra.automation.adapters.postgres_store import PgNode, PostgresDataStore
-from infra.automation.failover_model import NodeStatus, Replication
 from infra.catalog import migrate
 from tests.servers import PostgresServer, postgres_server, wait_until
 

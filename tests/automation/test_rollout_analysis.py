@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from infra.automation.adapters.prometheus import PrometheusMetrics
-from infra.automation.analysis import (
+from infra.automation.errors import MetricsError
+from infra.automation.rollout.analysis import (
     LATENCY_P99,
     CheckSpec,
     Target,
@@ -17,9 +18,9 @@ from infra.automation.analysis import (
     render,
     validate,
 )
-from infra.automation.errors import MetricsError, TemplateError
-from infra.automation.judge import JudgeSettings
-from infra.automation.model import Outcome
+from infra.automation.rollout.errors import TemplateError
+from infra.automation.rollout.judge import JudgeSettings
+from infra.automation.rollout.model import Outcome
 from infra.config import RolloutConfig
 from tests.automation.conftest import SyntheticPrometheus
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.automation.errors import InvalidInputError
-from infra.automation.rollout_cli import parse_steps
+from infra.automation.rollout.cli import parse_steps
 
 DEFAULT = [5, 10, 25, 50, 100]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.automation.decide import Action, Progress, decide, decide_warm, start
-from infra.automation.model import Control, Outcome, Phase
+from infra.automation.rollout.decide import Action, Progress, decide, decide_warm, start
+from infra.automation.rollout.model import Control, Outcome, Phase
 
 STEPS = (5, 10, 50, 100)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from infra.automation.adapters.prometheus import PrometheusMetrics
-from infra.automation.analysis import (
+from infra.automation.rollout.analysis import (
     LATENCY_P99,
     TARGETS_CHECK,
     CheckSpec,
@@ -26,8 +26,8 @@ from infra.automation.analysis import (
     checks_from,
     series_selectors,
 )
-from infra.automation.judge import JudgeSettings
-from infra.automation.model import Outcome
+from infra.automation.rollout.judge import JudgeSettings
+from infra.automation.rollout.model import Outcome
 from infra.config import RolloutConfig
 from tests.automation.conftest import RunningPrometheus, Side, exporter, prometheus
 from tests.servers import LOOPBACK

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.automation.gates import run_hooks
+from infra.automation.rollout.gates import run_hooks
 from infra.config import WebhookConfig
 from tests.servers import HttpReceiver, http_receiver
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from infra.automation.judge import (
+from infra.automation.rollout.judge import (
     Classification,
     JudgeSettings,
     clean,
@@ -15,7 +15,7 @@ from infra.automation.judge import (
     samples_from_buckets,
     score,
 )
-from infra.automation.model import Outcome
+from infra.automation.rollout.model import Outcome
 
 SETTINGS = JudgeSettings(alpha=0.05, max_effect=0.6, min_samples=20, pass_score=95, marginal_score=75)
 

@@ -21,13 +21,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner, Result
 
-from infra.automation.rollout_cli import app
+from infra.automation.rollout.cli import app
 from infra.config import PROJECT_ROOT
 from tests.automation.conftest import REGION, SCRAPE_SECONDS, STABLE_VERSION, RolloutEnv
 from tests.automation.load import Load
 
 pytestmark = [pytest.mark.local_platform, pytest.mark.slow]
-CLI = [sys.executable, "-c", "from infra.automation.rollout_cli import app; app()"]
+CLI = [sys.executable, "-c", "from infra.automation.rollout.cli import app; app()"]
 
 
 def load_through(env: RolloutEnv, rps: float = 80.0) -> Load:

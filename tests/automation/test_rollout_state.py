@@ -14,15 +14,15 @@ from pathlib import Path
 import boto3
 import pytest
 
+from infra.automation.adapters.state import LocalStateStore, S3StateStore
 from infra.automation.errors import LockHeldError, StateConflictError
-from infra.automation.model import Analysis, CheckResult, Outcome, Phase, RolloutState
-from infra.automation.state import LocalStateStore, S3StateStore
+from infra.automation.rollout.model import Analysis, CheckResult, Outcome, Phase, RolloutState
 from tests.servers import MotoServer
 
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from infra.automation.state import LocalStateStore
+from infra.automation.adapters.state import LocalStateStore
 lock = LocalStateStore(Path(sys.argv[1])).lock("rollouts/local-a", "holder")
 print("locked", flush=True)
 time.sleep(60)

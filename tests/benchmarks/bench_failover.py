@@ -1,7 +1,7 @@
 """Failover benchmark: the drills on a fresh local platform, and our Redis switchover against Redis's own
 `FAILOVER TO` on the same pair of redis-servers, in one run.
 
-1. Drills (`infra.automation.drill.run_drill`) on a local platform brought up for this run: planned
+1. Drills (`infra.automation.drill.runner.run_drill`) on a local platform brought up for this run: planned
    switchover and unplanned failover (kill -9 of local-a's Redis and gateways), each under a write load
    (WAIT-acknowledged) and a read load through the edge, each followed by a failback. Floors: planned RTO
    < 5 s with nothing lost; unplanned RTO < 10 s with no WAIT-acknowledged write lost.
@@ -34,9 +34,9 @@ import os
 import redis
 from redis.exceptions import RedisError
 
-from infra.automation import failover_wiring
 from infra.automation.adapters.redis_store import RedisDataStore, RedisNode
-from infra.automation.drill import PLANNED_RTO_FLOOR, UNPLANNED_RTO_FLOOR, DrillReport, Kind, run_drill
+from infra.automation.drill.runner import PLANNED_RTO_FLOOR, UNPLANNED_RTO_FLOOR, DrillReport, Kind, run_drill
+from infra.automation.failover import wiring as failover_wiring
 from infra.automation.targets import for_stack
 from infra.config import load_stack
 from tests.local_platform import local_platform

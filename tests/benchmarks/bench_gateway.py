@@ -14,7 +14,13 @@ from /proc) is reported: on a machine shared with other work that figure is far 
 
     .venv/bin/python tests/benchmarks/bench_gateway.py [--quick] [--workers N] [--connections N]
 
-Floors: gateway >= 70% of the bare ASGI app's requests/s, and gateway p99 <= 2x the bare app's p99.
+`gateway_profiled` is a second gateway process, identical but for continuous profiling: the pyroscope-io
+agent samples it at 100 Hz and pushes a profile every 10 s to a profile receiver (infra/profiles/sink.py,
+in this process, keeping them in moto's S3), as on the local platform. It runs in the same rounds as
+`gateway`, so the two compare directly.
+
+Floors: gateway >= 70% of the bare ASGI app's requests/s, gateway p99 <= 2x the bare app's p99, and
+profiling costs <= 2% of the gateway's requests/s (gateway_profiled >= 0.98 x gateway).
 The last line printed is one JSON object with every figure.
 """
 
@@ -39,6 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from infra.profiles.sink import ProfileSink  # noqa: E402
+from infra.profiles.store import ProfileStore  # noqa: E402
 from tests.servers import LOOPBACK, free_port, moto_server, redis_server, require_binary, wait_until  # noqa: E402
 from tests.service.live import gateway_env, live_gateway  # noqa: E402
 
@@ -231,6 +239,19 @@ def bare_asgi(workdir: Path, body_file: Path, workers: int) -> Iterator[tuple[st
         proc.wait(10)
 
 
+def profile_sink(moto_url: str) -> ProfileSink:
+    """The profile receiver on a free loopback port, in a thread, keeping profiles in a moto bucket."""
+    import threading
+
+    from infra.local.aws import s3_client
+
+    s3 = s3_client(moto_url)
+    s3.create_bucket(Bucket="bench-profiles")
+    sink = ProfileSink((LOOPBACK, 0), ProfileStore(s3, "bench-profiles"))
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    return sink
+
+
 def ts_segment() -> bytes:
     """Random payload in valid MPEG-TS packets (the gateway checks what a `.ts` upload holds)."""
     return b"".join(b"\x47" + os.urandom(187) for _ in range(PACKETS))
@@ -281,7 +302,13 @@ def main() -> int:
     seconds = 4 if args.quick else 6
     rounds = 2 if args.quick else 5
     body = ts_segment()
-    results: dict[str, list[Result]] = {"gateway": [], "gateway_legacy": [], "bare_asgi": [], "nginx": []}
+    results: dict[str, list[Result]] = {
+        "gateway": [],
+        "gateway_profiled": [],
+        "gateway_legacy": [],
+        "bare_asgi": [],
+        "nginx": [],
+    }
     with (
         tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp,
         redis_server(Path(tmp) / "redis") as redis,
@@ -305,8 +332,15 @@ def main() -> int:
             },
         )
         (workdir / "bare").mkdir()
+        sink = profile_sink(moto.url)
+        profiled_env = {
+            **env,
+            "STREAMGATE_SERVER__PORT": str(free_port()),
+            "STREAMGATE_PROFILING__CONTINUOUS_URL": f"http://{LOOPBACK}:{sink.server_address[1]}",
+        }
         with (
             live_gateway(env) as gw,
+            live_gateway(profiled_env) as profiled,
             bare_asgi(workdir / "bare", body_file, args.workers) as (bare_url, bare_pid),
             nginx(workdir / "nginx", body, args.workers) as (nginx_url, nginx_pid),
         ):
@@ -314,6 +348,7 @@ def main() -> int:
             asyncio.run(upload(gw.url, env, body))
             contenders = (
                 ("gateway", gateway_url, gw.proc.pid),
+                ("gateway_profiled", f"{profiled.url}{PATH}", profiled.proc.pid),
                 ("gateway_legacy", f"{gw.url}{LEGACY_PATH}", gw.proc.pid),
                 ("bare_asgi", bare_url, bare_pid),
                 ("nginx", nginx_url, nginx_pid),
@@ -324,6 +359,8 @@ def main() -> int:
             for _ in range(rounds):
                 for name, url, pid in contenders:
                     results[name].append(measure(name, url, pid, seconds, args.connections, args.threads))
+            time.sleep(11)  # one more upload interval: the agent's pushes prove it sampled all along
+        sink.shutdown()
     # Best of the rounds per figure: the highest req/s, the lowest p50/p99/CPU (each contender alike).
     best = {
         name: Result(
@@ -338,6 +375,7 @@ def main() -> int:
         for name, rs in results.items()
     }
     g, b, n, old = best["gateway"], best["bare_asgi"], best["nginx"], best["gateway_legacy"]
+    prof = best["gateway_profiled"]
     figures = {
         "size_bytes": SIZE,
         "workers": args.workers,
@@ -361,10 +399,20 @@ def main() -> int:
         "gateway_vs_bare_rps_ratio_per_round": [
             round(gr.rps / br.rps, 3) for gr, br in zip(results["gateway"], results["bare_asgi"], strict=True)
         ],
+        "gateway_profiled_vs_gateway_rps_ratio": round(prof.rps / g.rps, 3),
+        "gateway_profiled_vs_gateway_cpu_ratio": round(
+            prof.cpu_us_per_request / max(g.cpu_us_per_request, 1e-9), 3
+        ),
+        "gateway_profiled_vs_gateway_rps_ratio_per_round": [
+            round(pr.rps / gr.rps, 3)
+            for pr, gr in zip(results["gateway_profiled"], results["gateway"], strict=True)
+        ],
+        "profiles_pushed": sink.stored,
         "load_average_1m": os.getloadavg()[0],
     }
     figures["floor_throughput_met"] = figures["gateway_vs_bare_rps_ratio"] >= 0.70
     figures["floor_p99_met"] = figures["gateway_vs_bare_p99_ratio"] <= 2.0
+    figures["floor_profiling_overhead_met"] = figures["gateway_profiled_vs_gateway_rps_ratio"] >= 0.98
     print(f"{'contender':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'server CPU us/req':>19}")
     for name, r in best.items():
         print(
@@ -379,6 +427,10 @@ def main() -> int:
     print(
         f"gateway/bare: {figures['gateway_vs_bare_rps_ratio']:.2f} (floor 0.70) · p99 ratio "
         f"{figures['gateway_vs_bare_p99_ratio']:.2f} (floor 2.0) · gateway/nginx: {figures['gateway_vs_nginx_rps_ratio']:.2f}"
+    )
+    print(
+        f"profiling on/off: req/s {figures['gateway_profiled_vs_gateway_rps_ratio']:.3f} (floor 0.98) · "
+        f"CPU/request {figures['gateway_profiled_vs_gateway_cpu_ratio']:.3f} · {sink.stored} profiles pushed"
     )
     print(json.dumps(figures))
     return 0

@@ -382,9 +382,9 @@ CONSTRAINTS: list[tuple[str, Change, str]] = [
         "failover.catchUpTimeoutSeconds: 10s must be shorter than fenceTimeoutSeconds (10s)",
     ),
     (
-        "local datastore on aws",
+        "failover adapters are the target's, not a setting",
         _set("streamgate:failover", datastore="redis"),
-        "failover.datastore: redis does not apply",
+        "failover.datastore",
     ),
     (
         "stack tag overridden",

@@ -34,7 +34,7 @@ import httpx
 import pytest
 from botocore.stub import Stubber
 
-from infra.automation.backup import Backups
+from infra.automation.backup.backups import Backups
 from infra.automation.targets import aws as aws_target
 from infra.automation.targets.aws import AwsTarget
 from infra.config import load_stack

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from infra import cli
 from infra import plan as plan_module
 from infra.config import StackConfig, load_stack
+from infra.dashboards import DASHBOARDS
 from infra.k8s.addons import CHARTS, KUBE_PROMETHEUS_STACK, PROMETHEUS_URL, VELERO
 from infra.k8s.autoscaling import REQUESTS_SERIES, RPS_METRIC
 from infra.plan import Plan, PlanResource, run_plan
@@ -32,8 +33,8 @@ CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 # Namespace, ServiceAccount, 2 Deployments, 2 PDBs, a NetworkPolicy, 3 Services, 2 Ingresses, 2 HPAs, 2 VPAs,
 # PodMonitor, PrometheusRule, the monitoring namespace, Secrets (the gateway's, the Redis exporter's auth,
-# Alertmanager's receivers), 8 Helm releases.
-PER_REGION_OBJECTS = 30
+# Alertmanager's receivers, Grafana's admin), 9 Helm releases, a ConfigMap per dashboard.
+PER_REGION_OBJECTS = 32 + len(DASHBOARDS)
 RECOMMENDED_LABELS = {
     f"app.kubernetes.io/{k}" for k in ("name", "instance", "version", "component", "part-of")
 }
@@ -239,6 +240,7 @@ def test_addons_are_pinned_helm_releases(plan_of: PlanOf, stack: str) -> None:
                 "velero",
                 "prometheus-pushgateway",
                 "prometheus-redis-exporter",
+                "pyroscope",
             }
         )
         for chart in CHARTS:

@@ -85,7 +85,11 @@ def test_every_secret_a_stack_needs_is_required_before_an_update(tmp_path: Path,
 
 
 def test_plan_require_secrets_exits_2_with_the_commands(tmp_path: Path) -> None:
-    path = _stack("prod", tmp_path, secrets=("redisAuthToken", "apiTokenSigningKey", "mfaPepper"))
+    path = _stack(
+        "prod",
+        tmp_path,
+        secrets=("redisAuthToken", "apiTokenSigningKey", "mfaPepper", "grafanaAdminPassword"),
+    )
     result = subprocess.run(
         [sys.executable, "-m", "infra.cli", "plan", "prod", "--require-secrets"],
         capture_output=True,

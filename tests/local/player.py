@@ -8,7 +8,6 @@ import contextlib
 import functools
 import http.server
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import LOOPBACK, free_port
+from tests.servers import LOOPBACK, free_port, require_binary
 
 PLAYER_DIR = Path(__file__).parents[1] / "player"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,9 +47,7 @@ def install_player() -> None:
     with contextlib.suppress(OSError, ValueError):
         if json.loads(installed.read_text())["version"] == pinned:
             return
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("npm is missing: the player tests install hls.js from the npm registry with `npm ci`")
+    npm = require_binary("npm", "npm")  # it installs hls.js from the npm registry with `npm ci`
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PLAYER_DIR, check=True, timeout=300)
 
 

@@ -24,6 +24,7 @@ PROGRAMS = [
     "prometheus",
     "alertmanager",
     "pushgateway",
+    "profiles",
     *(f"redis-{r}" for r in ("local-a", "local-b")),
     *(f"redis-exporter-{r}" for r in ("local-a", "local-b")),
     *(f"gateway-{r}-{c}" for r in ("local-a", "local-b") for c in ("blue", "green")),
@@ -53,10 +54,7 @@ def test_every_program_runs_under_supervisord(lp: RunningPlatform, host: testinf
 
 def test_every_port_listens_on_loopback_only(lp: RunningPlatform, host: testinfra.host.Host) -> None:
     layout = lp.layout
-    ports = [layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto]
-    for r in layout.regions:
-        ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
-    for port in ports:
+    for port in layout.ports():
         assert host.socket(f"tcp://127.0.0.1:{port}").is_listening, port
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, port
 

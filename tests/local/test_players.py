@@ -4,7 +4,6 @@ playlist as segments are uploaded. Nothing here wrote them; what they decode is 
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -19,15 +18,9 @@ from infra.local.playback import Playback, play
 from infra.local.sample import FPS, MASTER, RENDITIONS, SEGMENT_SECONDS
 from tests.local.player import PlayerPage, chromium_driver, player_page
 from tests.local_platform import RunningPlatform
-from tests.media import encode_rendition, files_of, master_playlist, tar_of
+from tests.media import encode_rendition, ffmpeg, files_of, master_playlist, tar_of
 
 pytestmark = pytest.mark.local_platform
-
-
-def ffmpeg() -> str:
-    found = shutil.which("ffmpeg")
-    assert found is not None, "ffmpeg is missing: `make setup` installs it"
-    return found
 
 
 def test_ffmpeg_plays_every_rendition_through_the_edge_frame_for_frame(lp: RunningPlatform) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -21,6 +20,7 @@ from infra.local.preflight import Requirement, check_ports, locate_all
 from infra.local.programs import Program
 from infra.local.sample import RENDITIONS, SampleContent
 from infra.local.state import Deployment, Secrets
+from tests.local_platform import render_configs
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 
@@ -41,21 +41,15 @@ def test_local_config_rejects_a_bad_sample_id(tmp_path: Path) -> None:
 
 def test_port_layout_is_deterministic_and_disjoint() -> None:
     layout = Layout.build(18000, ["local-a", "local-b"])
-    assert (layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto) == (
-        18000,
-        18001,
-        18002,
-        18003,
-        18004,
-    )
+    shared = (layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto)
+    assert (*shared, layout.profiles) == (18000, 18001, 18002, 18003, 18004, 18005)
     a, b = layout.regions
     assert (a.router, a.blue, a.green, a.redis, a.redis_endpoint, a.redis_exporter) == tuple(
         range(18010, 18016)
     )
     assert (b.router, b.blue, b.green) == (18020, 18021, 18022)
-    ports = [layout.edge, layout.prometheus, layout.alertmanager, layout.pushgateway, layout.moto]
-    for r in layout.regions:
-        ports += [r.router, r.blue, r.green, r.redis, r.redis_endpoint, r.redis_exporter]
+    ports = layout.ports()
+    assert len(ports) == 6 + 2 * 6
     assert len(set(ports)) == len(ports)
     assert layout.redis_url("local-b") == "redis://127.0.0.1:18024/0"
 
@@ -173,7 +167,6 @@ def test_gateway_environment_is_valid_gateway_settings(tmp_path: Path) -> None:
     assert len(settings.auth.signing_key.get_secret_value()) >= 32
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg missing")
 def test_sample_is_a_real_rendition_set_generated_once(tmp_path: Path) -> None:
     from runtime.service import uploads
     from runtime.service.hls import parse_master, parse_media
@@ -199,18 +192,9 @@ def test_sample_is_a_real_rendition_set_generated_once(tmp_path: Path) -> None:
         uploads.check(member)
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing")
 def test_rendered_configs_pass_nginx_and_promtool_before_anything_runs(tmp_path: Path) -> None:
-    from infra.local.render import make_dirs, render_all, write_changed, write_missing
-
     plat = LocalPlatform(load_stack("local"), base_port=30100, state_dir=tmp_path)
-    make_dirs(plat.paths, plat.layout)
-    rendered = render_all(
-        plat.cfg, plat.layout, plat.paths, plat.programs(), plat._rules(), plat._alertmanager()
-    )
-    write_changed(rendered.managed)
-    write_missing(rendered.once)
-    plat.router.initialise(plat.initial_router_state())
+    render_configs(plat)
     plat.router.nginx.test()  # raises RouterError with nginx's message if invalid
     check = subprocess.run(
         ["promtool", "check", "config", str(plat.paths.prometheus_conf)], capture_output=True, text=True

@@ -399,8 +399,6 @@ def test_every_policy_has_a_breakage() -> None:
 @pytest.mark.parametrize(("name", "mutation", "fragment"), BREAKAGES, ids=[b[0] for b in BREAKAGES])
 def test_broken_prod_plan_is_caught(plan_of: PlanOf, name: str, mutation: Mutation, fragment: str) -> None:
     plan = fresh(plan_of("prod"))
-    if name.startswith(("k8s-", "gateway-", "hpa-", "alert-")) and not plan.of_type(DEPLOYMENT):
-        pytest.skip("the prod plan has no Kubernetes layer yet")
     blamed = mutation(plan)
     policy = BY_NAME[name]
     assert run_policies(plan_of("prod"), policies=[policy]).violations == []

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from runtime.connections import redis_client
 from runtime.security.ratelimit import RateLimitDecision, RateLimiter, RateLimitKey
 from runtime.security.settings import Limit, RateLimitSettings
-from runtime.service.leases import LeasedLimiter
+from runtime.service.leases import EXPIRED_TOKENS, LeasedLimiter
 from tests.servers import RedisServer
 
 
@@ -98,4 +98,35 @@ async def test_refills_start_early_enough_when_round_trips_are_slow(client: aior
     await asyncio.gather(*(client_stream() for _ in range(4)))
     late = [w for w in waits[300:] if w > 0.002]  # after the first refills measured the round trip
     assert len(late) <= 10, f"{len(late)} of {len(waits) - 300} requests waited for a refill"
+    await leased.aclose()
+
+
+async def test_tokens_lapse_at_their_deadline(client: aioredis.Redis) -> None:
+    # 1,000/s with burst 100: epsilon 11, so a leased token is usable for 10 ms (plus 1 ms per token
+    # after the first) from its check: a lease is never spent long after it was charged.
+    limiter = RateLimiter(
+        client,
+        RateLimitSettings(
+            global_limit=None, service=None, user=None, ip=Limit(requests=1000, period_seconds=1, burst=100)
+        ),
+    )
+    leased = LeasedLimiter(limiter, window_seconds=0.05, max_tokens=64, hot_after=2)
+    key = RateLimitKey(ip="10.0.0.5")
+
+    def held() -> int:
+        lease = leased._leases.get(key)
+        return 0 if lease is None else lease.left + lease.queued
+
+    for _ in range(5):  # bursts until a lease has tokens left over (the last burst may use them all)
+        await asyncio.gather(*(leased.check(key) for _ in range(16)))
+        await leased.aclose()  # refills landed
+        if held() > 0:
+            break
+    assert held() > 0
+    expired = EXPIRED_TOKENS.labels().value
+    await asyncio.sleep(0.1)  # past every token's deadline (at most 10 + 63 ms)
+    before = limiter._batcher.items
+    assert (await leased.check(key)).allowed
+    assert limiter._batcher.items > before  # decided by Redis, not by a lapsed token
+    assert EXPIRED_TOKENS.labels().value > expired
     await leased.aclose()

@@ -75,13 +75,21 @@ async def test_fault_injection_off_by_default_and_settable(make_gateway: AppFact
     assert (await gw.client.put("/v1/admin/faults", json={"error_rate": 1.0})).status_code == 401
     viewer = await gw.client.put("/v1/admin/faults", json={"error_rate": 1.0}, headers=gw.auth(Scope.VIEWER))
     assert viewer.status_code == 403
-    bad = await gw.client.put("/v1/admin/faults", json={"error_rate": 2}, headers=gw.auth())
+    # An admin token alone can fail all traffic no more: MFA step-up, as for every admin write.
+    no_mfa = await gw.client.put("/v1/admin/faults", json={"error_rate": 1.0}, headers=gw.auth())
+    assert (
+        no_mfa.status_code == 401 and "insufficient_user_authentication" in no_mfa.headers["www-authenticate"]
+    )
+    assert (await gw.client.get("/v1/admin/faults", headers=gw.auth())).json()["active"] is False
+    admin = await gw.step_up()
+    bad = await gw.client.put("/v1/admin/faults", json={"error_rate": 2}, headers=admin)
     assert bad.status_code == 422
 
     on = await gw.client.put(
-        "/v1/admin/faults", json={"error_rate": 1.0, "latency_seconds": 0.05}, headers=gw.auth()
+        "/v1/admin/faults", json={"error_rate": 1.0, "latency_seconds": 0.05}, headers=admin
     )
-    assert on.json() == {"error_rate": 1.0, "latency_seconds": 0.05, "latency_rate": 1.0, "active": True}
+    expected = {"error_rate": 1.0, "latency_seconds": 0.05, "latency_rate": 1.0, "cpu_seconds": 0.0}
+    assert on.json() == {**expected, "active": True}
     started = time.perf_counter()
     hit = await gw.client.get("/v1/content/x/manifest")
     assert hit.status_code == 500 and hit.json() == {"error": "injected fault"}
@@ -89,7 +97,7 @@ async def test_fault_injection_off_by_default_and_settable(make_gateway: AppFact
     assert (await gw.client.get("/healthz")).status_code == 200  # probes are never faulted
     text = (await gw.client.get("/metrics")).text
     assert 'route="other",status_class="5xx"' in text or 'status_class="5xx"' in text
-    await gw.client.put("/v1/admin/faults", json={"error_rate": 0, "latency_seconds": 0}, headers=gw.auth())
+    await gw.client.put("/v1/admin/faults", json={"error_rate": 0, "latency_seconds": 0}, headers=admin)
     assert (await gw.client.get("/v1/content/x/manifest")).status_code == 404
 
 

@@ -8,7 +8,7 @@ between two writes heals itself on the next run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -77,8 +77,23 @@ async def in_thread(what: str, call: Callable[..., T], *args: Any) -> T:
         raise RouterError(f"{what}: {exc}") from exc
 
 
-def validate_weights(weights: Mapping[str, int]) -> dict[str, int]:
-    """Integer weights 0..100 summing to 100: what every router accepts."""
+def validate_weights(weights: Mapping[str, int], backends: Collection[str], router: str) -> dict[str, int]:
+    """What every router accepts: a weight for each of its backends and no other, integers 0..100 summing
+    to 100 (a backend left out would keep whatever it had, so the sum would not say what is served)."""
+    if set(weights) != set(backends):
+        raise RouterError(
+            f"{router}: weights must name each of {', '.join(sorted(backends))} once, got {dict(weights)}"
+        )
     if any(not 0 <= w <= 100 for w in weights.values()) or sum(weights.values()) != 100:
-        raise RouterError(f"weights must be 0..100 and sum to 100, got {dict(weights)}")
+        raise RouterError(f"{router}: weights must be 0..100 and sum to 100, got {dict(weights)}")
     return {k: int(v) for k, v in weights.items()}
+
+
+def one_backend(weights: Mapping[str, int], backends: Collection[str], router: str) -> str:
+    """The backend that takes all the traffic, for routers that send it to one at a time (failover records,
+    an origin group): valid weights with a single non-zero one."""
+    clean = validate_weights(weights, backends, router)
+    routed = [b for b, w in clean.items() if w > 0]
+    if len(routed) != 1:
+        raise RouterError(f"{router}: sends all traffic to one backend at a time, got {clean}")
+    return routed[0]

@@ -21,9 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from infra.automation.adapters.failover_ports import CatchUp, Repointed
+from infra.automation.adapters.failover_ports import CatchUp, NodeStatus, Replication, Repointed
 from infra.automation.errors import AutomationError
-from infra.automation.failover_model import NodeStatus, Replication
 
 LAG_METRIC = "AuroraGlobalDBReplicationLag"  # milliseconds, per secondary cluster
 

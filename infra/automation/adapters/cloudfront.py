@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from infra.automation.adapters import in_thread, validate_weights
+from infra.automation.adapters import in_thread, one_backend
 from infra.automation.errors import RouterError
 
 GROUP_ID = "regional-failover"
@@ -75,11 +75,8 @@ class CloudFrontOriginRouter:
         return {r: (100 if r == first else 0) for r in self.regions}
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        clean = validate_weights(weights)
-        routed = [r for r, w in clean.items() if w > 0]
-        if len(routed) != 1:
-            raise RouterError(f"{self.name}: an origin group has one primary, got {clean}")
-        await in_thread(f"{self.name}: cannot update the distribution", self._write, routed[0])
+        primary = one_backend(weights, self.regions, self.name)  # an origin group has one primary
+        await in_thread(f"{self.name}: cannot update the distribution", self._write, primary)
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         return await self.get_weights() == {r: weights.get(r, 0) for r in self.regions}

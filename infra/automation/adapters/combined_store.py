@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from infra.automation.adapters.failover_ports import CatchUp, DataStore, Repointed
-from infra.automation.failover_model import NodeStatus, Replication
+from infra.automation.adapters.failover_ports import CatchUp, DataStore, NodeStatus, Replication, Repointed
 
 
 class CombinedDataStore:

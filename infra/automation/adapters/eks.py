@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.automation.adapters.local_region import http_get, served_by
+from infra import http
+from infra.automation.adapters.failover_ports import Capacity
+from infra.automation.adapters.local_region import served_by
 from infra.automation.errors import AutomationError
-from infra.automation.failover_model import Capacity
 
 POOL_LABEL = ("streamgate/pool", "general")  # infra/aws/cluster.py labels the gateway's node group
 
@@ -136,7 +137,7 @@ class HttpSmoke:
 
     async def check(self, region: str) -> tuple[bool, str]:
         started = time.monotonic()
-        status, headers, body = await asyncio.to_thread(http_get, self.url, self.timeout)
+        status, headers, body, _ = await asyncio.to_thread(http.get, self.url, self.timeout)
         served = served_by(headers, body)
         elapsed = (time.monotonic() - started) * 1000
         return (

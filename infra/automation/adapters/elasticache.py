@@ -21,9 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from infra.automation.adapters.failover_ports import CatchUp, Repointed
+from infra.automation.adapters.failover_ports import CatchUp, NodeStatus, Replication, Repointed
 from infra.automation.adapters.redis_store import DataStoreError
-from infra.automation.failover_model import NodeStatus, Replication
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache import ElastiCacheClient

@@ -1,4 +1,5 @@
-"""The interfaces failover drives, one module per implementation beside this one.
+"""The interfaces failover drives and the values they report (the failover logic imports them from here:
+adapters depend on no area), one module per implementation beside this one.
 
 Traffic between regions goes through the rollout's `Router` protocol (`infra.automation.adapters`), with
 region names as backends: nginx region weights locally, Route 53 failover records and the CloudFront origin
@@ -8,10 +9,68 @@ group in the cloud.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from infra.automation.adapters import Router
-from infra.automation.failover_model import Capacity, RegionHealth, Replication
+
+Role = Literal["primary", "replica", "unknown"]
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One region's data store node as its replication status shows it."""
+
+    region: str
+    reachable: bool
+    role: Role = "unknown"
+    upstream: str | None = None  # replicas: the region they replicate from (None: unknown or none)
+    link_up: bool = False  # replicas: replication link to the primary is up
+    offset: int | None = None  # primaries: master_repl_offset; replicas: processed offset
+    lag_seconds: float | None = None  # replicas: replication lag as the data store reports it
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Replication:
+    """Every node of the data store, and where the stable write endpoint points (None: the cloud's own)."""
+
+    nodes: dict[str, NodeStatus]
+    endpoint: str | None = None
+
+    @property
+    def primaries(self) -> list[str]:
+        return [n.region for n in self.nodes.values() if n.reachable and n.role == "primary"]
+
+    @property
+    def primary(self) -> str | None:
+        """The one reachable primary, or None when there is none (outage) or several (split brain)."""
+        primaries = self.primaries
+        return primaries[0] if len(primaries) == 1 else None
+
+    def lag_bytes(self, replica: str, primary: str) -> int | None:
+        """How far `replica` trails `primary` in replication offset (None when either is unknown)."""
+        r, p = self.nodes.get(replica), self.nodes.get(primary)
+        if r is None or p is None or r.offset is None or p.offset is None:
+            return None
+        return max(0, p.offset - r.offset)
+
+
+@dataclass(frozen=True)
+class RegionHealth:
+    region: str
+    healthy: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Serving capacity of a region in its own units (gateway processes locally, nodes/pods in the cloud)."""
+
+    region: str
+    ready: int  # serving now
+    floor: int  # the autoscaler's minimum
+    maximum: int  # the most it may scale to
+    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 from infra.automation.adapters import in_thread, validate_weights
 from infra.automation.errors import RouterError
+from infra.config import COLORS
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
@@ -28,7 +29,6 @@ COLOR_LABEL = "color"
 # kubernetes>=3x picks application/json-patch+json for every PATCH unless told otherwise, which the API
 # server rejects for an object body: say which patch this is.
 MERGE_PATCH = "application/merge-patch+json"
-COLORS = ("blue", "green")
 
 
 def service_of(color: str, app: str = "gateway") -> str:
@@ -144,19 +144,8 @@ class IngressCanaryRouter:
         return observed.weights(self.app)
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        clean = validate_weights(weights)
+        clean = validate_weights(weights, COLORS, self.name)
         await in_thread(f"{self.name}: cannot patch the Ingress pair", self._write, clean)
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         return await self.get_weights() == dict(weights)
-
-
-def router_for_context(context: str | None, namespace: str = "streamgate") -> IngressCanaryRouter:
-    """Build the router from the user's kubeconfig (a region's context)."""
-    from kubernetes import config
-
-    try:
-        api_client = config.new_client_from_config(context=context)
-    except Exception as exc:
-        raise RouterError(f"kubeconfig context {context or '(current)'}: {exc}") from exc
-    return IngressCanaryRouter(api_client, namespace)

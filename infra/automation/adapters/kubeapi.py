@@ -4,14 +4,13 @@ and its CA. So a cloud stack's monitoring needs no load balancer and no credenti
 
 from __future__ import annotations
 
-import ssl
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
 from requests.auth import AuthBase
 
+from infra import http
 from infra.outputs import service_proxy
 
 
@@ -40,9 +39,7 @@ class KubeApi:
         return c.ssl_ca_cert if (c.verify_ssl and c.ssl_ca_cert) else bool(c.verify_ssl)
 
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.verify = self.verify
-        return session
+        return http.session(verify=self.verify, auth=self.auth())
 
     def auth(self) -> AuthBase:
         api = self
@@ -58,19 +55,17 @@ class KubeApi:
         self,
     ) -> Callable[[str, str, float | None, Sequence[tuple[str, str]], bytes], Callable[[], None]]:
         """A prometheus_client push handler that authenticates as the kube client does."""
-        verify = self.verify
-        context = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else None
+        via = self.session()
 
         def handler(
             url: str, method: str, timeout: float | None, headers: Sequence[tuple[str, str]], data: bytes
         ) -> Callable[[], None]:
             def send() -> None:
-                request = urllib.request.Request(url, data=data, method=method)
-                for name, value in [*headers, *self.headers().items()]:
-                    request.add_header(name, value)
-                with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-                    if response.status >= 400:
-                        raise OSError(f"pushgateway via the API server: HTTP {response.status}")
+                answer = http.send(
+                    method, url, body=data, headers=dict(headers), timeout=timeout or 10, via=via
+                )
+                if not answer.ok:
+                    raise OSError(f"pushgateway via the API server: {answer.describe()}")
 
             return send
 

@@ -4,17 +4,13 @@ version in its environment (`LocalPlatform.deploy`), checked over its own /ready
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.error
-import urllib.request
 
+from infra import http
 from infra.automation.errors import DeployError
-from infra.config import Color
+from infra.config import COLORS, Color
 from infra.errors import StreamgateError
 from infra.local.layout import gateway_program
 from infra.local.platform import LocalPlatform
-
-COLORS: tuple[Color, Color] = ("blue", "green")
 
 
 def _color(color: str) -> Color:
@@ -25,15 +21,11 @@ def _color(color: str) -> Color:
 
 
 def _get_json(url: str, timeout: float = 1.0) -> dict[str, object] | None:
+    """The JSON object a gateway answers with (also on an error status: /readyz explains itself)."""
+    answer = http.get(url, timeout)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            doc = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            doc = json.loads(exc.read())
-        except ValueError:
-            return None
-    except (OSError, ValueError):
+        doc = answer.json() if answer.status else None
+    except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 
+from infra import http
 from infra.automation.adapters import validate_weights
+from infra.automation.adapters.failover_ports import Capacity, RegionHealth
 from infra.automation.errors import RouterError
-from infra.automation.failover_model import Capacity, RegionHealth
 from infra.config import Color
 from infra.errors import StreamgateError
 from infra.local.layout import COLORS, gateway_program
@@ -24,17 +23,6 @@ from infra.local.platform import LocalPlatform
 REGION_HEADER = (
     "X-StreamGate-Edge-Region"  # added by each region's router (infra/local/templates/nginx.conf.j2)
 )
-
-
-def http_get(url: str, timeout: float) -> tuple[int, dict[str, str], bytes]:
-    """GET without raising on HTTP errors: (status, headers, body); status 0 when nothing answered."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers or {}), exc.read()
-    except (OSError, ValueError) as exc:
-        return 0, {}, str(exc).encode()
 
 
 class NginxRegionRouter:
@@ -52,7 +40,7 @@ class NginxRegionRouter:
         return {r: (0 if r in state.drained else w) for r, w in state.regions.items()}
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        clean = validate_weights(weights)
+        clean = validate_weights(weights, self.nginx.ports(REGIONS), self.name)
         try:
             current = await asyncio.to_thread(self.nginx.read_state)
             drained = {r for r in current.drained if clean.get(r, 0) == 0}
@@ -99,7 +87,7 @@ class LocalRegions:
         (/healthz), not readiness: a target's gateways are not ready while the primary they write to is
         dead, which is exactly when a failover to them is needed."""
         ports = self.layout.region(region)
-        status, _, _ = http_get(f"{self.layout.url(ports.router)}/-/healthz", self.timeout)
+        status, _, _, _ = http.get(f"{self.layout.url(ports.router)}/-/healthz", self.timeout)
         if status != 200:
             return RegionHealth(region, False, f"region router answers {status or 'nothing'}")
         alive = [c for c in COLORS if self._alive(region, c)]
@@ -108,7 +96,7 @@ class LocalRegions:
         return RegionHealth(region, True, f"router up, gateways alive: {', '.join(alive)}")
 
     def _alive(self, region: str, color: Color) -> bool:
-        status, _, _ = http_get(f"{self.layout.gateway_url(region, color)}/healthz", self.timeout)
+        status, _, _, _ = http.get(f"{self.layout.gateway_url(region, color)}/healthz", self.timeout)
         return status == 200
 
     # -- capacity -----------------------------------------------------------------------------
@@ -156,7 +144,7 @@ class LocalRegions:
 
     def _smoke(self, region: str) -> tuple[bool, str]:
         url = f"{self.layout.edge_url}{self.smoke_path}"
-        status, headers, body = http_get(url, 5.0)
+        status, headers, body, _ = http.get(url, 5.0)
         served = served_by(headers, body)
         ok = status == 200 and served == region
         return ok, f"GET {self.smoke_path} → {status or 'no answer'} from {served or 'unknown region'}"

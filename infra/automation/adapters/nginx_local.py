@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from infra.automation.adapters import validate_weights
 from infra.automation.errors import RouterError
+from infra.config import COLORS
 from infra.errors import StreamgateError
 from infra.local.nginx import NginxRouter
 
@@ -37,7 +38,7 @@ class NginxColorRouter:
         return dict(state.colors[self.region])
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        clean = validate_weights(weights)
+        clean = validate_weights(weights, COLORS, self.name)
         try:
             await asyncio.to_thread(self.nginx.write_weights, self.region, clean)
         except StreamgateError as exc:  # the platform's RouterError/InvalidWeightsError

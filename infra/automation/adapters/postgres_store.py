@@ -31,9 +31,8 @@ from typing import Protocol
 
 import asyncpg
 
-from infra.automation.adapters.failover_ports import CatchUp, Repointed
+from infra.automation.adapters.failover_ports import CatchUp, NodeStatus, Replication, Repointed
 from infra.automation.errors import AutomationError
-from infra.automation.failover_model import NodeStatus, Replication
 from infra.catalog import postgres
 from runtime.catalog.queries import lsn
 

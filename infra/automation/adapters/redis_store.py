@@ -28,9 +28,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from infra.automation.adapters.failover_ports import CatchUp, Repointed
+from infra.automation.adapters.failover_ports import CatchUp, NodeStatus, Replication, Repointed
 from infra.automation.errors import AutomationError
-from infra.automation.failover_model import NodeStatus, Replication
 
 
 class DataStoreError(AutomationError):

@@ -6,7 +6,7 @@ All records change in one change batch (atomic in Route 53), then we wait for IN
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +18,22 @@ if TYPE_CHECKING:
     from mypy_boto3_route53.type_defs import ChangeTypeDef
 
 
-def _fqdn(name: str) -> str:
+def fqdn(name: str) -> str:
     return name.rstrip(".").lower() + "."
+
+
+def wait_in_sync(client: Route53Client, change_id: str, timeout: float, poll: float, who: str) -> None:
+    """Until Route 53 reports the change INSYNC on its name servers (botocore's own waiter)."""
+    from botocore.exceptions import WaiterError
+
+    delay = math.ceil(poll)  # whole seconds: the waiter's unit
+    try:
+        client.get_waiter("resource_record_sets_changed").wait(
+            Id=change_id,
+            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, math.ceil(timeout / max(delay, 1)))},
+        )
+    except WaiterError as exc:
+        raise RouterError(f"{who}: change {change_id} not INSYNC after {timeout:.0f}s") from exc
 
 
 class Route53WeightedRouter:
@@ -38,7 +52,7 @@ class Route53WeightedRouter:
     ) -> None:
         self.client = client
         self.zone_id = zone_id
-        self.record_name = _fqdn(record_name)
+        self.record_name = fqdn(record_name)
         self.targets = dict(targets)
         self.record_type = record_type
         self.ttl = ttl
@@ -48,16 +62,13 @@ class Route53WeightedRouter:
     @classmethod
     def zone_id_for(cls, client: Route53Client, domain: str) -> str:
         """The hosted zone named `domain` (the stack's zone)."""
-        zones = client.list_hosted_zones_by_name(DNSName=_fqdn(domain), MaxItems="1")["HostedZones"]
-        if not zones or zones[0]["Name"] != _fqdn(domain):
+        zones = client.list_hosted_zones_by_name(DNSName=fqdn(domain), MaxItems="1")["HostedZones"]
+        if not zones or zones[0]["Name"] != fqdn(domain):
             raise RouterError(f"no Route 53 hosted zone named {domain}")
         return zones[0]["Id"].rsplit("/", 1)[-1]
 
     def changes(self, weights: Mapping[str, int]) -> list[ChangeTypeDef]:
         """The UPSERTs that give every backend its weight (pure; one batch)."""
-        unknown = set(weights) - set(self.targets)
-        if unknown:
-            raise RouterError(f"{self.name}: no target for {sorted(unknown)} (known: {sorted(self.targets)})")
         changes: list[Any] = [
             {
                 "Action": "UPSERT",
@@ -75,26 +86,17 @@ class Route53WeightedRouter:
         return changes
 
     def _read(self) -> dict[str, int]:
-        weights: dict[str, int] = {}
-        kwargs: dict[str, Any] = {
-            "HostedZoneId": self.zone_id,
-            "StartRecordName": self.record_name,
-            "StartRecordType": self.record_type,
+        pages = self.client.get_paginator("list_resource_record_sets").paginate(HostedZoneId=self.zone_id)
+        weights = {
+            rrset["SetIdentifier"]: int(rrset["Weight"])
+            for page in pages
+            for rrset in page["ResourceRecordSets"]
+            if fqdn(rrset["Name"]) == self.record_name
+            and rrset["Type"] == self.record_type
+            and "SetIdentifier" in rrset
+            and "Weight" in rrset
         }
-        while True:
-            page = self.client.list_resource_record_sets(**kwargs)
-            for rrset in page["ResourceRecordSets"]:
-                if _fqdn(rrset["Name"]) != self.record_name or rrset["Type"] != self.record_type:
-                    return self._complete(weights)
-                if "SetIdentifier" in rrset and "Weight" in rrset:
-                    weights[rrset["SetIdentifier"]] = int(rrset["Weight"])
-            if not page.get("IsTruncated"):
-                return self._complete(weights)
-            kwargs.update(
-                StartRecordName=page["NextRecordName"],
-                StartRecordType=page["NextRecordType"],
-                StartRecordIdentifier=page.get("NextRecordIdentifier", ""),
-            )
+        return self._complete(weights)
 
     def _complete(self, weights: dict[str, int]) -> dict[str, int]:
         """Backends without a record get no traffic: weight 0."""
@@ -105,20 +107,13 @@ class Route53WeightedRouter:
             HostedZoneId=self.zone_id,
             ChangeBatch={"Comment": "streamgate automation", "Changes": self.changes(weights)},
         )
-        change_id = response["ChangeInfo"]["Id"]
-        deadline = time.monotonic() + self.sync_timeout
-        while self.client.get_change(Id=change_id)["ChangeInfo"]["Status"] != "INSYNC":
-            if time.monotonic() > deadline:
-                raise RouterError(
-                    f"{self.name}: change {change_id} not INSYNC after {self.sync_timeout:.0f}s"
-                )
-            time.sleep(1.0)
+        wait_in_sync(self.client, response["ChangeInfo"]["Id"], self.sync_timeout, 1.0, self.name)
 
     async def get_weights(self) -> dict[str, int]:
         return await in_thread(f"{self.name}: cannot read records", self._read)
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        clean = validate_weights(weights)
+        clean = validate_weights(weights, self.targets, self.name)
         await in_thread(f"{self.name}: cannot change records", self._write, clean)
 
     async def verify(self, weights: Mapping[str, int]) -> bool:

@@ -10,20 +10,16 @@ same batch. Weights seen through this router: 100 for the region the chain start
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from infra.automation.adapters import in_thread, validate_weights
+from infra.automation.adapters import in_thread, one_backend
+from infra.automation.adapters.failover_ports import RegionHealth
+from infra.automation.adapters.route53 import fqdn, wait_in_sync
 from infra.automation.errors import RouterError
-from infra.automation.failover_model import RegionHealth
 
 if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client
-
-
-def fqdn(name: str) -> str:
-    return name.rstrip(".").lower() + "."
 
 
 def chain_names(api: str, count: int) -> list[str]:
@@ -86,20 +82,13 @@ class Route53FailoverRouter:
 
     def _existing(self) -> list[dict[str, Any]]:
         names = {fqdn(n) for n in chain_names(self.api, len(self.origins))}
-        found: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"HostedZoneId": self.zone_id}
-        while True:
-            page = self.client.list_resource_record_sets(**kwargs)
-            for rrset in page["ResourceRecordSets"]:
-                if fqdn(rrset["Name"]) in names and rrset.get("Failover"):
-                    found.append(dict(rrset))
-            if not page.get("IsTruncated"):
-                return found
-            kwargs.update(
-                StartRecordName=page["NextRecordName"],
-                StartRecordType=page["NextRecordType"],
-                StartRecordIdentifier=page.get("NextRecordIdentifier", ""),
-            )
+        pages = self.client.get_paginator("list_resource_record_sets").paginate(HostedZoneId=self.zone_id)
+        return [
+            dict(rrset)
+            for page in pages
+            for rrset in page["ResourceRecordSets"]
+            if fqdn(rrset["Name"]) in names and rrset.get("Failover")
+        ]
 
     def order(self) -> list[str]:
         """The region order the live records encode (first = where traffic goes while it is healthy)."""
@@ -135,25 +124,15 @@ class Route53FailoverRouter:
             HostedZoneId=self.zone_id,
             ChangeBatch={"Comment": f"streamgate failover to {target}", "Changes": changes},
         )
-        change_id = response["ChangeInfo"]["Id"]
-        deadline = time.monotonic() + self.sync_timeout
-        while self.client.get_change(Id=change_id)["ChangeInfo"]["Status"] != "INSYNC":
-            if time.monotonic() > deadline:
-                raise RouterError(
-                    f"{self.name}: change {change_id} not INSYNC after {self.sync_timeout:.0f}s"
-                )
-            time.sleep(self.poll)
+        wait_in_sync(self.client, response["ChangeInfo"]["Id"], self.sync_timeout, self.poll, self.name)
 
     async def get_weights(self) -> dict[str, int]:
         order = await in_thread(f"{self.name}: cannot read records", self.order)
         return {r: (100 if r == order[0] else 0) for r in self.origins}
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        clean = validate_weights(weights)
-        routed = [r for r, w in clean.items() if w > 0]
-        if len(routed) != 1 or routed[0] not in self.origins:
-            raise RouterError(f"{self.name}: failover records send traffic to one region, got {clean}")
-        await in_thread(f"{self.name}: cannot change records", self._write, routed[0])
+        first = one_backend(weights, self.origins, self.name)  # the chain starts with one region
+        await in_thread(f"{self.name}: cannot change records", self._write, first)
 
     async def verify(self, weights: Mapping[str, int]) -> bool:
         return await self.get_weights() == {r: weights.get(r, 0) for r in self.origins}

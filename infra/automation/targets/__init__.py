@@ -1,20 +1,27 @@
-"""One object per kind of target supplies every adapter the automation drives; it is chosen once per
-command from the stack (`for_stack`): the local platform's parts, or a cloud stack's resources as its
-Pulumi outputs name them."""
+"""Where a stack runs, in one place per kind of target.
+
+A `TargetKind` (kinds.py) states the facts the stack model needs before anything runs; `for_stack` builds
+the kind's `Target`, the one object that supplies every adapter the automation drives: the local
+platform's parts (`local.py`), or a cloud stack's resources as its Pulumi outputs name them (`aws.py`).
+A new kind of target is a module here and one `register` call: nothing outside this package names a
+target. A target's own module is imported only when it is built.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from infra.automation.targets.kinds import AWS, KINDS, LOCAL, TargetKind, kind_of
 from infra.config import StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, MetricsProvider, Router
+    from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.failover_ports import FailoverPorts
     from infra.automation.adapters.pushgateway import Pushgateway
-    from infra.automation.backup import RegionBackup
-    from infra.automation.state import StateStore
+    from infra.automation.adapters.state import StateStore
     from runtime.storage import ObjectStore
 
 
@@ -31,7 +38,7 @@ class Target(Protocol):
         """Where rollouts and failovers keep their state and locks."""
 
     def router(self, region: str) -> Router:
-        """The router between `region`'s gateway colors."""
+        """The router between `region`'s gateway colors (the one `rollout.router` names)."""
 
     def deployer(self, region: str) -> Deployer:
         """What runs a version on one of `region`'s colors."""
@@ -46,13 +53,43 @@ class Target(Protocol):
         """Any bucket of the stack's object store in `region` (a restore target)."""
 
 
-def for_stack(cfg: StackConfig, outputs: str | Path | None = None) -> Target:
-    """The target of `cfg`'s stack; `outputs`: a cloud stack's `pulumi stack output --json --show-secrets`."""
-    if cfg.target == "local":
-        from infra.automation.targets.local import LocalTarget
+Outputs = str | Path | None  # a cloud stack's `pulumi stack output --json --show-secrets` file
+Build = Callable[[StackConfig, Outputs], Target]
 
-        return LocalTarget(cfg)
+
+def _local(cfg: StackConfig, outputs: Outputs) -> Target:
+    from infra.automation.targets.local import LocalTarget
+
+    return LocalTarget(cfg)
+
+
+def _aws(cfg: StackConfig, outputs: Outputs) -> Target:
     from infra.automation.targets.aws import AwsTarget
     from infra.outputs import load_outputs
 
     return AwsTarget(cfg, load_outputs(cfg, outputs))
+
+
+BUILDERS: dict[str, Build] = {LOCAL.name: _local, AWS.name: _aws}
+
+
+def register(kind: TargetKind, build: Build) -> TargetKind:
+    """Make `kind` a valid `target:` of stack files, built by `build` (its name must be new)."""
+    if kind.name in KINDS:
+        raise ValueError(f"target {kind.name!r} is registered already")
+    KINDS[kind.name], BUILDERS[kind.name] = kind, build
+    return kind
+
+
+def unregister(name: str) -> None:
+    KINDS.pop(name, None)
+    BUILDERS.pop(name, None)
+
+
+def for_stack(cfg: StackConfig, outputs: Outputs = None) -> Target:
+    """The target of `cfg`'s stack, built once per command."""
+    kind_of(cfg.target)  # a KeyError naming the known kinds
+    return BUILDERS[cfg.target](cfg, outputs)
+
+
+__all__ = ["KINDS", "Outputs", "Target", "TargetKind", "for_stack", "kind_of", "register", "unregister"]

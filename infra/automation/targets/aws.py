@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 from infra.automation.adapters.prometheus import PrometheusMetrics
 from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.errors import InvalidInputError
-from infra.aws.dns import api_name, origin_name
 from infra.config import StackConfig
+from infra.names import api_name, origin_name
 from infra.outputs import MONITORING_NAMESPACE, PROMETHEUS_SERVICE, PUSHGATEWAY_SERVICE, StackOutputs
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
+    from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.failover_ports import DataStore, FailoverPorts
     from infra.automation.adapters.kubeapi import KubeApi
-    from infra.automation.backup import RegionBackup
-    from infra.automation.state import StateStore
+    from infra.automation.adapters.state import StateStore
     from runtime.storage import ObjectStore
 
 ELASTICACHE_NOTE = (
@@ -77,19 +77,14 @@ class AwsTarget:
         return Pushgateway(api.service_url(MONITORING_NAMESPACE, PUSHGATEWAY_SERVICE), api.push_handler())
 
     def state_store(self) -> StateStore:
-        from infra.automation.state import S3StateStore
+        from infra.automation.adapters.state import S3StateStore
 
         s3 = aws_client("s3", self.outputs.primary_region)
         return S3StateStore(s3, self.outputs.state_bucket, self.cfg.stack)
 
     def router(self, region: str) -> Router:
-        kind = self.cfg.rollout.router
-        if kind == "nginx":
-            raise InvalidInputError(
-                "streamgate:rollout.router: nginx is the local platform's router; a cloud stack uses "
-                "ingress-nginx (auto) or route53"
-            )
-        if kind == "route53":
+        # The stack's checks allow only this kind's routers (infra/config_checks.py).
+        if self.cfg.kind.router(self.cfg.rollout.router) == "route53":
             from infra.automation.adapters.route53 import Route53WeightedRouter
 
             r53 = self.cfg.rollout.route53
@@ -120,11 +115,6 @@ class AwsTarget:
         from infra.automation.adapters.failover_ports import FailoverPorts
         from infra.automation.adapters.route53_failover import Route53FailoverRouter, Route53Health
 
-        if self.cfg.failover.datastore == "redis" or self.cfg.failover.traffic == "nginx":
-            raise InvalidInputError(
-                "streamgate:failover: redis and nginx are the local platform's; a cloud stack fails over "
-                "ElastiCache and Route 53 (datastore/traffic: auto)"
-            )
         out, names = self.outputs, self.names
         if out.global_datastore_id is None:
             raise InvalidInputError(
@@ -146,8 +136,8 @@ class AwsTarget:
                 Route53FailoverRouter(
                     route53,
                     out.zone_id,
-                    api_name(self.cfg),
-                    {r: origin_name(self.cfg, r) for r in names},
+                    api_name(self.cfg.domain),
+                    {r: origin_name(self.cfg.domain, r) for r in names},
                     checks,
                 ),
                 CloudFrontOriginRouter(aws_client("cloudfront"), out.cdn_distribution_id, names),
@@ -165,7 +155,7 @@ class AwsTarget:
                 ),
                 self.cfg.failover.pods_per_node,
             ),
-            smoke=HttpSmoke(f"https://{api_name(self.cfg)}", self.cfg.failover.smoke_path),
+            smoke=HttpSmoke(f"https://{api_name(self.cfg.domain)}", self.cfg.failover.smoke_path),
         )
 
     # -- backups -----------------------------------------------------------------------------------
@@ -187,7 +177,7 @@ class AwsTarget:
         return CombinedDataStore([store, aurora])
 
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
-        from infra.automation.backup import RegionBackup
+        from infra.automation.adapters.backup_source import RegionBackup
         from runtime.security.envelope import Envelope
         from runtime.security.settings import EncryptionSettings
 
@@ -206,4 +196,4 @@ class AwsTarget:
     def bucket(self, name: str, region: str) -> ObjectStore:
         from runtime.storage import ObjectStore
 
-        return ObjectStore(name, client=aws_client("s3", region))
+        return ObjectStore(name, region=region, client=aws_client("s3", region))

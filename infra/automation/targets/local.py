@@ -8,15 +8,14 @@ from typing import TYPE_CHECKING
 
 from infra.automation.adapters.prometheus import PrometheusMetrics
 from infra.automation.adapters.pushgateway import Pushgateway
-from infra.automation.errors import InvalidInputError
-from infra.automation.state import LocalStateStore
+from infra.automation.adapters.state import LocalStateStore
 from infra.config import StackConfig
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
+    from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.catalog_dump import CatalogDump
     from infra.automation.adapters.failover_ports import DataStore, FailoverPorts
-    from infra.automation.backup import RegionBackup
     from infra.local.platform import LocalPlatform
     from runtime.storage import ObjectStore
 
@@ -41,11 +40,6 @@ class LocalTarget:
         return LocalStateStore(self.platform.paths.root)
 
     def router(self, region: str) -> Router:
-        if self.cfg.rollout.router not in ("auto", "nginx"):
-            raise InvalidInputError(
-                f"streamgate:rollout.router: {self.cfg.rollout.router} needs a cloud stack; the local "
-                "platform routes with nginx (router: auto or nginx)"
-            )
         from infra.automation.adapters.nginx_local import NginxColorRouter
 
         return NginxColorRouter(self.platform.router, region)
@@ -65,11 +59,6 @@ class LocalTarget:
         from infra.automation.adapters.redis_store import RedisDataStore, RedisNode
         from infra.local.layout import LOOPBACK
 
-        if self.cfg.failover.datastore == "elasticache" or self.cfg.failover.traffic == "route53":
-            raise InvalidInputError(
-                "streamgate:failover: elasticache and route53 need a cloud stack; the local platform "
-                "fails over its Redis nodes and nginx (datastore/traffic: auto)"
-            )
         platform = self.platform
         nodes = {r.name: RedisNode(LOOPBACK, r.redis) for r in platform.layout.regions}
         regions = LocalRegions(platform, self.cfg.failover.smoke_path)
@@ -103,7 +92,7 @@ class LocalTarget:
         return CombinedDataStore([store, PostgresDataStore(nodes, SupervisedNodes(platform), password)])
 
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
-        from infra.automation.backup import RedisSnapshot, RegionBackup
+        from infra.automation.adapters.backup_source import RedisSnapshot, RegionBackup
         from infra.local.aws import AWS_REGION, kms_client, s3_client
         from infra.local.layout import LOOPBACK
         from runtime.security.envelope import Envelope

@@ -40,12 +40,24 @@ class ScopeLimit:
         """The limit as the script reads it."""
         return f"{self.interval_us} {self.tolerance_us}"
 
+    def epsilon(self, percent: float) -> int:
+        """The slack over the GCRA bound this scope may admit in any window (see limiter.py): `percent`
+        of its 1-second bound (burst + rate x 1 s), at least 2 requests."""
+        return max(2, int((self.limit + 1_000_000 / self.interval_us) * percent / 100))
+
+    def lateness_us(self, percent: float) -> int:
+        """How late a leased token may be used after its GCRA slot began: epsilon - 1 intervals (the
+        last request of epsilon covers rounding at the window's edges)."""
+        return (self.epsilon(percent) - 1) * self.interval_us
+
 
 @dataclass(slots=True)
 class RateLimitDecision:
     """`scope` is the denying scope, or (when allowed) the scope with the least remaining. `retry_after`
     and `reset` are seconds. `degraded` means Redis was not consulted (local fallback or fail-closed).
-    Treat as immutable (not frozen: leases build one per request, and frozen init costs 3x)."""
+    `at`: a monotonic time at or before which the decision was made (its batch's send time); leases
+    anchor their tokens' use deadlines there. Treat as immutable (not frozen: leases build one per
+    request, and frozen init costs 3x)."""
 
     allowed: bool
     scope: Scope | None
@@ -54,6 +66,7 @@ class RateLimitDecision:
     reset: float
     limit: int
     degraded: bool = False
+    at: float = 0.0
 
     def headers(self) -> dict[str, str]:
         """`RateLimit-Limit/Remaining/Reset` (IETF httpapi draft; delta seconds) and, when denied,

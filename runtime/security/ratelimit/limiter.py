@@ -1,6 +1,24 @@
 """The distributed rate limiter: every scope of a request in one atomic Lua call, and the concurrent
 requests of one event-loop tick in that same call (micro-batching), so the gateway pays one Redis round
-trip per batch of requests instead of one (or four) per request."""
+trip per batch of requests instead of one (or four) per request.
+
+The bound. For a scope with rate r (requests / period) and burst b, in any window of W seconds:
+
+    admitted <= b + r * W + epsilon,   epsilon = max(2, p % of (b + r * 1 s))   (ScopeLimit.epsilon)
+
+with p = `RateLimitSettings.epsilon_percent` (1 by default)
+
+counting an admission when it is decided: when its check runs in Redis (every request decided by a
+check, including the one that takes a lease), or, for the other tokens of a lease
+(runtime/service/leases.py), when the token is used. This limiter alone keeps the GCRA bound b + r * W;
+epsilon is what leases may add, across every process sharing the scope. Why: each admitted token owns a
+GCRA slot (an interval of length T = 1/r between two TATs of the scope) that no other token shares; a
+check admits only if the slot ends within tau = b * T of the decision, and a slot starts no earlier than
+the check ran. A leased token is charged before it is used, so its slot still ends within tau of its use,
+and the lease refuses it later than `lateness_us` = (epsilon - 1) * T after its slot began. So the slots of
+the tokens used in [s, s + W] lie in [s - (epsilon - 1) T, s + W + tau]: at most b + r * W + epsilon - 1
+of them. The core limiter (no lease) never exceeds b + r * W; the property test over arrival patterns is
+tests/service/test_lease_bound.py."""
 
 from __future__ import annotations
 
@@ -157,6 +175,7 @@ class RateLimiter:
                     li = limit_index[(sl.interval_us, sl.tolerance_us)] = str(len(limits))
                 spec.append(ki)
                 spec.append(li)
+        sent = time.monotonic()  # the script runs after this: leases anchor their deadlines here
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.redis_timeout_seconds):
@@ -173,30 +192,32 @@ class RateLimiter:
         metrics.RATELIMIT_REDIS_SECONDS.observe(time.perf_counter() - started)
         metrics.RATELIMIT_BATCH_SIZE.observe(len(batch))
         tally = _Tally()
-        decisions = [self._decision(p, raw, i * _FIELDS, tally) for i, p in enumerate(batch)]
+        decisions = [self._decision(p, raw, i * _FIELDS, tally, sent) for i, p in enumerate(batch)]
         tally.flush()
         return decisions
 
     @staticmethod
-    def _decision(pending: _Pending, raw: list[Any], at: int, tally: _Tally) -> RateLimitDecision:
-        allowed = raw[at] == 1
-        chosen = pending.limits[int(raw[at + 1]) - 1]
+    def _decision(pending: _Pending, raw: list[Any], i: int, tally: _Tally, sent: float) -> RateLimitDecision:
+        allowed = raw[i] == 1
+        chosen = pending.limits[int(raw[i + 1]) - 1]
         tally.count(pending.limits, allowed, chosen.scope)
         return RateLimitDecision(
             allowed=allowed,
             scope=chosen.scope,
-            retry_after=int(raw[at + 2]) / 1e6,
-            remaining=int(raw[at + 3]),
-            reset=int(raw[at + 4]) / 1e6,
+            retry_after=int(raw[i + 2]) / 1e6,
+            remaining=int(raw[i + 3]),
+            reset=int(raw[i + 4]) / 1e6,
             limit=chosen.limit,
+            at=sent,
         )
 
     def _without_redis(self, batch: Sequence[_Pending]) -> list[RateLimitDecision]:
         if self.settings.on_redis_error == "closed":
             _FALLBACK_CLOSED.inc(len(batch))
             retry = max(1.0, self.settings.retry_redis_after_seconds)
+            now = time.monotonic()
             return [
-                RateLimitDecision(False, None, retry, 0, retry, p.limits[0].limit, degraded=True)
+                RateLimitDecision(False, None, retry, 0, retry, p.limits[0].limit, degraded=True, at=now)
                 for p in batch
             ]
         _FALLBACK_OPEN.inc(len(batch))

@@ -54,6 +54,7 @@ class LocalGcra:
             reset=reset / 1e6,
             limit=max(1, int(chosen.limit * self._share)),
             degraded=True,
+            at=time.monotonic(),
         )
 
     def _prune(self, now: int) -> None:

@@ -1,0 +1,1 @@
+"""`streamgate debug`: the gateways' debug probes and debug tokens, through their admin API."""

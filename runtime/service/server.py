@@ -1,0 +1,154 @@
+"""The gateway's HTTP/1.1 protocol: uvicorn's httptools protocol with the request head bounded in size and
+in time, and request bodies in idle time. httptools (llhttp) bounds none of these (uvicorn's h11 protocol
+bounds the head's size only, with `h11_max_incomplete_event_size`), so one connection could hold 64 MiB of
+headers, or trickle a byte a second forever.
+
+- Size: a request line plus headers longer than `server.max_header_bytes` gets 431 and the connection
+  is closed; the parser is never fed more than that of one head, so memory per connection stays bounded.
+- Time: a head must arrive complete within `server.header_timeout_seconds` of the connection opening
+  (first request) or of its first byte (later requests); otherwise 408 and the connection is closed
+  (a connection that sent nothing is just closed). Idle keep-alive connections are uvicorn's
+  `timeout_keep_alive` (`server.keep_alive_seconds`).
+- Body: while the app waits for more of a request body, the client may pause at most
+  `server.body_idle_timeout_seconds` between two reads (nginx's client_body_timeout); then the connection
+  is closed and the app sees the client gone (a 499: app.py). A pause the app causes (it reads slowly,
+  so reading is paused) does not count.
+
+uvicorn builds one protocol per connection from the class (`uvicorn.run(http=...)`), also in worker
+processes, so the limits are read from the gateway's settings once per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from runtime.service.settings import GatewaySettings, ServerSettings
+
+log = logging.getLogger("runtime.service")
+
+
+@functools.cache
+def _limits() -> ServerSettings:
+    return GatewaySettings().server
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limits = _limits()
+        self._max_head = limits.max_header_bytes
+        self._head_timeout = limits.header_timeout_seconds
+        self._in_head = True  # between requests or inside a request head
+        self._head_bytes = 0  # bytes fed to the parser since this head began
+        self._head_started: float | None = None  # loop time of the head's first byte (or of the connection)
+        self._body_timeout = limits.body_idle_timeout_seconds
+        self._last_read = 0.0  # loop time of the last bytes of a body
+        # One timer per connection, re-armed from its own callback: a request costs no timer of its own.
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    # -- connection ---------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_started = self.loop.time()  # a connection must send a complete head in time, or go
+        self._head_timer = self.loop.call_later(self._head_timeout, self._check_head)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_head:
+            self._last_read = self.loop.time()
+            super().data_received(data)
+            return
+        if self._head_started is None:
+            self._head_started = self.loop.time()  # the first byte of the next request's head
+        room = self._max_head - self._head_bytes
+        if len(data) <= room:
+            self._head_bytes += len(data)
+            super().data_received(data)
+            return
+        # Feed no more than the limit; if the head is still not complete, it is too large.
+        self._head_bytes += room
+        super().data_received(data[:room])
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            self._refuse(http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+            return
+        self.data_received(data[room:])  # the body, or the next request, under the new state
+
+    # -- parser callbacks ---------------------------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._head_started = None
+        self._last_read = now = self.loop.time()
+        timer = self._head_timer
+        if timer is not None and timer.when() - now > self._body_timeout:  # only if set shorter than heads
+            timer.cancel()
+            self._head_timer = self.loop.call_later(self._body_timeout, self._check_head)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True  # what comes next is the next request's head
+
+    # -- bounds -------------------------------------------------------------------------------------------
+
+    def _check_head(self) -> None:
+        """The connection's timer: a head begun longer than the timeout ago is refused, a body the app waits
+        for that did not move for its timeout ends the connection; otherwise look again when the current
+        head or body (or one begun right now) would time out."""
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        started = self._head_started
+        cycle = self.cycle
+        if not self._in_head and cycle is not None and cycle.more_body and not self.flow.read_paused:
+            idle = self.loop.time() - self._last_read
+            if idle >= self._body_timeout:
+                log.info("closing a connection: no request body for %.0f s", idle)
+                self.transport.close()
+                return
+            wait = self._body_timeout - idle
+        elif self._in_head and started is not None:
+            late = self.loop.time() - started - self._head_timeout
+            if late >= 0:
+                if self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
+                    self.transport.close()  # nothing asked (an idle new connection): nothing to answer
+                else:
+                    self._refuse(http.HTTPStatus.REQUEST_TIMEOUT)
+                return
+            wait = -late
+        else:
+            wait = self._head_timeout
+        self._head_timer = self.loop.call_later(wait, self._check_head)
+
+    def _refuse(self, status: http.HTTPStatus) -> None:
+        """Answer `status` and close; if a response to an earlier (pipelined) request is still being sent,
+        read nothing more and close once it is done."""
+        log.info("closing a connection: %d %s", status.value, status.phrase)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+            self.transport.pause_reading()
+            return
+        body = status.phrase.encode()
+        head = [f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode()]
+        head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        head.append(
+            b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+            % len(body)
+        )
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
