@@ -13,7 +13,15 @@ import pulumi_aws as aws
 from infra.aws.automation import Automation, AutomationArgs
 from infra.aws.base import regional_provider
 from infra.aws.cache import GlobalDatastore, RegionalRedis, RegionalRedisArgs
-from infra.aws.catalog import CatalogGlobal, RegionalCatalog, catalog_regions, global_catalog
+from infra.aws.catalog import (
+    CatalogGlobal,
+    CatalogGlobalArgs,
+    RegionalCatalog,
+    RegionalCatalogArgs,
+    catalog_regions,
+    global_catalog,
+)
+from infra.aws.catalog import deletion_protection as catalog_deletion_protection
 from infra.aws.cdn import Cdn, CdnArgs, Waf, WafArgs
 from infra.aws.cluster import Cluster, ClusterArgs
 from infra.aws.dns import Dns, DnsArgs
@@ -88,12 +96,17 @@ class Region(pulumi.ComponentResource):
         if name in catalog_regions(cfg):
             self.catalog = RegionalCatalog(
                 f"{name}-catalog",
-                cfg,
-                region,
-                self.network,
-                self.key,
-                shared.catalog_global,
-                catalog_primary,
+                RegionalCatalogArgs(
+                    stack=cfg.stack,
+                    region=name,
+                    vpc_cidr=region.vpc_cidr,
+                    catalog=cfg.catalog,
+                    deletion_protection=catalog_deletion_protection(cfg),
+                    network=self.network,
+                    key=self.key,
+                    global_cluster=shared.catalog_global,
+                    primary=catalog_primary,
+                ),
                 opts,
             )
         self.storage = RegionStorage(f"{name}-storage", RegionStorageArgs(cfg.backup, self.key), opts)
@@ -142,7 +155,11 @@ def build_platform(cfg: StackConfig) -> Platform:
     catalog_global = None
     if cfg.catalog.enabled and global_catalog(cfg):
         on_first = pulumi.ResourceOptions(provider=providers[primary_cfg.name])
-        catalog_global = CatalogGlobal("catalog", cfg, on_first).cluster
+        catalog_global = CatalogGlobal(
+            "catalog",
+            CatalogGlobalArgs(cfg.stack, cfg.catalog, catalog_deletion_protection(cfg)),
+            on_first,
+        ).cluster
     shared = Shared(secrets, dns, cdn, catalog_global)
     primary = Region(cfg, primary_cfg, providers[primary_cfg.name], shared, None, None)
     datastore = None

@@ -17,13 +17,14 @@ region's key and rotated by RDS every `rotationDays`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import assume_role_policy, child
 from infra.aws.network import Network
-from infra.config import CatalogConfig, Environment, RegionConfig, StackConfig
+from infra.config import CatalogConfig, Environment, StackConfig
 
 POSTGRES_PORT = 5432
 ENGINE = "aurora-postgresql"
@@ -52,29 +53,51 @@ def catalog_regions(cfg: StackConfig) -> list[str]:
     return names if global_catalog(cfg) else names[:1]
 
 
+def deletion_protection(cfg: StackConfig) -> bool:
+    """Whether the catalog's clusters refuse deletion (prod: always)."""
+    return cfg.catalog.deletion_protection or cfg.environment is Environment.PROD
+
+
+@dataclass(frozen=True)
+class CatalogGlobalArgs:
+    stack: str
+    catalog: CatalogConfig
+    deletion_protection: bool  # deletion_protection(cfg)
+
+
 class CatalogGlobal(pulumi.ComponentResource):
     """The global database every regional cluster of prod joins (the primary's first)."""
 
     cluster: aws.rds.GlobalCluster
 
-    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: CatalogGlobalArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("streamgate:aws:CatalogGlobal", name, None, opts)
-        c = cfg.catalog
         self.cluster = aws.rds.GlobalCluster(
             f"{name}-global",
-            global_cluster_identifier=f"streamgate-{cfg.stack}-catalog",
+            global_cluster_identifier=f"streamgate-{args.stack}-catalog",
             engine=ENGINE,
-            engine_version=c.engine_version,
+            engine_version=args.catalog.engine_version,
             database_name=DATABASE,
             storage_encrypted=True,
-            deletion_protection=_deletion_protection(cfg),
+            deletion_protection=args.deletion_protection,
             opts=child(self),
         )
         self.register_outputs({"id": self.cluster.id})
 
 
-def _deletion_protection(cfg: StackConfig) -> bool:
-    return cfg.catalog.deletion_protection or cfg.environment is Environment.PROD
+@dataclass(frozen=True)
+class RegionalCatalogArgs:
+    stack: str
+    region: str
+    vpc_cidr: str  # who may connect
+    catalog: CatalogConfig
+    deletion_protection: bool  # deletion_protection(cfg)
+    network: Network
+    key: aws.kms.Key
+    global_cluster: aws.rds.GlobalCluster | None = None  # set: this cluster joins prod's global database
+    primary: aws.rds.Cluster | None = None  # set: a secondary (created after the writer region's cluster)
 
 
 class RegionalCatalog(pulumi.ComponentResource):
@@ -85,19 +108,12 @@ class RegionalCatalog(pulumi.ComponentResource):
     proxy: aws.rds.Proxy
 
     def __init__(
-        self,
-        name: str,
-        cfg: StackConfig,
-        region: RegionConfig,
-        network: Network,
-        key: aws.kms.Key,
-        global_cluster: aws.rds.GlobalCluster | None,
-        primary: aws.rds.Cluster | None,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: RegionalCatalogArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("streamgate:aws:RegionalCatalog", name, None, opts)
         self._name = name
-        c: CatalogConfig = cfg.catalog
+        c, network, key, stack = args.catalog, args.network, args.key, args.stack
+        global_cluster, primary = args.global_cluster, args.primary
         writer = primary is None
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets", subnet_ids=network.private_subnet_ids, opts=child(self)
@@ -111,17 +127,17 @@ class RegionalCatalog(pulumi.ComponentResource):
                     "protocol": "tcp",
                     "from_port": POSTGRES_PORT,
                     "to_port": POSTGRES_PORT,
-                    "cidr_blocks": [region.vpc_cidr],
+                    "cidr_blocks": [args.vpc_cidr],
                 }
             ],
-            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [region.vpc_cidr]}],
+            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [args.vpc_cidr]}],
             opts=child(self),
         )
         family = f"aurora-postgresql{c.engine_version.split('.')[0]}"
         parameters = aws.rds.ClusterParameterGroup(
             f"{name}-params",
             family=family,
-            description=f"StreamGate {cfg.stack} catalog",
+            description=f"StreamGate {stack} catalog",
             parameters=[
                 {"name": k, "value": v, "apply_method": "pending-reboot"} for k, v in PARAMETERS.items()
             ],
@@ -129,7 +145,7 @@ class RegionalCatalog(pulumi.ComponentResource):
         )
         self.cluster = aws.rds.Cluster(
             f"{name}-cluster",
-            cluster_identifier=f"streamgate-{cfg.stack}-catalog-{region.name}",
+            cluster_identifier=f"streamgate-{stack}-catalog-{args.region}",
             engine=ENGINE,
             engine_version=c.engine_version,
             global_cluster_identifier=global_cluster.id if global_cluster is not None else None,
@@ -149,9 +165,9 @@ class RegionalCatalog(pulumi.ComponentResource):
             preferred_backup_window="03:00-04:00",
             preferred_maintenance_window="sun:05:30-sun:06:30",
             copy_tags_to_snapshot=True,
-            deletion_protection=_deletion_protection(cfg),
+            deletion_protection=args.deletion_protection,
             skip_final_snapshot=False,
-            final_snapshot_identifier=f"streamgate-{cfg.stack}-catalog-{region.name}-final",
+            final_snapshot_identifier=f"streamgate-{stack}-catalog-{args.region}-final",
             enabled_cloudwatch_logs_exports=["postgresql"],
             # A secondary forwards the writes its region's gateways send to the writer region.
             enable_global_write_forwarding=True if global_cluster is not None and not writer else None,
@@ -161,7 +177,7 @@ class RegionalCatalog(pulumi.ComponentResource):
         for i in range(1 + c.readers):
             aws.rds.ClusterInstance(
                 f"{name}-instance-{i}",
-                identifier=f"streamgate-{cfg.stack}-catalog-{region.name}-{i}",
+                identifier=f"streamgate-{stack}-catalog-{args.region}-{i}",
                 cluster_identifier=self.cluster.id,
                 engine=aws.rds.EngineType.AURORA_POSTGRESQL,
                 engine_version=c.engine_version,
@@ -182,12 +198,12 @@ class RegionalCatalog(pulumi.ComponentResource):
                 rotation_rules={"automatically_after_days": c.rotation_days},
                 opts=child(self),
             )
-        self._proxy(cfg, region, network)
+        self._proxy(args)
         self.register_outputs({"endpoint": self.cluster.endpoint, "proxy": self.proxy.endpoint})
 
-    def _proxy(self, cfg: StackConfig, region: RegionConfig, network: Network) -> None:
+    def _proxy(self, args: RegionalCatalogArgs) -> None:
         """RDS Proxy in front of this cluster: TLS and IAM auth of clients, IAM auth to the database."""
-        name = self._name
+        name, network = self._name, args.network
         role = aws.iam.Role(
             f"{name}-proxy-role",
             assume_role_policy=assume_role_policy("rds.amazonaws.com"),
@@ -205,7 +221,7 @@ class RegionalCatalog(pulumi.ComponentResource):
                                 "Sid": "ConnectAsApp",
                                 "Effect": "Allow",
                                 "Action": ["rds-db:connect"],
-                                "Resource": [db_user_arn(region.name, rid, APP_USER)],
+                                "Resource": [db_user_arn(args.region, rid, APP_USER)],
                             }
                         ],
                     }
@@ -215,7 +231,7 @@ class RegionalCatalog(pulumi.ComponentResource):
         )
         self.proxy = aws.rds.Proxy(
             f"{name}-proxy",
-            name=f"streamgate-{cfg.stack}-catalog",
+            name=f"streamgate-{args.stack}-catalog",
             engine_family="POSTGRESQL",
             role_arn=role.arn,
             vpc_subnet_ids=network.private_subnet_ids,
@@ -247,7 +263,7 @@ class RegionalCatalog(pulumi.ComponentResource):
         self.reader = aws.rds.ProxyEndpoint(
             f"{name}-proxy-reader",
             db_proxy_name=self.proxy.name,
-            db_proxy_endpoint_name=f"streamgate-{cfg.stack}-catalog-ro",
+            db_proxy_endpoint_name=f"streamgate-{args.stack}-catalog-ro",
             vpc_subnet_ids=network.private_subnet_ids,
             vpc_security_group_ids=[self.security_group.id],
             target_role="READ_ONLY",

@@ -237,6 +237,14 @@ class Database:
         finally:
             await pool.release(conn)
 
+    async def ping(self) -> None:
+        """One round trip to the primary (the readiness monitor's probe; not a request's query)."""
+        async with self._acquire("primary") as conn:
+            try:
+                await conn.fetchval("SELECT 1")
+            except (asyncpg.PostgresConnectionError, OSError) as exc:
+                raise UnavailableError(f"catalog primary unreachable: {exc}") from exc
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A write transaction on the primary; on commit, the position it reached is remembered

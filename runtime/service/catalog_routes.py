@@ -80,6 +80,17 @@ def _position(request: Request) -> int:
     return int(raw)
 
 
+def _if_match(request: Request) -> int | None:
+    """The title version a write expects (`If-Match: "7"`), as the body's `version` would say."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    version = raw.strip().strip('"')
+    if not version.isdigit() or len(version) > 18 or int(version) < 1:
+        raise HTTPException(400, "If-Match must be the title's version, e.g. \"7\" (the detail's version)")
+    return int(version)
+
+
 def _json(body: bytes, tier: str) -> Response:
     return Response(
         body,
@@ -164,9 +175,7 @@ async def put_title(request: Request) -> Response:
     raw = await _admin_body(request, MAX_TITLE_BODY)
     title = _validated(TitleIn, raw)
     assert isinstance(title, TitleIn)
-    if_match = request.headers.get("if-match")
-    version = int(if_match.strip('"')) if if_match and if_match.strip('"').isdigit() else None
-    written = await catalog.put_title(slug, title, version)
+    written = await catalog.put_title(slug, title, _if_match(request))
     created = bool(written.body.get("created"))
     return _written(
         {**written.body, "invalidated": len(written.invalidated)}, written.lsn, 201 if created else 200

@@ -30,7 +30,7 @@ from runtime.service.cdn import EdgeCachedOnly, Purger, purger_for
 from runtime.service.content import ContentService
 from runtime.service.errors import ConfigError, TokenError
 from runtime.service.faults import FaultConfig
-from runtime.service.health import BackendMonitor
+from runtime.service.health import BackendMonitor, Probe
 from runtime.service.leases import LeasedLimiter
 from runtime.service.origin import ContentOrigin, EncryptedObjectStore
 from runtime.service.settings import GatewaySettings
@@ -203,7 +203,7 @@ class Gateway:
             events=events,
             processor=processor,
             metrics_view=LabelledRegistry(labels),
-            monitor=_monitor(settings, redis, store, cache),
+            monitor=_monitor(settings, redis, store, cache, catalog),
             catalog=catalog,
         )
 
@@ -283,7 +283,11 @@ class Gateway:
 
 
 def _monitor(
-    settings: GatewaySettings, redis: aioredis.Redis, store: ObjectStore, cache: MultiLevelCache
+    settings: GatewaySettings,
+    redis: aioredis.Redis,
+    store: ObjectStore,
+    cache: MultiLevelCache,
+    catalog: CatalogService | None,
 ) -> BackendMonitor:
     async def redis_up() -> object:
         return await redis.ping()
@@ -297,9 +301,12 @@ def _monitor(
         live = cache.invalidation_live
         return live, "confirmed live" if live else "not confirmed: L1 entries are served for a bounded time"
 
+    probes: dict[str, Probe] = {"redis": redis_up, "object_store": store_up}
+    if catalog is not None:  # the catalog's primary (its replica's state is the router's business)
+        probes["catalog"] = catalog.db.ping
     h = settings.health
     return BackendMonitor(
-        {"redis": redis_up, "object_store": store_up},
+        probes,
         checks={"cache_invalidation": invalidation},
         interval_seconds=h.interval_seconds,
         timeout_seconds=h.timeout_seconds,

@@ -158,6 +158,11 @@ async def test_admin_writes_need_mfa_step_up(catalog_gw: Running) -> None:
         "/v1/catalog/titles/nova", json={**body, "version": 99}, headers=admin
     )
     assert stale.status_code == 409 and "changed since version 99" in stale.json()["error"]
+    for if_match, status in (('"99"', 409), ("W/x", 400), ("9" * 40, 400)):
+        answered = await catalog_gw.client.put(
+            "/v1/catalog/titles/nova", json=body, headers={**admin, "If-Match": if_match}
+        )
+        assert answered.status_code == status, (if_match, answered.text)
     orphan = await catalog_gw.client.put(
         "/v1/catalog/titles/ep1", json={"name": "E", "kind": "episode", "parent": "nosuch"}, headers=admin
     )
