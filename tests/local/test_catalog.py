@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from infra import http
 from infra.catalog.postgres import psql
 from infra.local import catalog
 from infra.local.gateway import request
@@ -48,11 +49,13 @@ def test_a_write_through_local_b_is_read_back_in_both_regions(lp: RunningPlatfor
     b = lp.gateway("local-b", "blue")
     headers = {"Authorization": f"Bearer {admin.step_up(b)}", "Content-Type": "application/json"}
     body = json.dumps({"name": "Regional", "kind": "movie", "regions": ["local-a", "local-b"]}).encode()
-    status, answer = request("PUT", f"{b}/v1/catalog/titles/{slug}", body, headers)
-    assert status == 201, answer
-    for region in ("local-a", "local-b"):
+    written = http.send("PUT", f"{b}/v1/catalog/titles/{slug}", body=body, headers=headers, timeout=10)
+    assert written.status == 201, written.body
+    position = written.headers[POSITION]  # the primary's WAL position after the commit
+    assert int(position) > 0
+    for region in ("local-a", "local-b"):  # read-your-writes: served at that position or later, at once
         gateway = lp.gateway(region, "blue")
-        seen = request("GET", f"{gateway}/v1/catalog/titles/{slug}", headers={POSITION: "1"})
+        seen = request("GET", f"{gateway}/v1/catalog/titles/{slug}", headers={POSITION: position})
         assert seen[0] == 200 and json.loads(seen[1])["name"] == "Regional"
     status, _ = request("DELETE", f"{b}/v1/catalog/titles/{slug}", headers=headers)
     assert status == 200

@@ -16,11 +16,11 @@ tests check every request against AWS's API model with botocore's Stubber.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from infra.automation.adapters.cloudwatch import latest_maximum
 from infra.automation.adapters.failover_ports import CatchUp, NodeStatus, Replication, Repointed
 from infra.automation.errors import AutomationError
 
@@ -70,18 +70,10 @@ class AuroraGlobalStore:
         client = self.cloudwatch.get(region)
         if client is None:
             return None
-        now = dt.datetime.now(dt.UTC)
-        stats = client.get_metric_statistics(
-            Namespace="AWS/RDS",
-            MetricName=LAG_METRIC,
-            Dimensions=[{"Name": "DBClusterIdentifier", "Value": self.clusters[region].rsplit(":", 1)[-1]}],
-            StartTime=now - dt.timedelta(minutes=5),
-            EndTime=now,
-            Period=60,
-            Statistics=["Maximum"],
+        lag_ms = latest_maximum(
+            client, "AWS/RDS", LAG_METRIC, ("DBClusterIdentifier", self.clusters[region].rsplit(":", 1)[-1])
         )
-        points = sorted(stats.get("Datapoints", []), key=lambda p: p["Timestamp"])
-        return float(points[-1]["Maximum"]) / 1000 if points else None
+        return lag_ms / 1000 if lag_ms is not None else None
 
     def _cluster_status(self, region: str) -> str | None:
         """The region's cluster status as its own region's API reports it (None: it does not answer)."""
