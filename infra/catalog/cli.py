@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from infra.catalog.errors import CatalogSetupError
-from infra.clikit import JsonOpt, console, emit_json, fail
+from infra.clikit import JsonOpt, console, emit_json, reported
 from infra.errors import ConfigError
 
 app = typer.Typer(
@@ -30,8 +30,14 @@ UrlOpt = Annotated[
 
 def _url(url: str) -> str:
     if not url.startswith(("postgresql://", "postgres://")):
-        fail(ConfigError(f"--url {url!r}: expected postgresql://user@host:port/db"))
+        raise ConfigError(f"--url {url!r}: expected postgresql://user@host:port/db")
     return url
+
+
+def _refused(what: str, exc: Exception) -> CatalogSetupError:
+    """The database's own refusal (or the driver's), as one line."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return CatalogSetupError(f"{what} failed: {first}")
 
 
 @app.command()
@@ -40,14 +46,15 @@ def migrate(url: UrlOpt, as_json: JsonOpt = False) -> None:
     timeout; indexes an interrupted build left invalid are rebuilt)."""
     from infra.catalog import migrate as migrations
 
-    target = _url(url)
     started = time.perf_counter()
-    try:
-        migrations.upgrade(target, password=os.environ.get("PGPASSWORD"))
-    except CatalogSetupError as exc:
-        fail(exc)
-    except Exception as exc:  # the database's own refusal, one line
-        fail(CatalogSetupError(f"migration failed: {str(exc).splitlines()[0]}"))
+    with reported():
+        target = _url(url)
+        try:
+            migrations.upgrade(target, password=os.environ.get("PGPASSWORD"))
+        except CatalogSetupError:
+            raise
+        except Exception as exc:
+            raise _refused("migration", exc) from exc
     seconds = time.perf_counter() - started
     if as_json:
         emit_json({"ok": True, "seconds": round(seconds, 2)})
@@ -60,10 +67,8 @@ def lint(as_json: JsonOpt = False) -> None:
     """squawk on the SQL the migrations run (as `alembic upgrade --sql` emits it); exit 1 on a finding."""
     from infra.catalog import migrate as migrations
 
-    try:
+    with reported():
         ok, report = migrations.lint()
-    except CatalogSetupError as exc:
-        fail(exc)
     if as_json:
         emit_json({"ok": ok, "report": report})
     else:
@@ -86,14 +91,15 @@ def seed(
     from infra.catalog.seed import SeedSize
     from infra.catalog.seed import seed as fill
 
-    target = _url(url)
     started = time.perf_counter()
-    password = os.environ.get("PGPASSWORD")
-    conninfo = target if not password else target.replace("@", f":{password}@", 1)
-    try:
-        done = fill(conninfo, [r for r in regions.split(",") if r], SeedSize(titles=titles))
-    except Exception as exc:
-        fail(CatalogSetupError(f"seed failed: {str(exc).splitlines()[0]}"))
+    with reported():
+        target = _url(url)
+        password = os.environ.get("PGPASSWORD")
+        conninfo = target if not password else target.replace("@", f":{password}@", 1)
+        try:
+            done = fill(conninfo, [r for r in regions.split(",") if r], SeedSize(titles=titles))
+        except Exception as exc:
+            raise _refused("seed", exc) from exc
     seconds = time.perf_counter() - started
     if as_json:
         emit_json({**done.__dict__, "seconds": round(seconds, 2)})
