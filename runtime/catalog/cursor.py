@@ -11,6 +11,7 @@ import json
 from runtime.catalog.errors import BadRequestError
 
 MAX_CURSOR_CHARS = 1024
+KEY_INT = range(-(1 << 31), 1 << 31)  # the integer keys we page by (season, episode) are int4 parameters
 
 
 def _scope(query: str) -> str:
@@ -36,6 +37,6 @@ def decode(cursor: str, query: str, types: tuple[type, ...]) -> tuple[object, ..
     scope, *key = value
     if scope != _scope(query):
         raise BadRequestError("cursor belongs to another query: page with the same `q` it came from")
-    if not all(type(k) is t for k, t in zip(key, types, strict=True)):
+    if not all(type(k) is t and (t is not int or k in KEY_INT) for k, t in zip(key, types, strict=True)):
         raise BadRequestError("invalid cursor: use the `next` value of the previous page")
     return tuple(key)

@@ -88,7 +88,7 @@ ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
   release_year = EXCLUDED.release_year, description = EXCLUDED.description,
   parent_id = EXCLUDED.parent_id, season = EXCLUDED.season, episode = EXCLUDED.episode,
   version = titles.version + 1, updated_at = now()
-WHERE $9::int IS NULL OR titles.version = $9
+WHERE $9::bigint IS NULL OR titles.version = $9
 RETURNING id, version, (xmax = 0) AS created"""
 
 TITLE_ID = "SELECT id, version, name FROM titles WHERE slug = $1"

@@ -101,14 +101,16 @@ class CatalogService:
 
     # -- reads ----------------------------------------------------------------------------------------------
 
-    def page_size(self, limit: str | None) -> int:
+    def page_size(self, limit: int | None) -> int:
+        """The page size asked for (None: the default; the caller parses the parameter, -1 if it is not
+        an integer), within `max_page_size`."""
         if limit is None:
             return self.settings.page_size
-        if not limit.isdigit() or not 1 <= int(limit) <= self.settings.max_page_size:
+        if not 1 <= limit <= self.settings.max_page_size:
             raise BadRequestError(
                 f"limit must be an integer from 1 to {self.settings.max_page_size}", status=422
             )
-        return int(limit)
+        return limit
 
     async def titles(
         self, *, q: str | None, after: str | None, limit: int, min_lsn: int = 0

@@ -7,7 +7,6 @@ position or later, wherever it lands (read-your-writes for the writer's session)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ from runtime.catalog.errors import (
 )
 from runtime.catalog.models import RENDITION, SLUG, RenditionIn, TitleIn
 from runtime.service.content_routes import CACHE_HEADER, _read_body
+from runtime.service.http import MAX_DIGITS, BadJson, load_json, parse_count
 
 if TYPE_CHECKING:
     from runtime.catalog.service import CatalogService
@@ -75,9 +75,18 @@ def _position(request: Request) -> int:
     raw = request.headers.get(POSITION_HEADER)
     if raw is None:
         return 0
-    if not raw.isdigit() or len(raw) > 20:
+    position = parse_count(raw)
+    if position is None or position >= 10**MAX_DIGITS:  # an exabyte of WAL: no position a write answered
         raise HTTPException(400, f"{POSITION_HEADER} must be the integer a catalog write answered")
-    return int(raw)
+    return position
+
+
+def _limit(request: Request) -> int | None:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return None
+    count = parse_count(raw)
+    return -1 if count is None else count
 
 
 def _if_match(request: Request) -> int | None:
@@ -85,10 +94,10 @@ def _if_match(request: Request) -> int | None:
     raw = request.headers.get("if-match")
     if raw is None:
         return None
-    version = raw.strip().strip('"')
-    if not version.isdigit() or len(version) > 18 or int(version) < 1:
+    version = parse_count(raw.strip().strip('"'))
+    if version is None or not 1 <= version < 1 << 63:  # the column is a bigint
         raise HTTPException(400, "If-Match must be the title's version, e.g. \"7\" (the detail's version)")
-    return int(version)
+    return version
 
 
 def _json(body: bytes, tier: str) -> Response:
@@ -108,7 +117,7 @@ async def list_titles(request: Request) -> Response:
         raise HTTPException(
             400, f"unknown query parameter(s): {', '.join(sorted(unknown))} (q, after, limit)"
         )
-    limit = catalog.page_size(params.get("limit"))
+    limit = catalog.page_size(_limit(request))
     body, tier = await catalog.titles(
         q=params.get("q"), after=params.get("after"), limit=limit, min_lsn=_position(request)
     )
@@ -124,7 +133,7 @@ async def get_title(request: Request) -> Response:
 @_answers
 async def list_episodes(request: Request) -> Response:
     catalog = _catalog(request)
-    limit = catalog.page_size(request.query_params.get("limit"))
+    limit = catalog.page_size(_limit(request))
     body, tier = await catalog.episodes(
         _slug(request), after=request.query_params.get("after"), limit=limit, min_lsn=_position(request)
     )
@@ -135,7 +144,9 @@ async def list_episodes(request: Request) -> Response:
 async def get_segment(request: Request) -> Response:
     slug = _slug(request)
     rendition: str = request.path_params["rendition"]
-    n: int = request.path_params["n"]
+    n = parse_count(request.path_params["n"])
+    if n is None:
+        raise HTTPException(400, "invalid segment number: a non-negative integer")
     if not RENDITION.match(rendition):
         raise HTTPException(400, "invalid rendition name: 1-32 of A-Z a-z 0-9 _ -")
     catalog = _catalog(request)
@@ -150,8 +161,8 @@ async def _admin_body(request: Request, limit: int) -> object:
     await gateway.auth.require_admin_step_up(request)
     body = await _read_body(request, limit)
     try:
-        return json.loads(body)
-    except ValueError as exc:
+        return load_json(body)
+    except BadJson as exc:
         raise HTTPException(400, "the body must be JSON") from exc
 
 
@@ -217,7 +228,7 @@ routes = [
         name="catalog_put_rendition",
     ),
     Route(
-        "/v1/catalog/titles/{id}/renditions/{rendition}/segments/{n:int}",
+        "/v1/catalog/titles/{id}/renditions/{rendition}/segments/{n}",
         get_segment,
         methods=["GET"],
         name="catalog_segment",

@@ -221,9 +221,9 @@ class Gateway:
             top=self.settings.events.metric_top_contents,
         )
         self.processor.start()
-        self.monitor.start()
         if self.catalog is not None:
             await self.catalog.db.start()
+        self.monitor.start()
         self._started = True
         await self.cache.start()  # subscribes to invalidations and warms L1 from the shared top-K
         self.warmed = True

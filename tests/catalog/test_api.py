@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from runtime.catalog import cursor
 from runtime.service.tokens import Scope
 from tests.catalog.conftest import Pair
 from tests.service.conftest import AppFactory, Running
@@ -89,9 +90,18 @@ async def test_bad_input_is_a_clear_4xx(catalog_gw: Running) -> None:
         "/v1/catalog/titles?after=WyJ4Il0": (400, "invalid cursor"),
         "/v1/catalog/titles?limit=100000": (422, "limit must be an integer from 1 to 200"),
         "/v1/catalog/titles?limit=0": (422, "limit must be"),
+        "/v1/catalog/titles?limit=%C2%B2": (422, "limit must be"),  # a digit, but not an ASCII one
+        "/v1/catalog/titles?limit=" + "9" * 5000: (422, "limit must be"),
         "/v1/catalog/titles?offset=5000": (400, "unknown query parameter(s): offset"),
         "/v1/catalog/titles?q=" + "x" * 101: (422, "q must be 1 to 100 characters"),
         "/v1/catalog/titles/bad.id": (400, "invalid title id"),
+        "/v1/catalog/titles/m0000021/renditions/720p/segments/x1": (400, "invalid segment number"),
+        "/v1/catalog/titles/m0000021/renditions/720p/segments/" + "9" * 5000: (404, "no segment"),
+        # A forged cursor (cursors are opaque, not signed) with a key no int4 parameter holds.
+        "/v1/catalog/titles/s0000001/episodes?after=" + cursor.encode((1 << 40, 1), "s0000001"): (
+            400,
+            "invalid cursor",
+        ),
     }
     for url, (status, message) in cases.items():
         response = await client.get(url)
@@ -101,8 +111,9 @@ async def test_bad_input_is_a_clear_4xx(catalog_gw: Running) -> None:
     if page["next"]:  # a cursor of one search is refused by another
         other = await client.get("/v1/catalog/titles", params={"q": "river", "after": page["next"]})
         assert other.status_code == 400 and "another query" in other.json()["error"]
-    stale = await client.get("/v1/catalog/titles/m0000021", headers={POSITION: "abc"})
-    assert stale.status_code == 400
+    for position in (b"abc", b"\xb2", b"9" * 30):
+        stale = await client.get("/v1/catalog/titles/m0000021", headers={POSITION: position})
+        assert stale.status_code == 400 and POSITION in stale.json()["error"], position
 
 
 async def test_region_availability_is_enforced(make_gateway: AppFactory, catalog_pair: Pair) -> None:
@@ -158,11 +169,18 @@ async def test_admin_writes_need_mfa_step_up(catalog_gw: Running) -> None:
         "/v1/catalog/titles/nova", json={**body, "version": 99}, headers=admin
     )
     assert stale.status_code == 409 and "changed since version 99" in stale.json()["error"]
-    for if_match, status in (('"99"', 409), ("W/x", 400), ("9" * 40, 400)):
+    # Hostile forms answer 4xx at a bounded cost: no int() of thousands of digits, no non-ASCII digits.
+    for if_match, status in ((b'"99"', 409), (b"W/x", 400), (b"9" * 5000, 409), (b"\xb2", 400)):
         answered = await catalog_gw.client.put(
             "/v1/catalog/titles/nova", json=body, headers={**admin, "If-Match": if_match}
         )
         assert answered.status_code == status, (if_match, answered.text)
+    nested = await catalog_gw.client.put(
+        "/v1/catalog/titles/nova",
+        content=b"[" * 60_000,  # within the body limit, deeper than the parser recurses
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert nested.status_code == 400 and "JSON" in nested.json()["error"]
     orphan = await catalog_gw.client.put(
         "/v1/catalog/titles/ep1", json={"name": "E", "kind": "episode", "parent": "nosuch"}, headers=admin
     )
