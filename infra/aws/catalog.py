@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import assume_role_policy, child
-from infra.aws.network import Network
+from infra.aws.network import Network, vpc_only_port
 from infra.config import CatalogConfig, Environment, StackConfig
 
 POSTGRES_PORT = 5432
@@ -118,20 +118,8 @@ class RegionalCatalog(pulumi.ComponentResource):
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets", subnet_ids=network.private_subnet_ids, opts=child(self)
         )
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-postgres",
-            vpc_id=network.vpc.id,
-            description="PostgreSQL from inside the VPC only",
-            ingress=[
-                {
-                    "protocol": "tcp",
-                    "from_port": POSTGRES_PORT,
-                    "to_port": POSTGRES_PORT,
-                    "cidr_blocks": [args.vpc_cidr],
-                }
-            ],
-            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [args.vpc_cidr]}],
-            opts=child(self),
+        self.security_group = vpc_only_port(
+            f"{name}-postgres", self, network, args.vpc_cidr, POSTGRES_PORT, "PostgreSQL"
         )
         family = f"aurora-postgresql{c.engine_version.split('.')[0]}"
         parameters = aws.rds.ClusterParameterGroup(
