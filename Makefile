@@ -4,7 +4,8 @@ PY := $(VENV)/bin/python
 STACK ?= prod
 LOCAL_STACK ?= local
 DEBIAN_PACKAGES := redis-server nginx libnginx-mod-stream libnginx-mod-http-cache-purge prometheus \
-	prometheus-alertmanager prometheus-pushgateway prometheus-redis-exporter wrk ffmpeg chromium chromium-driver
+	prometheus-alertmanager prometheus-pushgateway prometheus-redis-exporter wrk ffmpeg chromium chromium-driver \
+	postgresql pgbouncer
 
 .PHONY: help setup system-packages up down test lint typecheck check bench bench-quick plan clean
 

@@ -42,6 +42,7 @@ GROUPS = {
         "infra.automation.scale.cli",
         "Predictive scaling: forecast demand, raise capacity ahead of it.",
     ),
+    "catalog": ("infra.catalog.cli", "The content catalog's database: migrations, their linter, seed data."),
 }
 
 

@@ -140,6 +140,24 @@ class RedisConfig(Model):
     snapshot_retention_days: int = Field(7, ge=0, le=35)
 
 
+class CatalogConfig(Model):
+    """The content catalog's PostgreSQL (infra/aws/catalog.py): an Aurora PostgreSQL global database on
+    prod (writer in the primary region, a secondary cluster in each other region), one regional cluster on
+    other stacks; RDS Proxy in front with IAM authentication end to end (no password in a pod or in the
+    proxy); the master user's password in Secrets Manager, managed and rotated by RDS."""
+
+    enabled: bool = True
+    engine_version: str = Field("15.8", pattern=r"^1[5-9]\.[0-9]{1,2}$")
+    instance_class: str = Field("db.r7g.large", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    readers: int = Field(1, ge=0, le=15, description="reader instances per region (besides the writer)")
+    backup_retention_days: int = Field(14, ge=1, le=35)
+    deletion_protection: bool = True
+    rotation_days: int = Field(30, ge=1, le=365)
+    max_replica_lag_seconds: float = Field(1.0, ge=0, le=60)
+    pool_max_size: int = Field(10, ge=1, le=100)
+    enforce_on_content: bool = False
+
+
 class CdnConfig(Model):
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
     segment_ttl_seconds: int = Field(86400, ge=1)
@@ -672,6 +690,7 @@ class StackConfig(Model):
     domain: str
     regions: list[RegionConfig] = Field(min_length=1)
     redis: RedisConfig = Field(default_factory=RedisConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     cdn: CdnConfig = Field(default_factory=CdnConfig)
     waf: WafConfig = Field(default_factory=WafConfig)
     cors: CorsConfig = Field(default_factory=CorsConfig)

@@ -354,7 +354,9 @@ def _local(cfg: StackConfig) -> Iterator[Issue]:
     if cfg.kind.cloud:  # the local platform's settings
         return
     local = cfg.local
-    top = local.base_port + 10 * (len(cfg.regions) + 1) + 9  # infra/local/layout.py's blocks
+    from infra.local.layout import REGION_BLOCK
+
+    top = local.base_port + REGION_BLOCK * (len(cfg.regions) + 1) - 1  # the last region block's end
     if top > 65535:
         yield Issue(
             "local.basePort", f"{local.base_port}: the last region's ports would reach {top} (> 65535)"

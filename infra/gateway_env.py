@@ -40,6 +40,18 @@ EnvValue = Any
 
 
 @dataclass(frozen=True)
+class CatalogTarget:
+    """Where one gateway finds the catalog's PostgreSQL: the writer (or a forwarding endpoint), a reader,
+    and how it logs in (a password from a Secret, or IAM tokens for RDS Proxy)."""
+
+    primary_url: EnvValue
+    replica_url: EnvValue | None = None
+    password: EnvValue | None = None
+    iam_auth_region: str | None = None
+    pooler: str = "direct"  # "transaction" behind RDS Proxy / PgBouncer
+
+
+@dataclass(frozen=True)
 class GatewayTarget:
     """What a deployment target knows about one gateway (one region, one color)."""
 
@@ -63,6 +75,7 @@ class GatewayTarget:
     otlp_endpoint: str | None = None
     profiles_url: str | None = None  # where the continuous profiling agent pushes (Pyroscope, or its analog)
     aws_endpoint_url: str | None = None  # one endpoint for S3 and KMS (the local platform's moto)
+    catalog: CatalogTarget | None = None  # the content catalog, where this region serves it
     tuning: Mapping[str, EnvValue] = field(default_factory=dict)  # target-specific settings, by env name
 
 
@@ -104,6 +117,8 @@ def gateway_environment(cfg: StackConfig, target: GatewayTarget) -> dict[str, En
         env_name("security", "encryption", "kms_endpoint_url"): t.aws_endpoint_url,
     }
     env.update({name: value for name, value in optional.items() if value is not None})
+    if t.catalog is not None:
+        env.update(_catalog_environment(cfg, t.catalog))
     if t.otlp_endpoint:
         env[env_name("tracing", "exporter")] = "otlp"
         env[env_name("tracing", "otlp_endpoint")] = t.otlp_endpoint
@@ -111,6 +126,26 @@ def gateway_environment(cfg: StackConfig, target: GatewayTarget) -> dict[str, En
         env[env_name("profiling", "continuous_url")] = t.profiles_url
     env.update(t.tuning)
     check_environment(env, f"{cfg.stack}/{t.region}/{t.color}")
+    return env
+
+
+def _catalog_environment(cfg: StackConfig, c: CatalogTarget) -> dict[str, EnvValue]:
+    env: dict[str, EnvValue] = {
+        env_name("catalog", "enabled"): "true",
+        env_name("catalog", "primary_url"): c.primary_url,
+        env_name("catalog", "pooler"): c.pooler,
+        env_name("catalog", "pool_max_size"): str(cfg.catalog.pool_max_size),
+        env_name("catalog", "max_replica_lag_seconds"): str(cfg.catalog.max_replica_lag_seconds),
+        env_name("catalog", "enforce_on_content"): str(cfg.catalog.enforce_on_content).lower(),
+    }
+    optional = {
+        env_name("catalog", "replica_url"): c.replica_url,
+        env_name("catalog", "password"): c.password,
+        env_name("catalog", "iam_auth_region"): c.iam_auth_region,
+    }
+    env.update({name: value for name, value in optional.items() if value is not None})
+    if c.password is None and c.iam_auth_region is None:
+        raise ContractError(f"catalog of {cfg.stack}: a password (Secret) or IAM auth is required")
     return env
 
 

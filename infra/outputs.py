@@ -67,6 +67,9 @@ class RegionOutputs(Outputs):
     origin_name: str
     certificate_arn: str
     kubernetes: KubernetesOutputs
+    # The catalog's Aurora cluster and RDS Proxy in this region (None where the region serves no catalog).
+    catalog_cluster_arn: str | None = None
+    catalog_proxy_endpoint: str | None = None
 
     def kubeconfig_dict(self) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(self.kubeconfig)
@@ -80,6 +83,7 @@ class StackOutputs(Outputs):
     cdn_distribution_id: str
     zone_id: str
     global_datastore_id: str | None
+    catalog_global_cluster_id: str | None = None  # prod's Aurora global database
     state_bucket: str
     automation_role_arn: str
     regions: dict[str, RegionOutputs]

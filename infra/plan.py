@@ -170,6 +170,31 @@ def computed_outputs(
             "globalReplicationGroupId": global_id,
             "arn": f"arn:aws:elasticache::{ACCOUNT}:globalreplicationgroup:{global_id}",
         }
+    if typ == "aws:rds/globalCluster:GlobalCluster":
+        global_id = inputs.get("globalClusterIdentifier", physical)
+        return {"id": global_id, "arn": f"arn:aws:rds::{ACCOUNT}:global-cluster:{global_id}"}
+    if typ == "aws:rds/cluster:Cluster":
+        cluster_id = inputs.get("clusterIdentifier", physical)
+        out: dict[str, Any] = {
+            "id": cluster_id,
+            "arn": f"arn:aws:rds:{region}:{ACCOUNT}:cluster:{cluster_id}",
+            "clusterResourceId": f"cluster-{_uuid(name).replace('-', '').upper()[:26]}",
+            "endpoint": f"{cluster_id}.cluster-{_short(name)}.{region}.rds.amazonaws.com",
+            "readerEndpoint": f"{cluster_id}.cluster-ro-{_short(name)}.{region}.rds.amazonaws.com",
+        }
+        if inputs.get("manageMasterUserPassword"):
+            secret = f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:rds!cluster-{_uuid(name)}-AbCdEf"
+            out["masterUserSecrets"] = [{"secretArn": secret, "secretStatus": "active"}]
+        return out
+    if typ == "aws:rds/proxy:Proxy":
+        proxy = inputs.get("name", physical)
+        return {
+            "arn": f"arn:aws:rds:{region}:{ACCOUNT}:db-proxy:prx-{_uuid(name).replace('-', '')[:17]}",
+            "endpoint": f"{proxy}.proxy-{_short(name)}.{region}.rds.amazonaws.com",
+        }
+    if typ == "aws:rds/proxyEndpoint:ProxyEndpoint":
+        endpoint = inputs.get("dbProxyEndpointName", physical)
+        return {"endpoint": f"{endpoint}.endpoint.proxy-{_short(name)}.{region}.rds.amazonaws.com"}
     if typ == "aws:s3/bucket:Bucket":
         # S3 and IAM ARNs carry no region (IRSA policies and the policy pack read them).
         return {

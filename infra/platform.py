@@ -13,6 +13,15 @@ import pulumi_aws as aws
 from infra.aws.automation import Automation, AutomationArgs
 from infra.aws.base import regional_provider
 from infra.aws.cache import GlobalDatastore, RegionalRedis, RegionalRedisArgs
+from infra.aws.catalog import (
+    CatalogGlobal,
+    CatalogGlobalArgs,
+    RegionalCatalog,
+    RegionalCatalogArgs,
+    catalog_regions,
+    global_catalog,
+)
+from infra.aws.catalog import deletion_protection as catalog_deletion_protection
 from infra.aws.cdn import Cdn, CdnArgs, Waf, WafArgs
 from infra.aws.cluster import Cluster, ClusterArgs
 from infra.aws.dns import Dns, DnsArgs
@@ -39,6 +48,7 @@ class Shared:
     secrets: StackSecrets
     dns: Dns
     cdn: Cdn
+    catalog_global: aws.rds.GlobalCluster | None = None  # prod's global database (its regions join it)
 
 
 class Region(pulumi.ComponentResource):
@@ -53,6 +63,7 @@ class Region(pulumi.ComponentResource):
         shared: Shared,
         global_group_id: pulumi.Input[str] | None,
         api_record_fqdn: pulumi.Output[str] | None,
+        catalog_primary: aws.rds.Cluster | None = None,
     ) -> None:
         name = region.name
         super().__init__(
@@ -81,6 +92,23 @@ class Region(pulumi.ComponentResource):
             ),
             opts,
         )
+        self.catalog: RegionalCatalog | None = None
+        if name in catalog_regions(cfg):
+            self.catalog = RegionalCatalog(
+                f"{name}-catalog",
+                RegionalCatalogArgs(
+                    stack=cfg.stack,
+                    region=name,
+                    vpc_cidr=region.vpc_cidr,
+                    catalog=cfg.catalog,
+                    deletion_protection=catalog_deletion_protection(cfg),
+                    network=self.network,
+                    key=self.key,
+                    global_cluster=shared.catalog_global,
+                    primary=catalog_primary,
+                ),
+                opts,
+            )
         self.storage = RegionStorage(f"{name}-storage", RegionStorageArgs(cfg.backup, self.key), opts)
         self.certificate = OriginCertificate(
             f"{name}-tls", OriginCertificateArgs(cfg.domain, name, shared.dns.zone, api_record_fqdn), opts
@@ -97,6 +125,7 @@ class Region(pulumi.ComponentResource):
                 certificate_arn=self.certificate.arn,
                 distribution=shared.cdn.distribution,
                 secrets=shared.secrets,
+                catalog=self.catalog,
             ),
         )
         self.register_outputs({})
@@ -122,9 +151,16 @@ def build_platform(cfg: StackConfig) -> Platform:
     cdn = Cdn(
         "cdn", CdnArgs(cfg.stack, cfg.domain, cfg.cdn, cfg.cors, names, dns.zone, waf, global_key), on_global
     )
-    shared = Shared(secrets, dns, cdn)
-
     primary_cfg, *secondary_cfgs = cfg.regions
+    catalog_global = None
+    if cfg.catalog.enabled and global_catalog(cfg):
+        on_first = pulumi.ResourceOptions(provider=providers[primary_cfg.name])
+        catalog_global = CatalogGlobal(
+            "catalog",
+            CatalogGlobalArgs(cfg.stack, cfg.catalog, catalog_deletion_protection(cfg)),
+            on_first,
+        ).cluster
+    shared = Shared(secrets, dns, cdn, catalog_global)
     primary = Region(cfg, primary_cfg, providers[primary_cfg.name], shared, None, None)
     datastore = None
     if secondary_cfgs:
@@ -141,6 +177,7 @@ def build_platform(cfg: StackConfig) -> Platform:
             shared,
             datastore.group.global_replication_group_id,
             primary.certificate.api_record_fqdn,
+            primary.catalog.cluster if primary.catalog is not None else None,
         )
 
     on_primary = pulumi.ResourceOptions(provider=primary.provider)
@@ -163,6 +200,7 @@ def build_platform(cfg: StackConfig) -> Platform:
                     replication_group_arn=r.redis.group.arn,
                     nodegroup_arn=r.cluster.node_group.arn,
                     health_check_arn=dns.health_checks[n].arn,
+                    catalog_cluster_arn=r.catalog.cluster.arn if r.catalog else None,
                 )
                 for n, r in regions.items()
             ],
@@ -170,6 +208,7 @@ def build_platform(cfg: StackConfig) -> Platform:
             zone=dns.zone,
             distribution=cdn.distribution,
             global_datastore_arn=datastore.group.arn if datastore else None,
+            catalog_global_arn=catalog_global.arn if catalog_global else None,
         ),
         on_primary,
     )
@@ -181,6 +220,7 @@ def build_platform(cfg: StackConfig) -> Platform:
         cdn_distribution_id=cdn.distribution.id,
         zone_id=dns.zone.zone_id,
         global_datastore_id=datastore.group.global_replication_group_id if datastore else None,
+        catalog_global_cluster_id=catalog_global.global_cluster_identifier if catalog_global else None,
         state_bucket=automation.state_bucket.bucket,
         automation_role_arn=automation.role.arn,
         regions={name: _region_outputs(cfg, name, r, dns) for name, r in regions.items()},
@@ -206,6 +246,8 @@ def _region_outputs(cfg: StackConfig, name: str, r: Region, dns: Dns) -> dict[st
         health_check_id=dns.health_checks[name].id,
         origin_name=origin_name(cfg.domain, name),
         certificate_arn=r.certificate.arn,
+        catalog_cluster_arn=r.catalog.cluster.arn if r.catalog else None,
+        catalog_proxy_endpoint=r.catalog.proxy.endpoint if r.catalog else None,
         kubernetes=exported(
             KubernetesOutputs,
             namespace=wl.namespace.metadata.name,

@@ -11,6 +11,7 @@ from policies import (
     cache,
     cdn,
     cluster,
+    database,
     identity,
     keys,
     network,
@@ -40,6 +41,13 @@ POLICIES: tuple[Policy, ...] = (
     cache.elasticache_auth,
     cache.elasticache_high_availability,
     cache.elasticache_snapshots,
+    # database (the catalog)
+    database.rds_encryption,
+    database.rds_backups,
+    database.rds_deletion_protection,
+    database.rds_iam_auth,
+    database.rds_managed_credentials,
+    database.rds_private,
     # cluster
     cluster.eks_secrets_encryption,
     cluster.eks_public_endpoint_restricted,

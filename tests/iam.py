@@ -84,6 +84,14 @@ def resources_of(
                 group_region = p.get("ReplicationGroupRegion") or p.get("PrimaryRegion") or region
                 found.append(f"arn:aws:elasticache:{group_region}:{ACCOUNT}:replicationgroup:{p[key]}")
         return tuple(found) or ("*",)
+    if service == "rds":  # a global database and, for a switchover or failover, its target cluster
+        found = []
+        if "GlobalClusterIdentifier" in p:
+            found.append(f"arn:aws:rds::{ACCOUNT}:global-cluster:{p['GlobalClusterIdentifier']}")
+        for key in ("TargetDbClusterIdentifier", "DBClusterIdentifier"):  # ARNs in our calls
+            if key in p:
+                found.append(str(p[key]))
+        return tuple(found) or ("*",)
     return ("*",)
 
 

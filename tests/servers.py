@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -159,7 +160,6 @@ class EnforcingMoto:
 
 @contextlib.contextmanager
 def enforcing_moto_server() -> Iterator[EnforcingMoto]:
-    import os
     import sys
 
     import boto3
@@ -273,3 +273,139 @@ def alertmanager_server(config_file: Path, storage: Path) -> Iterator[str]:
         yield f"http://{LOOPBACK}:{port}"
     finally:
         stop(proc)
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server (primary, or a streaming replica of one) in its own directory: loopback TCP with
+    password authentication for the catalog's roles, a private socket for administration."""
+
+    port: int
+    root: Path  # holds data/ and the socket; removed by `postgres_server`
+    credentials: Any  # infra.catalog.postgres.Credentials
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def url(self) -> str:
+        from infra.catalog.postgres import app_url
+
+        return app_url(self.port)
+
+    @property
+    def conninfo(self) -> str:
+        """The app role's libpq URL, password included (for psycopg; asyncpg takes `password=`)."""
+        return self.url.replace("streamgate@", f"streamgate:{self.credentials.app}@")
+
+    def start(self) -> None:
+        from infra.catalog import postgres
+
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen(
+            postgres.server_command(self.datadir, self.port, self.root),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **postgres.run_as(),
+        )
+        log.close()
+        wait_until(lambda: self.ready(), 30, f"postgres on {self.port}")
+
+    def ready(self) -> bool:
+        from infra.catalog import postgres
+
+        return (
+            subprocess.run(
+                [postgres.binary("pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"], check=False
+            ).returncode
+            == 0
+        )
+
+    def sql(self, statement: str | list[str], database: str = "catalog") -> str:
+        from infra.catalog import postgres
+
+        return postgres.psql(self.port, self.root, statement, database)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc, timeout=30)  # SIGTERM: PostgreSQL's smart shutdown
+            self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _postgres_root() -> Path:
+    """A directory the server's user can reach (pytest's tmp is private to root)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="sg-pg-"))
+    from infra.catalog.postgres import own
+
+    own(root)
+    return root
+
+
+@contextlib.contextmanager
+def postgres_server(primary: PostgresServer | None = None) -> Iterator[PostgresServer]:
+    """A new primary with the catalog database and roles, or (given `primary`) a streaming replica of it."""
+    from infra.catalog import postgres
+
+    root = _postgres_root()
+    credentials = primary.credentials if primary else postgres.Credentials("app-test-pw", "repl-test-pw")
+    server = PostgresServer(port=free_port(), root=root, credentials=credentials)
+    try:
+        if primary is None:
+            postgres.initdb(server.datadir, credentials)
+            server.start()
+            server.sql(postgres.bootstrap_sql(credentials), database="postgres")
+        else:
+            postgres.basebackup(primary.port, server.datadir, credentials)
+            server.start()
+        yield server
+    finally:
+        server.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pgbouncer(server: PostgresServer, pool_mode: str = "transaction", pool_size: int = 2) -> Iterator[str]:
+    """PgBouncer in front of `server` (the catalog database, the app role), on a free loopback port; the
+    URL clients use. `pool_size` server connections are shared by every client."""
+    from infra.catalog import postgres
+
+    binary = require_binary("pgbouncer", "pgbouncer")
+    root = _postgres_root()
+    port = free_port()
+    app = postgres.APP_USER
+    (root / "userlist.txt").write_text(f'"{app}" "{server.credentials.app}"\n')
+    (root / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"{postgres.DATABASE} = host={LOOPBACK} port={server.port} dbname={postgres.DATABASE}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = {LOOPBACK}\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = scram-sha-256\nauth_file = {root / 'userlist.txt'}\n"
+        f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\nmax_client_conn = 200\n"
+        f"logfile = {root / 'pgbouncer.log'}\npidfile = {root / 'pgbouncer.pid'}\n"
+    )
+    for name in ("userlist.txt", "pgbouncer.ini"):
+        if postgres.run_as():
+            os.chown(root / name, postgres.run_as()["user"], postgres.run_as()["group"])
+    proc = subprocess.Popen(
+        [binary, str(root / "pgbouncer.ini")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        **postgres.run_as(),
+    )
+    try:
+        wait_until(lambda: port_open(port), 10, f"pgbouncer on {port}")
+        yield postgres.app_url(port)
+    finally:
+        stop(proc)
+        shutil.rmtree(root, ignore_errors=True)

@@ -32,6 +32,7 @@ class AutomationArgs:
     zone: aws.route53.Zone
     distribution: aws.cloudfront.Distribution
     global_datastore_arn: pulumi.Input[str] | None
+    catalog_global_arn: pulumi.Input[str] | None = None  # the catalog's Aurora global cluster (prod)
 
 
 class Automation(pulumi.ComponentResource):
@@ -59,7 +60,12 @@ class Automation(pulumi.ComponentResource):
             opts=child(self, depends_on=[state.versioning]),
         )
         statements = automation_statements(
-            args.regions, state.bucket.arn, zone.arn, distribution.arn, args.global_datastore_arn
+            args.regions,
+            state.bucket.arn,
+            zone.arn,
+            distribution.arn,
+            args.global_datastore_arn,
+            args.catalog_global_arn,
         )
         self.role = automation_role(f"{name}-role", args.stack, statements, child(self))
         for region, (cluster, provider) in args.clusters.items():

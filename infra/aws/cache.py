@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.base import child
-from infra.aws.network import Network
+from infra.aws.network import Network, vpc_only_port
 from infra.config import RedisConfig
 
 REDIS_PORT = 6379
@@ -37,21 +37,7 @@ class RegionalRedis(pulumi.ComponentResource):
         subnets = aws.elasticache.SubnetGroup(
             f"{name}-subnets", subnet_ids=network.private_subnet_ids, opts=child(self)
         )
-        sg = aws.ec2.SecurityGroup(
-            f"{name}-redis",
-            vpc_id=network.vpc.id,
-            description="Redis from inside the VPC only",
-            ingress=[
-                {
-                    "protocol": "tcp",
-                    "from_port": REDIS_PORT,
-                    "to_port": REDIS_PORT,
-                    "cidr_blocks": [args.vpc_cidr],
-                }
-            ],
-            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [args.vpc_cidr]}],
-            opts=child(self),
-        )
+        sg = vpc_only_port(f"{name}-redis", self, network, args.vpc_cidr, REDIS_PORT, "Redis")
         redis = args.redis
         # Secondaries of a Global Datastore inherit engine, version and node type from the primary.
         primary = global_group_id is None

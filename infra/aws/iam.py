@@ -85,6 +85,7 @@ class RegionResources:
     replication_group_arn: pulumi.Input[str]
     nodegroup_arn: pulumi.Input[str]
     health_check_arn: pulumi.Input[str]
+    catalog_cluster_arn: pulumi.Input[str] | None = None  # the region's Aurora cluster (catalog)
 
 
 def automation_statements(
@@ -93,6 +94,7 @@ def automation_statements(
     zone_arn: pulumi.Input[str],
     distribution_arn: pulumi.Input[str],
     global_datastore_arn: pulumi.Input[str] | None,
+    catalog_global_arn: pulumi.Input[str] | None = None,
 ) -> list[Statement]:
     """Rollouts (state and locks, Route 53 weighted records), failover (datastore promotion, DNS and CDN
     origin order, node group floors, health and lag) and backups (encrypted copies of content)."""
@@ -182,6 +184,23 @@ def automation_statements(
                 "Resource": [global_datastore_arn] + [r.replication_group_arn for r in regions],
             }
         )
+    if catalog_global_arn is not None:
+        statements.append(
+            {
+                # The catalog's Aurora global database: observed, switched over (planned), failed over
+                # with AllowDataLoss (unplanned). Both name the global cluster and the target cluster.
+                "Sid": "CatalogFailover",
+                "Effect": "Allow",
+                "Action": [
+                    "rds:DescribeGlobalClusters",
+                    "rds:DescribeDBClusters",
+                    "rds:SwitchoverGlobalCluster",
+                    "rds:FailoverGlobalCluster",
+                ],
+                "Resource": [catalog_global_arn]
+                + [r.catalog_cluster_arn for r in regions if r.catalog_cluster_arn is not None],
+            }
+        )
     return statements
 
 
@@ -232,3 +251,13 @@ def automation_role(
 
 def statement_actions(statements: Sequence[Mapping[str, Any]]) -> set[str]:
     return {a for s in statements for a in s["Action"]}
+
+
+def catalog_connect_statements(proxy_arns: Sequence[str], user: str) -> list[Statement]:
+    """The gateway's login to the catalog: an IAM auth token for `user` through each RDS Proxy (signed in
+    the pod, no AWS call; the proxy checks `rds-db:connect`). `proxy_arns`: arn:aws:rds:R:A:db-proxy:ID."""
+    resources = []
+    for arn in proxy_arns:
+        parts = arn.split(":")
+        resources.append(f"arn:aws:rds-db:{parts[3]}:{parts[4]}:dbuser:{parts[-1]}/{user}")
+    return [{"Sid": "CatalogConnect", "Effect": "Allow", "Action": ["rds-db:connect"], "Resource": resources}]

@@ -150,3 +150,17 @@ class Network(pulumi.ComponentResource):
             opts=child(self),
         )
         self.register_outputs({"vpcId": self.vpc.id})
+
+
+def vpc_only_port(
+    name: str, parent: pulumi.Resource, network: Network, vpc_cidr: str, port: int, what: str
+) -> aws.ec2.SecurityGroup:
+    """A security group for one TCP port reachable from inside the VPC only (and talking only to it)."""
+    return aws.ec2.SecurityGroup(
+        name,
+        vpc_id=network.vpc.id,
+        description=f"{what} from inside the VPC only",
+        ingress=[{"protocol": "tcp", "from_port": port, "to_port": port, "cidr_blocks": [vpc_cidr]}],
+        egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [vpc_cidr]}],
+        opts=child(parent),
+    )

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.cache import RegionalRedis
+from infra.aws.catalog import RegionalCatalog
 from infra.aws.cluster import Cluster
 from infra.aws.storage import RegionStorage
 from infra.stack_secrets import StackSecrets
@@ -24,3 +25,4 @@ class ClusterInputs:
     certificate_arn: pulumi.Output[str]  # issued: the ingress load balancer terminates HTTPS with it
     distribution: aws.cloudfront.Distribution  # the CDN the gateway purges
     secrets: StackSecrets
+    catalog: RegionalCatalog | None = None  # the region's catalog database (its RDS Proxy), if it serves one

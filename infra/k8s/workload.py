@@ -10,6 +10,7 @@ Traffic model (what rollout automation drives):
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,9 +19,12 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.aws.cache import REDIS_PORT
-from infra.aws.iam import gateway_statements
+from infra.aws.catalog import APP_USER as CATALOG_APP_USER
+from infra.aws.catalog import DATABASE as CATALOG_DATABASE
+from infra.aws.catalog import POSTGRES_PORT
+from infra.aws.iam import catalog_connect_statements, gateway_statements
 from infra.config import Color, RegionConfig, StackConfig
-from infra.gateway_env import EnvValue, GatewayTarget, SecretRef, gateway_environment
+from infra.gateway_env import CatalogTarget, EnvValue, GatewayTarget, SecretRef, gateway_environment
 from infra.k8s.base import (
     APP,
     COLOR_LABEL,
@@ -57,6 +61,26 @@ MFA_PEPPER = SecretRef(SECRET, "mfa-pepper")
 REDIS_AUTH_TOKEN = SecretRef(SECRET, "redis-auth-token")
 # Pods restart when this changes (a rotated key reaches them); a hash, so the value stays unreadable.
 SECRET_VERSION = "streamgate/secret-version"
+
+
+def _catalog_target(inputs: ClusterInputs, region: str) -> CatalogTarget | None:
+    """RDS Proxy's endpoints, IAM auth (the pod's IRSA role signs tokens), transaction-mode pooling."""
+    if inputs.catalog is None:
+        return None
+
+    def url(host: pulumi.Input[str]) -> pulumi.Output[str]:
+        return pulumi.Output.concat(
+            f"postgresql://{CATALOG_APP_USER}@",
+            host,
+            f":{POSTGRES_PORT}/{CATALOG_DATABASE}?sslmode=verify-full",
+        )
+
+    return CatalogTarget(
+        primary_url=url(inputs.catalog.proxy.endpoint),
+        replica_url=url(inputs.catalog.reader.endpoint),
+        iam_auth_region=region,
+        pooler="transaction",
+    )
 
 
 def env_vars(env: dict[str, EnvValue]) -> list[Manifest]:
@@ -156,6 +180,20 @@ class Workload(pulumi.ComponentResource):
             gateway_statements(content_bucket.arn, key.arn, inputs.distribution.arn),
             self,
         )
+        if inputs.catalog is not None:  # its own policy: a login, not an API call the others are checked by
+            aws.iam.RolePolicy(
+                f"{name}-catalog-connect",
+                role=self.role.id,
+                policy=pulumi.Output.all(inputs.catalog.proxy.arn).apply(
+                    lambda arns: json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": catalog_connect_statements(arns, CATALOG_APP_USER),
+                        }
+                    )
+                ),
+                opts=pulumi.ResourceOptions(parent=inputs.catalog),  # the catalog admits this role
+            )
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata=meta(SERVICE_ACCOUNT, ns, labels(cfg, "identity"), {IRSA_ANNOTATION: self.role.arn}),
@@ -281,6 +319,7 @@ class Workload(pulumi.ComponentResource):
                 mfa_pepper=MFA_PEPPER,
                 cloudfront_distribution_id=inputs.distribution.id,
                 otlp_endpoint=wl.otlp_endpoint,
+                catalog=_catalog_target(inputs, region),
                 profiles_url=PYROSCOPE_URL,
             ),
         )

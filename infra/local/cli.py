@@ -76,6 +76,8 @@ def endpoints_table(endpoints: dict[str, Any]) -> Table:
             table.add_row(f"{name} gateway {color}", url)
         table.add_row(f"{name} Redis endpoint (→ primary)", region["redis_endpoint"])
         table.add_row(f"{name} Redis node", region["redis_node"])
+        if "postgres" in region:
+            table.add_row(f"{name} PostgreSQL (catalog)", region["postgres"])
     table.add_row("Prometheus", endpoints["prometheus"])
     table.add_row("Alertmanager", endpoints["alertmanager"])
     table.add_row("Pushgateway", endpoints["pushgateway"])
@@ -281,6 +283,7 @@ def smoke(
                 "url": result.url,
                 "expected_sha256": result.expected_sha256,
                 "fetches": [f.__dict__ for f in result.fetches],
+                "catalog": result.catalog.__dict__ if result.catalog else None,
                 "playback": {
                     "url": played.source,
                     "frames_decoded": played.total,
@@ -321,6 +324,8 @@ def smoke(
             ),
             highlight=False,
         )
+        if result.catalog is not None:
+            console.print(result.catalog.detail, highlight=False)
         console.print("[green]smoke ok[/green]" if result.ok else "[red]smoke failed[/red]")
     if not result.ok:
         raise typer.Exit(1)

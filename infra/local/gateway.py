@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from infra import gateway_env, http
 from infra.atomic import write_atomic
 from infra.config import Color, StackConfig
-from infra.gateway_env import GatewayTarget
+from infra.gateway_env import CatalogTarget, GatewayTarget
 from infra.local.aws import AWS_REGION, FAKE_CREDENTIALS, AwsResources, kms_client
 from infra.local.errors import LocalPlatformError
 from infra.local.layout import LOOPBACK, Layout, Paths
@@ -47,6 +47,7 @@ def gateway_environment(
     color: Color,
     deployment: Deployment,
     port: int | None = None,
+    catalog: CatalogTarget | None = None,
 ) -> dict[str, str]:
     """The environment of one gateway process, from the same builder as the Kubernetes Deployment's;
     `port`: a color's further process (default: the color's port)."""
@@ -70,6 +71,7 @@ def gateway_environment(
             mfa_pepper=secrets.mfa_pepper,
             purge_url=layout.edge_url,
             aws_endpoint_url=layout.moto_url,
+            catalog=catalog,
             profiles_url=layout.profiles_url,  # the profile receiver, Pyroscope's local analog
             tuning={
                 env_name("server", "log_level"): "info",

@@ -78,6 +78,12 @@ def ready(body: bytes) -> bool:
     return bool(json.loads(body).get("ready"))
 
 
+def catalog_probe(port: int) -> tuple[bool, str]:
+    from infra.local.catalog import probe
+
+    return probe(port)
+
+
 def probes(layout: Layout) -> list[Probe]:
     """Every probe of the platform, in the order `status` shows them."""
     url = layout.url
@@ -92,6 +98,7 @@ def probes(layout: Layout) -> list[Probe]:
     for r in layout.regions:
         out += [
             Probe(f"redis-{r.name}", f"Redis node {r.name}", partial(redis_probe, r.redis)),
+            Probe(f"postgres-{r.name}", f"PostgreSQL {r.name}", partial(catalog_probe, r.postgres)),
             Probe(
                 f"redis-exporter-{r.name}",
                 f"Redis exporter {r.name}",

@@ -10,17 +10,20 @@ Port layout (deterministic, from `base` = `--base-port` or the stack's `local.ba
     base+5   profile receiver: the Pyroscope push API, profiles kept in the object store (Pyroscope's analog)
     base+6…9 reserved
 
-    Region i (0 = the primary, in stack order) gets the block r = base + 10·(i+1):
+    Region i (0 = the primary, in stack order) gets the block r = base + 20·(i+1):
     r+0  region router: nginx server proxying to the region's colors (blue/green/canary weights)
     r+1  gateway blue
     r+2  gateway green
     r+3  redis-server (the region's node: primary in the first region, replica elsewhere)
     r+4  Redis endpoint: nginx stream proxy to the current primary (ElastiCache's primary endpoint analog)
     r+5  prometheus-redis-exporter of the region's node
-    r+6…7 gateway blue, processes 2 and 3 (`streamgate scale apply` adds them ahead of demand)
-    r+8…9 gateway green, processes 2 and 3
+    r+6  PostgreSQL, the catalog (the primary in the first region, a streaming replica elsewhere)
+    r+7…9 reserved
+    r+10…11 gateway blue, processes 2 and 3 (`streamgate scale apply` adds them ahead of demand)
+    r+12…13 gateway green, processes 2 and 3
+    r+14…19 reserved
 
-So with the default base: edge 18000, local-a gateways 18011/18012, local-b gateways 18021/18022.
+So with the default base: edge 18000, local-a gateways 18021/18022, local-b gateways 18041/18042.
 Everything binds 127.0.0.1 only.
 """
 
@@ -36,10 +39,10 @@ from infra.config import COLORS, PROJECT_ROOT, Color, StackConfig
 
 LOOPBACK = "127.0.0.1"
 __all__ = ["COLORS"]  # re-exported: the local platform's modules take it from here
-REGION_BLOCK = 10
-# Gateway processes a color can have (the local analog of the HPA's replicas): the ports of r+1…9 allow 3.
+REGION_BLOCK = 20
+# Gateway processes a color can have (the local analog of the HPA's replicas): the block has ports for 3.
 MAX_PROCESSES_PER_COLOR = 3
-_EXTRA_PROCESS_PORTS = {"blue": 6, "green": 8}  # offset of a color's processes 2 and 3 in its region block
+_EXTRA_PROCESS_PORTS = {"blue": 10, "green": 12}  # offset of a color's processes 2 and 3 in its region block
 # AF_UNIX socket paths are limited to 108 bytes on Linux.
 _MAX_SOCKET_PATH = 100
 
@@ -53,6 +56,7 @@ class RegionPorts:
     redis: int
     redis_endpoint: int
     redis_exporter: int
+    postgres: int
 
     def gateway(self, color: Color) -> int:
         return self.blue if color == "blue" else self.green
@@ -87,6 +91,7 @@ class Layout:
                 redis=r + 3,
                 redis_endpoint=r + 4,
                 redis_exporter=r + 5,
+                postgres=r + 6,
             )
             for i, name in enumerate(region_names)
         )
@@ -146,8 +151,9 @@ class Layout:
         return ports
 
     def reserved_ports(self) -> list[int]:
-        """`ports()` and those of the gateway processes `streamgate scale apply` may start later."""
+        """`ports()`, the catalog's and those of the gateway processes `streamgate scale apply` may start."""
         spare = [p for r in self.regions for c in COLORS for p in r.processes(c)[1:]]
+        spare += [r.postgres for r in self.regions]  # the catalog's nodes, when the stack has one
         return self.ports() + spare
 
     def gateway_url(self, region: str, color: Color) -> str:

@@ -21,7 +21,7 @@ from infra import http
 from infra.alerts import rules_file
 from infra.alerts.alertmanager import alertmanager_config
 from infra.config import Color, StackConfig
-from infra.local import aws
+from infra.local import aws, catalog
 from infra.local import sample as samples
 from infra.local.errors import LocalAbortedError, LocalPlatformError, PreflightError
 from infra.local.gateway import AdminClient, gateway_environment, request
@@ -107,6 +107,7 @@ class SmokeResult:
     expected_sha256: str
     played: Playback  # the master playlist through the edge, every rendition decoded by ffmpeg
     source: Playback  # the same files decoded from disk
+    catalog: catalog.CatalogSmoke | None = None  # the title, its renditions and the segment's record
 
     @property
     def matches_source(self) -> bool:
@@ -119,6 +120,7 @@ class SmokeResult:
             and self.fetches[-1].edge_cache == "HIT"
             and self.played.total > 0
             and self.matches_source
+            and (self.catalog is None or self.catalog.ok)
         )
 
 
@@ -189,6 +191,7 @@ class LocalPlatform:
                     c,
                     state.deployments[gateway_program(r, c)],
                     port,
+                    catalog.catalog_target(self.layout, self.paths, r) if self.cfg.catalog.enabled else None,
                 ),
             )
             for r in self.layout.region_names
@@ -205,6 +208,7 @@ class LocalPlatform:
             gateways,
             self.resources.profile_bucket,
             self.cfg.scale.history_days + 1,
+            catalog=self.cfg.catalog.enabled,
         )
 
     def gateway_programs(self, region: str, color: Color | None = None) -> list[str]:
@@ -249,6 +253,8 @@ class LocalPlatform:
         binaries = locate_all()
         saved = PlatformState.load(self.paths)
         alive = self.supervisor.alive()
+        if self.cfg.catalog.enabled and catalog.ensure_primary_cluster(self.layout, self.paths):
+            changes.append(f"initialised the catalog database cluster of {self.layout.primary.name}")
         if saved is not None and saved.base_port != self.base_port:
             if alive:
                 raise PreflightError(
@@ -302,6 +308,13 @@ class LocalPlatform:
         if self.admin.enroll():
             changes.append("enrolled the local admin's TOTP factor")
 
+        if self.cfg.catalog.enabled:
+            report.phase("catalog database: roles, migrations, replicas")
+            changes += catalog.prepare_primary(self.layout, self.paths)
+            cloned = catalog.ensure_replicas(self.layout, self.paths)
+            changes += [f"cloned the catalog replica of {r} (pg_basebackup)" for r in cloned]
+            changes += self._start(catalog.program(r) for r in self.layout.region_names)
+
         report.phase("waiting for every part to be healthy")
         self._wait(report, probes(self.layout), timeout, started)
 
@@ -309,6 +322,11 @@ class LocalPlatform:
         # Freshly created buckets mean moto lost its state (restart): the sample must be uploaded again
         # even if a cache tier still answers for it.
         changes += self._seed(force=bool(created))
+        if self.cfg.catalog.enabled:
+            sample = self.sample
+            regions = self.layout.region_names
+            registered = catalog.register_sample(self.admin, sample.content_id, sample.files, regions)
+            changes += [registered] if registered else []
         return UpResult(changes, time.monotonic() - started, self.endpoints())
 
     def _clean_env(self) -> dict[str, str]:
@@ -527,6 +545,7 @@ class LocalPlatform:
             if listening:
                 raise LocalPlatformError(f"ports still in use after down: {listening}")
         if purge:
+            shutil.rmtree(catalog.root(self.paths), ignore_errors=True)  # may live outside the state dir
             shutil.rmtree(self.paths.root, ignore_errors=True)
             self.paths.supervisor_socket.unlink(missing_ok=True)
         return stopped
@@ -547,7 +566,12 @@ class LocalPlatform:
         ffmpeg = samples.ffmpeg_binary()
         played = play(f"{self.layout.edge_url}{sample.path(samples.MASTER)}", ffmpeg)
         source = play(str(sample.root / samples.MASTER), ffmpeg)
-        return SmokeResult(url, fetches, hashlib.sha256(sample.files[name]).hexdigest(), played, source)
+        digest = hashlib.sha256(sample.files[name]).hexdigest()
+        listed = None
+        if self.cfg.catalog.enabled:
+            edge = self.layout.edge_url
+            listed = catalog.smoke(edge, sample.content_id, sample.renditions, name, digest)
+        return SmokeResult(url, fetches, digest, played, source, listed)
 
     # -- endpoints ----------------------------------------------------------------------------
     def endpoints(self) -> dict[str, Any]:
@@ -567,6 +591,7 @@ class LocalPlatform:
                     "gateways": {c: lay.url(r.gateway(c)) for c in COLORS},
                     "redis_endpoint": lay.redis_url(r.name),
                     "redis_node": lay.redis_node_url(r.name),
+                    "postgres": f"postgresql://127.0.0.1:{r.postgres}/catalog",
                     "redis_exporter": lay.url(r.redis_exporter),
                     "content_bucket": self.resources.content_buckets[r.name],
                     "backup_bucket": self.resources.backup_buckets[r.name],

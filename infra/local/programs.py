@@ -13,8 +13,8 @@ from infra.local.layout import LOOPBACK, Layout, Paths, gateway_program
 
 # Start order (supervisord priority): data and observability first, then nginx. `up` starts the gateways
 # itself as soon as moto answers (their imports then overlap the creation of their buckets and key).
-_PRIORITY = {"moto": 10, "redis": 20, "redis-exporter": 30, "prometheus": 40, "alertmanager": 40}
-_PRIORITY |= {"pushgateway": 40, "profiles": 40, "nginx": 50, "gateway": 60}
+_PRIORITY = {"moto": 10, "redis": 20, "postgres": 20, "redis-exporter": 30, "prometheus": 40}
+_PRIORITY |= {"alertmanager": 40, "pushgateway": 40, "profiles": 40, "nginx": 50, "gateway": 60}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Program:
     startsecs: int = 1
     environment: Mapping[str, str] = field(default_factory=dict)
     directory: Path = PROJECT_ROOT
+    user: str | None = None  # run as this user (PostgreSQL refuses root)
 
     @property
     def priority(self) -> int:
@@ -64,6 +65,27 @@ class GatewayProcess:
         return gateway_program(self.region, self.color, self.process)
 
 
+def _postgres(layout: Layout, paths: Paths, region: str) -> Program:
+    """The region's catalog node; started by `up` itself until its cluster exists (initdb, basebackup)."""
+    import os
+
+    from infra.catalog.postgres import SERVICE_USER
+    from infra.local import catalog
+
+    return Program(
+        catalog.program(region),
+        "postgres",
+        catalog.command(layout, paths, region),
+        paths.log(catalog.program(region)),
+        (layout.region(region).postgres,),
+        region=region,
+        autostart=catalog.initialised(paths, region),
+        stopsignal="INT",  # fast shutdown: sessions end, a clean checkpoint is written
+        startsecs=0,
+        user=SERVICE_USER if os.geteuid() == 0 else None,
+    )
+
+
 def build_programs(
     layout: Layout,
     paths: Paths,
@@ -71,6 +93,8 @@ def build_programs(
     gateways: Sequence[GatewayProcess],
     profile_bucket: str,
     retention_days: int = 2,
+    *,
+    catalog: bool = True,
 ) -> list[Program]:
     """Every program of the platform. Prometheus keeps `retention_days` of data (predictive scaling reads
     weeks of history)."""
@@ -84,6 +108,8 @@ def build_programs(
         )
     ]
     for region in layout.regions:
+        if catalog:
+            programs.append(_postgres(layout, paths, region.name))
         programs.append(
             Program(
                 f"redis-{region.name}",

@@ -14,7 +14,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from runtime.service import admin_routes, content_routes, debug_routes, event_routes, ops_routes
+from runtime.service import (
+    admin_routes,
+    catalog_routes,
+    content_routes,
+    debug_routes,
+    event_routes,
+    ops_routes,
+)
 from runtime.service.cors import CorsMiddleware, CorsPolicy
 from runtime.service.edge import EdgeMiddleware
 from runtime.service.gateway import Gateway
@@ -77,6 +84,7 @@ def create_app(
     app = GatewayApp(
         routes=[
             *content_routes.routes,
+            *catalog_routes.routes,
             *event_routes.routes,
             *admin_routes.routes,
             *debug_routes.routes,

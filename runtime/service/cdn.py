@@ -146,6 +146,19 @@ class Purger(Protocol):
     async def aclose(self) -> None: ...
 
 
+class EdgeCachedOnly:
+    """Purges only what an edge may cache: the catalog's keys (`catalog/...`) are API answers the edge
+    never stores, so purging them would only spend requests (and CloudFront invalidation paths)."""
+
+    def __init__(self, purger: Purger) -> None:
+        self.purger = purger
+
+    async def purge(self, paths: Sequence[str]) -> None:
+        edge = [p for p in paths if not p.startswith("catalog/")]
+        if edge:
+            await self.purger.purge(edge)
+
+
 def purger_for(settings: CdnSettings) -> Purger | None:
     """The purger the settings name (a CloudFront distribution wins over an HTTP purge URL), or None."""
     if settings.cloudfront_distribution_id:

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from runtime.cache import CacheError
+from runtime.catalog.errors import CatalogError
 from runtime.observability.timing import TIMING
 from runtime.security.cors import OriginAllowList
 from runtime.service import uploads
@@ -67,6 +68,18 @@ class ContentServer:
     def __init__(self, gateway: Gateway, cors: CorsPolicy) -> None:
         self.gateway = gateway
         self.cors = cors
+        # The catalog's segment lookup guards media segments when the stack says so (an L1 hit per request).
+        enforce = gateway.catalog is not None and gateway.settings.catalog.enforce_on_content
+        self.catalog = gateway.catalog if enforce else None
+
+    async def _listed(self, path: ContentPath) -> None:
+        assert self.catalog is not None and path.rendition is not None and path.n is not None
+        try:
+            found = await self.catalog.segment_json(path.content_id, path.rendition, path.n)
+        except CatalogError as exc:
+            raise HTTPException(503, "catalog unavailable", headers={"Retry-After": "1"}) from exc
+        if found is None:
+            raise HTTPException(404, f"segment not in the catalog of {self.catalog.region}")
 
     def match(self, scope: Scope) -> ContentPath | None:
         """The object a GET or HEAD names (setting the route the router would have matched)."""
@@ -91,6 +104,8 @@ class ContentServer:
                 gateway.auth.require_viewer(HTTPConnection(scope))
                 if timing is not None:
                     timing.add("auth", time.perf_counter() - checked)
+            if self.catalog is not None and path.n is not None and path.rendition is not None:
+                await self._listed(path)
             looked_up = time.perf_counter() if timing is not None else 0.0
             try:
                 served = await gateway.content.get(path)

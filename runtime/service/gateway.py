@@ -26,11 +26,11 @@ from runtime.security.mfa import MfaManager
 from runtime.security.ratelimit import RateLimiter
 from runtime.service.auth import Authenticator
 from runtime.service.bootstrap import bootstrap
-from runtime.service.cdn import Purger, purger_for
+from runtime.service.cdn import EdgeCachedOnly, Purger, purger_for
 from runtime.service.content import ContentService
 from runtime.service.errors import ConfigError, TokenError
 from runtime.service.faults import FaultConfig
-from runtime.service.health import BackendMonitor
+from runtime.service.health import BackendMonitor, Probe
 from runtime.service.leases import LeasedLimiter
 from runtime.service.origin import ContentOrigin, EncryptedObjectStore
 from runtime.service.settings import GatewaySettings
@@ -41,6 +41,8 @@ from runtime.streaming import BoundedQueue, StreamProcessor
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from opentelemetry.sdk.trace.export import SpanExporter
+
+    from runtime.catalog import CatalogService
 
 log = logging.getLogger("runtime.service")
 
@@ -71,6 +73,7 @@ class Gateway:
     processor: StreamProcessor[PlaybackEvent]
     metrics_view: LabelledRegistry
     monitor: BackendMonitor
+    catalog: CatalogService | None = None  # the content catalog (PostgreSQL), when enabled
     log: logging.Logger = log
     warmed: bool = False
     stopping: bool = False
@@ -122,8 +125,11 @@ class Gateway:
                 max_pool_connections=s.max_pool_connections,
             )
         purger = purger_for(settings.cdn)
-        cdn: CdnPurger | None = purger
-        cache = MultiLevelCache(redis, settings=settings.cache, store=l3_store, cdn=cdn)
+        cdn: CdnPurger | None = EdgeCachedOnly(purger) if purger is not None else None
+        cache_settings = settings.cache
+        if not cache_settings.l3_key_prefixes:  # L3 keeps content only, never the catalog's small answers
+            cache_settings = cache_settings.model_copy(update={"l3_key_prefixes": ("v1/",)})
+        cache = MultiLevelCache(redis, settings=cache_settings, store=l3_store, cdn=cdn)
         if tracing.enabled:
             _trace_l2(cache, tracing)
         origin = ContentOrigin(store, envelope, tenant=s.tenant, tracer=tracing.tracer)
@@ -154,6 +160,13 @@ class Gateway:
         processor = StreamProcessor(events, handle, tick=analytics.tick, tick_interval=1.0)
         f = settings.faults
         limiter = RateLimiter(redis, settings.security.rate_limit)
+        catalog: CatalogService | None = None
+        if settings.catalog.enabled:
+            from runtime.catalog import CatalogService, Database
+
+            catalog = CatalogService(
+                Database(settings.catalog), cache, redis, settings.catalog, settings.region
+            )
         lease = settings.security.rate_lease
         return cls(
             settings=settings,
@@ -190,7 +203,8 @@ class Gateway:
             events=events,
             processor=processor,
             metrics_view=LabelledRegistry(labels),
-            monitor=_monitor(settings, redis, store, cache),
+            monitor=_monitor(settings, redis, store, cache, catalog),
+            catalog=catalog,
         )
 
     async def start(self) -> None:
@@ -207,6 +221,8 @@ class Gateway:
             top=self.settings.events.metric_top_contents,
         )
         self.processor.start()
+        if self.catalog is not None:
+            await self.catalog.db.start()
         self.monitor.start()
         self._started = True
         await self.cache.start()  # subscribes to invalidations and warms L1 from the shared top-K
@@ -234,6 +250,8 @@ class Gateway:
         await self.processor.stop(drain=True)
         ANALYTICS_COLLECTOR.detach(self.analytics)
         await self.cache.close()
+        if self.catalog is not None:
+            await self.catalog.db.close()
         await self.leased.aclose()
         await self.limiter.aclose()
         if self.purger is not None:
@@ -265,7 +283,11 @@ class Gateway:
 
 
 def _monitor(
-    settings: GatewaySettings, redis: aioredis.Redis, store: ObjectStore, cache: MultiLevelCache
+    settings: GatewaySettings,
+    redis: aioredis.Redis,
+    store: ObjectStore,
+    cache: MultiLevelCache,
+    catalog: CatalogService | None,
 ) -> BackendMonitor:
     async def redis_up() -> object:
         return await redis.ping()
@@ -279,9 +301,12 @@ def _monitor(
         live = cache.invalidation_live
         return live, "confirmed live" if live else "not confirmed: L1 entries are served for a bounded time"
 
+    probes: dict[str, Probe] = {"redis": redis_up, "object_store": store_up}
+    if catalog is not None:  # the catalog's primary (its replica's state is the router's business)
+        probes["catalog"] = catalog.db.ping
     h = settings.health
     return BackendMonitor(
-        {"redis": redis_up, "object_store": store_up},
+        probes,
         checks={"cache_invalidation": invalidation},
         interval_seconds=h.interval_seconds,
         timeout_seconds=h.timeout_seconds,

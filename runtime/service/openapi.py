@@ -111,6 +111,93 @@ def _put_content(
     }
 
 
+def _catalog_paths(json_ok: dict[str, Any]) -> dict[str, Any]:
+    """The catalog API (runtime/service/catalog_routes.py). 404 also answers where the catalog is off."""
+    position = {
+        "name": "X-StreamGate-Catalog-Position",
+        "in": "header",
+        "required": False,
+        "description": "the position a catalog write answered: read at it or later (read-your-writes)",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+    }
+    page = [
+        {"name": "after", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 1024}},
+        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+    ]
+    read = _errors(400, 404, 422, 429, 503)
+    write = {
+        "200": {"description": "Written", "content": json_ok},
+        **_errors(400, 401, 403, 404, 409, 413, 422, 429, 503),
+    }
+    body = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    return {
+        "/v1/catalog/titles": {
+            "get": {
+                "summary": "Titles available in this region, by name; `q`: every word in the name (keyset pages)",
+                "operationId": "catalog_titles",
+                "parameters": [
+                    {"name": "q", "in": "query", "required": False, "schema": {"type": "string"}},
+                    *page,
+                    position,
+                ],
+                "responses": {
+                    "200": {"description": "A page: items and the `next` cursor", "content": json_ok},
+                    **read,
+                },
+            }
+        },
+        "/v1/catalog/titles/{id}": {
+            "get": {
+                "summary": "A title with its renditions and regions",
+                "operationId": "catalog_title",
+                "parameters": [_ID, position],
+                "responses": {"200": {"description": "The title", "content": json_ok}, **read},
+            },
+            "put": {
+                "summary": "Create or update a title (admin + MFA step-up; If-Match: the version read)",
+                "operationId": "catalog_put_title",
+                "security": _BEARER,
+                "parameters": [_ID, _MFA],
+                "requestBody": body,
+                "responses": {"201": {"description": "Created", "content": json_ok}, **write},
+            },
+            "delete": {
+                "summary": "Delete a title, its renditions and segments (admin + MFA step-up)",
+                "operationId": "catalog_delete_title",
+                "security": _BEARER,
+                "parameters": [_ID, _MFA],
+                "responses": write,
+            },
+        },
+        "/v1/catalog/titles/{id}/episodes": {
+            "get": {
+                "summary": "A series' episodes by season and number (keyset pages)",
+                "operationId": "catalog_episodes",
+                "parameters": [_ID, *page, position],
+                "responses": {"200": {"description": "A page", "content": json_ok}, **read},
+            }
+        },
+        "/v1/catalog/titles/{id}/renditions/{rendition}": {
+            "put": {
+                "summary": "Create or replace a rendition and its segments (admin + MFA step-up)",
+                "operationId": "catalog_put_rendition",
+                "security": _BEARER,
+                "parameters": [_ID, _RENDITION, _MFA],
+                "requestBody": body,
+                "responses": write,
+            }
+        },
+        "/v1/catalog/titles/{id}/renditions/{rendition}/segments/{n}": {
+            "get": {
+                "summary": "One segment's record (what the content path checks)",
+                "operationId": "catalog_segment",
+                "parameters": [_ID, _RENDITION, _N],
+                "responses": {"200": {"description": "The segment", "content": json_ok}, **read},
+            }
+        },
+    }
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     event = {
@@ -309,6 +396,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_catalog_paths(json_ok),
             **_debug_paths(),
             "/healthz": {
                 "get": {

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime.cache import CacheSettings
+from runtime.catalog.settings import CatalogSettings
 from runtime.security.cors import AllowOrigins
 from runtime.security.settings import (
     DEPLOY_REQUIRED,
@@ -237,6 +238,7 @@ class GatewaySettings(BaseSettings):
     content: ContentSettings = ContentSettings()
     cors: CorsSettings = CorsSettings()
     cdn: CdnSettings = CdnSettings()
+    catalog: CatalogSettings = CatalogSettings()
     events: EventSettings = EventSettings()
     faults: FaultSettings = FaultSettings()
     health: HealthSettings = HealthSettings()

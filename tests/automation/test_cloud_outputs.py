@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from infra import cli
 from infra.automation.targets import aws as aws_target
 from infra.automation.targets import for_stack
+from infra.aws.catalog import catalog_regions, global_catalog
 from infra.config import available_stacks, load_stack
 from infra.errors import ConfigError
 from infra.outputs import PROMETHEUS_SERVICE, PUSHGATEWAY_SERVICE, StackOutputs, load_outputs
@@ -42,9 +43,15 @@ def test_the_programs_outputs_are_what_the_automation_reads(plan_of: PlanOf, sta
     cfg = load_stack(stack)
     assert outputs.stack == stack and list(outputs.regions) == [r.name for r in cfg.regions]
     assert (outputs.global_datastore_id is None) == (len(cfg.regions) == 1)
+    serving = catalog_regions(cfg)
+    assert (outputs.catalog_global_cluster_id is not None) == global_catalog(cfg)
     for name, region in outputs.regions.items():
-        # Every output is set: nothing the automation needs is left for an operator to find.
-        assert all(v not in ("", None) for v in region.model_dump().values()), name
+        # Every output is set: nothing the automation needs is left for an operator to find (the catalog's
+        # only where the region serves it).
+        values = region.model_dump()
+        catalog = {k: values.pop(k) for k in ("catalog_cluster_arn", "catalog_proxy_endpoint")}
+        assert all(v not in ("", None) for v in values.values()), name
+        assert all((v is not None) == (name in serving) for v in catalog.values()), (name, catalog)
         assert json.loads(region.kubeconfig)["clusters"][0]["cluster"]["server"] == region.cluster_endpoint
     (role,) = [r for r in plan.of_type("aws:iam/role:Role") if r.arn == outputs.automation_role_arn]
     assert role.name == "automation-role"

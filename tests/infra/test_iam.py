@@ -4,12 +4,14 @@ enforcement on, assumed, and used by the real code paths.
 - The gateway (its IRSA role's policy from the plan): readiness, MFA enrollment and step-up, an admin PUT
   (with its CDN purge), a GET from the origin (writing the L3 copy) and a GET from L3.
 - The automation (the stack's automation role): state and locks, every region's backups (create, list,
-  verify, restore, prune), failover's DNS, CDN origin, health, node group and datastore adapters.
+  verify, restore, prune), failover's DNS, CDN origin, health, node group, datastore and catalog (Aurora
+  global database) adapters.
 
 Both directions are checked: no call is denied and each is allowed by the declared statements (Action and
 Resource, evaluated by tests/iam.py where moto cannot resolve resources), and every declared action is one
-the code calls. Removing any statement makes a call fail with AccessDenied. ElastiCache's global datastore is
-not in moto: those calls go to botocore's Stubber, so only the evaluator (not moto) judges them.
+the code calls. Removing any statement makes a call fail with AccessDenied. ElastiCache's global datastore and
+Aurora's global switchover/failover are not in moto: those calls go to botocore's Stubber, so only the
+evaluator (not moto) judges them.
 """
 
 from __future__ import annotations
@@ -251,12 +253,16 @@ async def test_a_statement_removed_from_the_gateways_role_is_denied(
 # -- the automation -----------------------------------------------------------------------------------------
 @contextmanager
 def stubbed_datastore(outputs: StackOutputs) -> Iterator[dict[str, Stubber]]:
-    """ElastiCache answered by Stubber in every region; the rest of boto3 goes to moto."""
+    """ElastiCache and RDS's global database calls answered by Stubber in every region (moto has neither);
+    the rest of boto3 goes to moto. Stubs are keyed by region, and `rds:<region>` for RDS."""
     clients = {r: boto3.client("elasticache", region_name=r) for r in outputs.regions}
+    clients |= {f"rds:{r}": boto3.client("rds", region_name=r) for r in outputs.regions}
     stubs = {r: Stubber(c) for r, c in clients.items()}
     real = aws_target.aws_client
 
     def client(service: str, region: str | None = None) -> Any:
+        if service == "rds":
+            return clients[f"rds:{region}"]
         return clients[region or ""] if service == "elasticache" else real(service, region)
 
     with mock.patch.object(aws_target, "aws_client", client):
@@ -299,9 +305,59 @@ def replication_group(outputs: StackOutputs, region: str, *, in_global: bool = T
     return {"ReplicationGroups": [group]}
 
 
+def global_catalog(outputs: StackOutputs, writer: str) -> dict[str, Any]:
+    members = [
+        {"DBClusterArn": o.catalog_cluster_arn, "IsWriter": r == writer, "SynchronizationStatus": "connected"}
+        for r, o in outputs.regions.items()
+    ]
+    cluster = {
+        "GlobalClusterIdentifier": outputs.catalog_global_cluster_id,
+        "Status": "available",
+        "GlobalClusterMembers": members,
+    }
+    return {"GlobalClusters": [cluster]}
+
+
+def queue_catalog(stubs: dict[str, Stubber], outputs: StackOutputs) -> None:
+    """What the Aurora adapter asks, in order: the members, a switchover to eu-west-1, then a failover
+    with data loss allowed to ap-southeast-1 (each request checked against RDS's API model)."""
+    global_id = outputs.catalog_global_cluster_id
+    describe = {"GlobalClusterIdentifier": global_id}
+    stubs["rds:us-east-1"].add_response(
+        "describe_global_clusters", global_catalog(outputs, "us-east-1"), describe
+    )
+    for r, o in outputs.regions.items():  # each region's cluster, asked in its own region
+        arn = o.catalog_cluster_arn
+        cluster = {"DBClusters": [{"DBClusterArn": arn, "Status": "available"}]}
+        stubs[f"rds:{r}"].add_response("describe_db_clusters", cluster, {"DBClusterIdentifier": arn})
+    eu, ap = stubs["rds:eu-west-1"], stubs["rds:ap-southeast-1"]
+    eu.add_response("describe_global_clusters", global_catalog(outputs, "us-east-1"), describe)
+    eu.add_response(
+        "switchover_global_cluster",
+        {"GlobalCluster": {"GlobalClusterIdentifier": global_id}},
+        {
+            "GlobalClusterIdentifier": global_id,
+            "TargetDbClusterIdentifier": outputs.regions["eu-west-1"].catalog_cluster_arn,
+        },
+    )
+    eu.add_response("describe_global_clusters", global_catalog(outputs, "eu-west-1"), describe)
+    ap.add_response("describe_global_clusters", global_catalog(outputs, "eu-west-1"), describe)
+    ap.add_response(
+        "failover_global_cluster",
+        {"GlobalCluster": {"GlobalClusterIdentifier": global_id}},
+        {
+            "GlobalClusterIdentifier": global_id,
+            "TargetDbClusterIdentifier": outputs.regions["ap-southeast-1"].catalog_cluster_arn,
+            "AllowDataLoss": True,
+        },
+    )
+    ap.add_response("describe_global_clusters", global_catalog(outputs, "ap-southeast-1"), describe)
+
+
 def queue_datastore(stubs: dict[str, Stubber], outputs: StackOutputs) -> None:
     """What the datastore adapter asks, in order: the replication status, a planned failover to eu-west-1,
-    then an unplanned one that detaches ap-southeast-1."""
+    then an unplanned one that detaches ap-southeast-1; the catalog's Aurora global database alike."""
+    queue_catalog(stubs, outputs)
     describe = {"GlobalReplicationGroupId": outputs.global_datastore_id, "ShowMemberInfo": True}
     stubs["us-east-1"].add_response(
         "describe_global_replication_groups", global_group(outputs, "us-east-1"), describe
@@ -407,7 +463,7 @@ async def test_the_automation_role_allows_exactly_what_it_calls(
 
 
 @pytest.mark.parametrize(
-    "sid", ["State", "Backups", "BackupKeys", "Dns", "Health", "CdnOrigins", "NodeFloors"]
+    "sid", ["State", "Backups", "BackupKeys", "Dns", "Health", "CdnOrigins", "NodeFloors", "CatalogFailover"]
 )
 async def test_a_statement_removed_from_the_automation_role_is_denied(
     aws: Aws, automation_statements: Statements, tmp_path: Path, sid: str

@@ -45,17 +45,18 @@ def test_port_layout_is_deterministic_and_disjoint() -> None:
     assert (*shared, layout.profiles) == (18000, 18001, 18002, 18003, 18004, 18005)
     a, b = layout.regions
     assert (a.router, a.blue, a.green, a.redis, a.redis_endpoint, a.redis_exporter) == tuple(
-        range(18010, 18016)
+        range(18020, 18026)
     )
-    assert (b.router, b.blue, b.green) == (18020, 18021, 18022)
+    assert (b.router, b.blue, b.green) == (18040, 18041, 18042)
+    assert (a.postgres, b.postgres) == (18026, 18046)
     ports = layout.ports()
     assert len(ports) == 6 + 2 * 6
     assert len(set(ports)) == len(ports)
-    # Gateway processes 2 and 3 of each color (`scale apply`) take the rest of the region block.
+    # The catalog's nodes and gateway processes 2 and 3 of each color (`scale apply`) are reserved too.
     reserved = layout.reserved_ports()
-    assert len(set(reserved)) == len(reserved) == len(ports) + 2 * 2 * 2
-    assert max(reserved) == 18029
-    assert layout.redis_url("local-b") == "redis://127.0.0.1:18024/0"
+    assert len(set(reserved)) == len(reserved) == len(ports) + 2 * 2 * 2 + 2
+    assert max(reserved) == 18053
+    assert layout.redis_url("local-b") == "redis://127.0.0.1:18044/0"
 
 
 def test_base_port_option_overrides_the_stack(tmp_path: Path) -> None:

@@ -146,6 +146,7 @@ HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+AURORA = "aws:rds/cluster:Cluster"
 EKS = "aws:eks/cluster:Cluster"
 CDN = "aws:cloudfront/distribution:Distribution"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
@@ -205,6 +206,28 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
         "multi-AZ is off",
     ),
     ("elasticache-snapshots", set_input(REDIS, "snapshotRetentionLimit", 0.0), "automatic snapshots are off"),
+    ("rds-encryption", delete_input(AURORA, "kmsKeyId", "eu-west-1"), "no kms_key_id"),
+    ("rds-backups", set_input(AURORA, "skipFinalSnapshot", True), "would keep no snapshot"),
+    (
+        "rds-deletion-protection",
+        set_input("aws:rds/globalCluster:GlobalCluster", "deletionProtection", False),
+        "deletion protection is off",
+    ),
+    (
+        "rds-iam-auth",
+        set_input("aws:rds/proxy:Proxy", "defaultAuthScheme", "NONE"),
+        "accepts database passwords",
+    ),
+    (
+        "rds-managed-credentials",
+        set_input(AURORA, "manageMasterUserPassword", False, "us-east-1"),
+        "not managed (and rotated)",
+    ),
+    (
+        "rds-private",
+        set_input("aws:rds/clusterInstance:ClusterInstance", "publiclyAccessible", True),
+        "publicly accessible",
+    ),
     ("eks-secrets-encryption", delete_input(EKS, "encryptionConfig"), "secrets are stored unencrypted"),
     (
         "eks-public-endpoint-restricted",
@@ -235,7 +258,9 @@ BREAKAGES: list[tuple[str, Mutation, str]] = [
     ),
     (
         "security-group-no-public-ingress",
-        set_input("aws:ec2/securityGroup:SecurityGroup", "ingress.0.cidrBlocks", ["0.0.0.0/0"]),
+        set_input(
+            "aws:ec2/securityGroup:SecurityGroup", "ingress.0.cidrBlocks", ["0.0.0.0/0"], "cache-redis"
+        ),
         "ingress on port 6379 is open to 0.0.0.0/0",
     ),
     (

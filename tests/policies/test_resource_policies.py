@@ -14,6 +14,7 @@ from policies import (
     cache,
     cdn,
     cluster,
+    database,
     identity,
     keys,
     network,
@@ -223,7 +224,98 @@ class Case:
     config: dict[str, Any] = field(default_factory=dict)
 
 
+AURORA = {
+    "storageEncrypted": True,
+    "kmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/k",
+    "backupRetentionPeriod": 14.0,
+    "skipFinalSnapshot": False,
+    "deletionProtection": True,
+    "iamDatabaseAuthenticationEnabled": True,
+    "masterUsername": "streamgate_admin",
+    "manageMasterUserPassword": True,
+    "masterUserSecretKmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/k",
+}
+RDS_PROXY = {"requireTls": True, "defaultAuthScheme": "IAM_AUTH", "engineFamily": "POSTGRESQL"}
+RDS_INSTANCE = {
+    "publiclyAccessible": False,
+    "performanceInsightsEnabled": True,
+    "performanceInsightsKmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/k",
+}
+DATABASE_CASES = [
+    Case(
+        database.rds_encryption,
+        database.CLUSTER,
+        AURORA,
+        [
+            ({"storageEncrypted": False}, "storage is not encrypted"),
+            ({"kmsKeyId": DELETE}, "no kms_key_id"),
+        ],
+    ),
+    Case(
+        database.rds_encryption,
+        database.INSTANCE,
+        RDS_INSTANCE,
+        [({"performanceInsightsKmsKeyId": DELETE}, "Performance Insights data is encrypted with the AWS")],
+        [{"performanceInsightsEnabled": False, "performanceInsightsKmsKeyId": DELETE}],
+    ),
+    Case(
+        database.rds_backups,
+        database.CLUSTER,
+        AURORA,
+        [
+            ({"backupRetentionPeriod": 1.0}, "backups kept 1 days < 7"),
+            ({"skipFinalSnapshot": True}, "would keep no snapshot"),
+        ],
+        [{"backupRetentionPeriod": 35.0}],
+    ),
+    Case(
+        database.rds_deletion_protection,
+        database.GLOBAL_CLUSTER,
+        {"deletionProtection": True, "storageEncrypted": True},
+        [({"deletionProtection": False}, "deletion protection is off")],
+    ),
+    Case(
+        database.rds_iam_auth,
+        database.CLUSTER,
+        AURORA,
+        [({"iamDatabaseAuthenticationEnabled": DELETE}, "IAM database authentication is off")],
+    ),
+    Case(
+        database.rds_iam_auth,
+        database.PROXY,
+        RDS_PROXY,
+        [
+            ({"requireTls": False}, "without TLS"),
+            ({"defaultAuthScheme": "NONE", "auths": [{"iamAuth": "DISABLED"}]}, "accepts database passwords"),
+        ],
+        [{"defaultAuthScheme": DELETE, "auths": [{"iamAuth": "REQUIRED", "authScheme": "SECRETS"}]}],
+    ),
+    Case(
+        database.rds_managed_credentials,
+        database.CLUSTER,
+        AURORA,
+        [
+            (
+                {"manageMasterUserPassword": DELETE, "masterPassword": "[secret]"},
+                "master_password is in the program",
+            ),
+            ({"manageMasterUserPassword": False}, "not managed (and rotated) in Secrets Manager"),
+            ({"masterUserSecretKmsKeyId": DELETE}, "encrypted with the AWS-managed key"),
+        ],
+        # A secondary cluster of a global database has no master user of its own.
+        [{"masterUsername": DELETE, "manageMasterUserPassword": DELETE, "masterUserSecretKmsKeyId": DELETE}],
+    ),
+    Case(
+        database.rds_private,
+        database.INSTANCE,
+        RDS_INSTANCE,
+        [({"publiclyAccessible": True}, "publicly accessible")],
+    ),
+]
+
+
 CASES = [
+    *DATABASE_CASES,
     Case(
         keys.kms_key_rotation,
         KMS,

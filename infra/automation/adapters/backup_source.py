@@ -12,6 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from infra.automation.adapters.catalog_dump import CatalogDump
 from infra.automation.adapters.redis_store import DataStoreError
 from runtime.security.envelope import Envelope
 from runtime.storage import ObjectStore
@@ -88,3 +89,4 @@ class RegionBackup:
     content: ObjectStore | None = None  # the region's content bucket
     redis: RedisSnapshot | None = None
     notes: list[str] = field(default_factory=list)  # e.g. why Redis is not part of it
+    catalog: CatalogDump | None = None  # the catalog database (adapters/catalog_dump.py)

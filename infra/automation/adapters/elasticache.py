@@ -16,11 +16,11 @@ the tests check every request against AWS's API model with botocore's Stubber.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from infra.automation.adapters.cloudwatch import latest_maximum
 from infra.automation.adapters.failover_ports import CatchUp, NodeStatus, Replication, Repointed
 from infra.automation.adapters.redis_store import DataStoreError
 
@@ -75,18 +75,9 @@ class ElastiCacheGlobalStore:
         client = self.cloudwatch.get(region)
         if client is None:
             return None
-        now = dt.datetime.now(dt.UTC)
-        stats = client.get_metric_statistics(
-            Namespace="AWS/ElastiCache",
-            MetricName=LAG_METRIC,
-            Dimensions=[{"Name": "ReplicationGroupId", "Value": self.groups[region]}],
-            StartTime=now - dt.timedelta(minutes=5),
-            EndTime=now,
-            Period=60,
-            Statistics=["Maximum"],
+        return latest_maximum(
+            client, "AWS/ElastiCache", LAG_METRIC, ("ReplicationGroupId", self.groups[region])
         )
-        points = sorted(stats.get("Datapoints", []), key=lambda p: p["Timestamp"])
-        return float(points[-1]["Maximum"]) if points else None
 
     def _replication(self) -> Replication:
         members: dict[str, dict[str, Any]] = {}

@@ -39,6 +39,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from redis.exceptions import RedisError
 
 from infra.automation.adapters.backup_source import RegionBackup
+from infra.automation.adapters.catalog_dump import DUMP_KEY, SUMMARY_KEY, verify_dump
 from infra.automation.adapters.pushgateway import Pushgateway
 from infra.automation.backup.errors import BackupError, BackupNotFoundError
 from infra.automation.backup.model import (
@@ -206,6 +207,12 @@ class Backups:
             self.progress("redis snapshot (BGSAVE)", 0, 1)
             rdb = await t.redis.take()
             manifest.entries.append(await self._store(backup_id, REDIS_KEY, rdb))
+        if t.catalog is not None:
+            manifest.sources["catalog"] = t.catalog.source
+            self.progress("catalog dump (pg_dump)", 0, 1)
+            dump, summary = await t.catalog.take()
+            manifest.entries.append(await self._store(backup_id, DUMP_KEY, dump))
+            manifest.entries.append(await self._store(backup_id, SUMMARY_KEY, summary))
         if t.content is not None:
             manifest.sources["content"] = f"s3://{t.content.bucket}/{t.content.prefix}"
             objects = [info.key async for info in t.content.list()]
@@ -230,6 +237,8 @@ class Backups:
     def _source_of(self, key: str) -> str:
         if key == REDIS_KEY and self.t.redis is not None:
             return self.t.redis.source
+        if key in (DUMP_KEY, SUMMARY_KEY) and self.t.catalog is not None:
+            return self.t.catalog.source
         assert self.t.content is not None
         return f"s3://{self.t.content.bucket}/{self.t.content.prefix}{key.removeprefix(CONTENT)}"
 
@@ -304,6 +313,10 @@ class Backups:
                         result.redis_keys = int(await client.dbsize())
                 except BackupError as exc:
                     result.problems.append(Problem(REDIS_KEY, "unloadable", str(exc)))
+            dump, summary = root / DUMP_KEY, root / SUMMARY_KEY
+            if dump.exists() and summary.exists():
+                for difference in await verify_dump(dump, summary):
+                    result.problems.append(Problem(DUMP_KEY, "unloadable", difference))
         result.problems.sort(key=lambda p: p.key)
         return result
 

@@ -63,6 +63,7 @@ class Target(Protocol):
 
     def step_up(self) -> GatewayStepUp:
         """How an operator of the console steps up with MFA (InvalidInputError where it cannot)."""
+
     def capacity_knob(self, region: str) -> CapacityKnob:
         """What predictive scaling raises ahead of demand in `region` (an HPA's minReplicas, processes)."""
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from infra.automation.adapters.alertmanager import AlertmanagerAlerts
     from infra.automation.adapters.backup_source import RegionBackup
     from infra.automation.adapters.eks import HpaFloor
-    from infra.automation.adapters.failover_ports import FailoverPorts
+    from infra.automation.adapters.failover_ports import DataStore, FailoverPorts
     from infra.automation.adapters.kubeapi import KubeApi
     from infra.automation.adapters.state import StateStore
     from infra.automation.adapters.step_up import GatewayStepUp
@@ -149,11 +149,13 @@ class AwsTarget:
         route53 = aws_client("route53")
         live = {r: out.regions[r].kubernetes for r in names}
         return FailoverPorts(
-            datastore=ElastiCacheGlobalStore(
-                out.global_datastore_id,
-                {r: out.regions[r].redis_replication_group_id for r in names},
-                {r: aws_client("elasticache", r) for r in names},
-                {r: aws_client("cloudwatch", r) for r in names},
+            datastore=self._with_catalog(
+                ElastiCacheGlobalStore(
+                    out.global_datastore_id,
+                    {r: out.regions[r].redis_replication_group_id for r in names},
+                    {r: aws_client("elasticache", r) for r in names},
+                    {r: aws_client("cloudwatch", r) for r in names},
+                )
             ),
             traffic=[
                 Route53FailoverRouter(
@@ -182,6 +184,23 @@ class AwsTarget:
         )
 
     # -- backups -----------------------------------------------------------------------------------
+    def _with_catalog(self, store: DataStore) -> DataStore:
+        """The catalog's Aurora global database fails over with the datastore, as one data store."""
+        out, names = self.outputs, self.names
+        arns = {r: out.regions[r].catalog_cluster_arn for r in names}
+        if out.catalog_global_cluster_id is None or None in arns.values():
+            return store
+        from infra.automation.adapters.aurora_global import AuroraGlobalStore
+        from infra.automation.adapters.combined_store import CombinedDataStore
+
+        aurora = AuroraGlobalStore(
+            out.catalog_global_cluster_id,
+            {r: str(arn) for r, arn in arns.items()},
+            {r: aws_client("rds", r) for r in names},
+            {r: aws_client("cloudwatch", r) for r in names},
+        )
+        return CombinedDataStore([store, aurora])
+
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
         from infra.automation.adapters.backup_source import RegionBackup
         from runtime.security.envelope import Envelope

@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, Router
     from infra.automation.adapters.alertmanager import AlertmanagerAlerts
     from infra.automation.adapters.backup_source import RegionBackup
-    from infra.automation.adapters.failover_ports import FailoverPorts
-    from infra.automation.adapters.step_up import GatewayStepUp
+    from infra.automation.adapters.catalog_dump import CatalogDump
+    from infra.automation.adapters.failover_ports import DataStore, FailoverPorts
     from infra.automation.adapters.local_processes import LocalProcesses
+    from infra.automation.adapters.step_up import GatewayStepUp
     from infra.local.platform import LocalPlatform
     from runtime.storage import ObjectStore
 
@@ -65,12 +66,33 @@ class LocalTarget:
         nodes = {r.name: RedisNode(LOOPBACK, r.redis) for r in platform.layout.regions}
         regions = LocalRegions(platform, self.cfg.failover.smoke_path)
         return FailoverPorts(
-            datastore=RedisDataStore(nodes, NginxRedisEndpoint(platform.router)),
+            datastore=self._with_catalog(RedisDataStore(nodes, NginxRedisEndpoint(platform.router))),
             traffic=[NginxRegionRouter(platform.router)],
             health=regions,
             capacity=regions,
             smoke=regions,
         )
+
+    def _with_catalog(self, store: DataStore) -> DataStore:
+        """The catalog's PostgreSQL nodes fail over with Redis, as one data store."""
+        if not self.cfg.catalog.enabled:
+            return store
+        from infra.automation.adapters.combined_store import CombinedDataStore
+        from infra.automation.adapters.postgres_store import PgNode, PostgresDataStore
+        from infra.automation.adapters.supervised_nodes import SupervisedNodes
+        from infra.local import catalog
+
+        platform = self.platform
+        nodes = {
+            r.name: PgNode(
+                r.postgres,
+                catalog.socket_dir(platform.paths, r.name),
+                catalog.datadir(platform.paths, r.name),
+            )
+            for r in platform.layout.regions
+        }
+        password = catalog.LocalCredentials.load_or_create(platform.paths).replication
+        return CombinedDataStore([store, PostgresDataStore(nodes, SupervisedNodes(platform), password)])
 
     def backup(self, region: str, *, redis: bool = True) -> RegionBackup:
         from infra.automation.adapters.backup_source import RedisSnapshot, RegionBackup
@@ -92,6 +114,7 @@ class LocalTarget:
             envelope=Envelope(settings, kms=kms_client(endpoint)),
             content=ObjectStore(res.content_buckets[region], client=s3),
             redis=RedisSnapshot(LOOPBACK, self.platform.layout.region(region).redis) if redis else None,
+            catalog=self._catalog_dump(region),
         )
 
     def capacity_knob(self, region: str) -> LocalProcesses:
@@ -99,6 +122,18 @@ class LocalTarget:
 
         self.platform.layout.region(region)  # KeyError names the platform's regions
         return LocalProcesses(self.platform, region)
+
+    def _catalog_dump(self, region: str) -> CatalogDump | None:
+        """The region's catalog node (primary or replica: the dump is of one snapshot either way)."""
+        if not self.cfg.catalog.enabled:
+            return None
+        from infra.automation.adapters.catalog_dump import CatalogDump
+        from infra.local import catalog
+
+        paths = self.platform.paths
+        if not catalog.initialised(paths, region):
+            return None
+        return CatalogDump(self.platform.layout.region(region).postgres, catalog.socket_dir(paths, region))
 
     def bucket(self, name: str, region: str) -> ObjectStore:
         from infra.local.aws import s3_client
