@@ -43,7 +43,9 @@ def _refused(what: str, exc: Exception) -> CatalogSetupError:
 @app.command()
 def migrate(url: UrlOpt, as_json: JsonOpt = False) -> None:
     """Bring the database to the newest migration (online-safe: indexes built CONCURRENTLY, a 2 s lock
-    timeout; indexes an interrupted build left invalid are rebuilt)."""
+    timeout; indexes an interrupted build left invalid are rebuilt).
+
+    Example: streamgate catalog migrate --url postgresql://streamgate@127.0.0.1:18026/catalog"""
     from infra.catalog import migrate as migrations
 
     started = time.perf_counter()
@@ -64,7 +66,9 @@ def migrate(url: UrlOpt, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def lint(as_json: JsonOpt = False) -> None:
-    """squawk on the SQL the migrations run (as `alembic upgrade --sql` emits it); exit 1 on a finding."""
+    """squawk on the SQL the migrations run (as `alembic upgrade --sql` emits it); exit 1 on a finding.
+
+    Example: streamgate catalog lint --json"""
     from infra.catalog import migrate as migrations
 
     with reported():
@@ -87,7 +91,9 @@ def seed(
     as_json: JsonOpt = False,
 ) -> None:
     """Fill an empty, migrated catalog with synthetic titles, renditions and segments (COPY): 25,000
-    titles make 1,000,000 segment rows."""
+    titles make 1,000,000 segment rows.
+
+    Example: streamgate catalog seed --url postgresql://streamgate@127.0.0.1:18026/catalog --titles 1000"""
     from infra.catalog.seed import SeedSize
     from infra.catalog.seed import seed as fill
 

@@ -257,6 +257,11 @@ class Paths:
         return self.prometheus / "prometheus.yml"
 
     @property
+    def gateway_targets(self) -> Path:
+        """Prometheus' file discovery of the gateway processes (as Kubernetes discovery is on clusters)."""
+        return self.prometheus / "gateways.json"
+
+    @property
     def rules_file(self) -> Path:
         return self.prometheus / "rules" / "streamgate.rules.yml"
 

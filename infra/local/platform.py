@@ -34,7 +34,7 @@ from infra.local.programs import GatewayProcess, Program, build_programs, port_o
 from infra.local.render import (
     make_dirs,
     render_all,
-    render_prometheus,
+    render_gateway_targets,
     render_supervisor,
     write_changed,
     write_missing,
@@ -465,10 +465,9 @@ class LocalPlatform:
         self._wait_gateways(names, timeout, time.monotonic())
         if count > before:
             self.router.write_processes(region, color, count)
-        # Prometheus scrapes exactly the processes that run (rendered from the same programs).
-        prometheus = render_prometheus(self.cfg, self.layout, self.paths, self.programs(state=state))
-        if write_changed({self.paths.prometheus_conf: prometheus}):
-            self._post(f"{self.layout.prometheus_url}/-/reload")
+        # Prometheus scrapes exactly the processes that run (rendered from the same programs; file
+        # discovery picks the change up without a reload).
+        write_changed({self.paths.gateway_targets: render_gateway_targets(self.programs(state=state))})
 
     def _apply_programs(self, state: PlatformState) -> None:
         """Save the state and make supervisord run its programs (added, changed and removed ones)."""

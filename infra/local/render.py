@@ -7,6 +7,7 @@ weights and the Redis configs, whose role failover rewrites) are rendered only w
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,13 +56,15 @@ def render_supervisor(cfg: StackConfig, paths: Paths, programs: list[Program]) -
     )
 
 
-def render_prometheus(cfg: StackConfig, layout: Layout, paths: Paths, programs: list[Program]) -> str:
-    """Prometheus' config: every gateway process the platform runs is a scrape target (as every pod is)."""
+def render_prometheus(cfg: StackConfig, layout: Layout, paths: Paths) -> str:
+    """Prometheus' config. Gateway processes come from `gateway_targets`' file (file discovery), so that
+    adding or removing one changes no scrape config: a changed scrape config restarts the job's scrape
+    loops without end-of-run staleness, and a removed process's `up` would linger for the 5 min lookback."""
     return render(
         "prometheus.yml.j2",
         stack=cfg.stack,
         layout=layout,
-        gateways=[p for p in programs if p.kind == "gateway"],
+        gateway_targets=paths.gateway_targets,
         loopback=LOOPBACK,
         rules_file=paths.rules_file,
         scrape_interval=cfg.local.scrape_interval_seconds,
@@ -70,6 +73,16 @@ def render_prometheus(cfg: StackConfig, layout: Layout, paths: Paths, programs: 
         else 1,
         evaluation_interval=cfg.local.evaluation_interval_seconds,
     )
+
+
+def render_gateway_targets(programs: list[Program]) -> str:
+    """Every gateway process the platform runs, as a scrape target (as every pod is), in file-SD form."""
+    targets = [
+        {"targets": [f"{LOOPBACK}:{p.ports[0]}"], "labels": {"region": p.region, "color": p.color}}
+        for p in programs
+        if p.kind == "gateway"
+    ]
+    return json.dumps(targets, indent=1) + "\n"
 
 
 def _cors(cfg: StackConfig) -> dict[str, object]:
@@ -109,7 +122,8 @@ def render_all(
             edge_playlists=content_paths.EDGE_PLAYLISTS,
             **_cors(cfg),
         ),
-        paths.prometheus_conf: render_prometheus(cfg, layout, paths, programs),
+        paths.prometheus_conf: render_prometheus(cfg, layout, paths),
+        paths.gateway_targets: render_gateway_targets(programs),
         paths.rules_file: rules,
         paths.alertmanager_conf: alertmanager,
     }

@@ -62,7 +62,7 @@ def test_port_layout_is_deterministic_and_disjoint() -> None:
 def test_base_port_option_overrides_the_stack(tmp_path: Path) -> None:
     plat = LocalPlatform(load_stack("local"), base_port=31000, state_dir=tmp_path)
     assert plat.layout.edge == 31000
-    assert plat.layout.gateway_url("local-b", "green") == "http://127.0.0.1:31022"
+    assert plat.layout.gateway_url("local-b", "green") == "http://127.0.0.1:31042"
 
 
 def test_long_state_dirs_get_a_short_supervisor_socket(tmp_path: Path) -> None:
@@ -162,8 +162,8 @@ def test_gateway_environment_is_valid_gateway_settings(tmp_path: Path) -> None:
     finally:
         mp.undo()
     assert (settings.version, settings.color, settings.region) == ("9.9.9", "green", "local-b")
-    assert settings.server.port == 30022
-    assert settings.redis.url == "redis://127.0.0.1:30024/0"  # the region's endpoint, not the node
+    assert settings.server.port == 30042
+    assert settings.redis.url == "redis://127.0.0.1:30044/0"  # the region's endpoint, not the node
     assert settings.storage.bucket == "streamgate-local-content-local-a"
     assert settings.storage.l3_bucket == "streamgate-local-content-local-b"
     assert settings.cdn.purge_url == "http://127.0.0.1:30000"
@@ -205,7 +205,7 @@ def test_rendered_configs_pass_nginx_and_promtool_before_anything_runs(tmp_path:
         ["promtool", "check", "config", str(plat.paths.prometheus_conf)], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "replicaof 127.0.0.1 30113" in plat.paths.redis_conf("local-b").read_text()
+    assert "replicaof 127.0.0.1 30123" in plat.paths.redis_conf("local-b").read_text()
     assert "replicaof" not in plat.paths.redis_conf("local-a").read_text()
 
 

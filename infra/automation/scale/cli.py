@@ -154,7 +154,9 @@ def forecast(
 ) -> None:
     """Forecast each region's requests per second 48 h ahead (hourly, with a prediction interval) from its
     Prometheus history, the model picked per region by rolling-origin backtest, and the floors planned
-    from it. Changes nothing."""
+    from it. Changes nothing.
+
+    Example: streamgate scale forecast --stack prod --region us-east-1 --outputs outputs.json --png f.png"""
     with reported():
         cfg, _, reports = _assess(stack, outputs, region, in_cluster, hpa)
     if png is not None:
@@ -183,7 +185,9 @@ def apply(
     what the forecast needs from now until the next run's pods can serve, never below
     autoscaling.minReplicas; lower it again when the forecast falls, leaving scale-in to the HPA. When the
     last 24 h forecast error exceeds scale.maxRecentMape the floor goes back to the minimum (reactive
-    scaling) and streamgate_scale_predictive_active reports 0."""
+    scaling) and streamgate_scale_predictive_active reports 0.
+
+    Example: streamgate scale apply --stack local --dry-run"""
     from infra.automation.scale.runner import apply as run_apply
 
     with reported():
@@ -214,7 +218,9 @@ def replay(
 ) -> None:
     """Local platform only: replace its synthetic request history with weeks of fresh synthetic traffic
     (daily and weekly seasonality, trend, noise) ending now, so `scale forecast` and `scale apply` can
-    be tried end to end. Real series are left untouched."""
+    be tried end to end. Real series are left untouched.
+
+    Example: streamgate scale replay --stack local --peak-in-hours 2"""
     with reported():
         cfg = load_stack(stack)
         if cfg.target != "local":

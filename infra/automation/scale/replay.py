@@ -100,6 +100,7 @@ def replay(
         finally:
             platform.supervisor.start_process(PROGRAM, wait=False)
     platform.wait_healthy([PROGRAM])
+    _wait_scraping(platform)
     return Replay(
         end - days * DAY,
         end,
@@ -108,6 +109,21 @@ def replay(
         ids,
         time.monotonic() - started,
     )
+
+
+def _wait_scraping(platform: LocalPlatform, timeout: float = 30.0) -> None:
+    """Return once the restarted Prometheus has scraped every target. A restart writes no staleness
+    markers, so a target removed before its first scrape after one (a gateway process `scale apply`
+    stops) would keep its last `up` for the 5 min lookback."""
+    url = f"{platform.layout.prometheus_url}/api/v1/targets?state=active"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = request("GET", url)
+        targets = json.loads(body)["data"]["activeTargets"] if status == 200 else []
+        if targets and all(t["health"] != "unknown" for t in targets):
+            return
+        time.sleep(0.5)
+    raise LocalPlatformError(f"Prometheus has not scraped every target {timeout:.0f}s after its restart")
 
 
 def delete_synthetic(platform: LocalPlatform) -> None:
