@@ -7,11 +7,20 @@ them as strings, so the SDK modules are compiled as if they began with `from __f
 annotations`. The bytecode is cached beside the standard one, tagged `opt-pep563`, and checked against
 the source's mtime and size as CPython's own cache is. The cache is written even under
 PYTHONDONTWRITEBYTECODE: without it every import would recompile megabytes of source.
+
+Two more costs of an SDK import that a plan never uses, removed the same way:
+- Each input type has a `...ArgsDict` TypedDict twin, for type checkers. Creating one turns every field's
+  annotation into a `typing.ForwardRef`, compiling its text: a quarter of the CPU of importing an SDK
+  module. Pulumi's runtime only asks `typing.is_typeddict()` of them, so the loader builds them empty and
+  sets their `__annotations__` afterwards, as the same strings PEP 563 leaves everywhere else.
+- pulumi_kubernetes.yaml imports `requests` (and urllib3, charset_normalizer, email...) to fetch manifests
+  by URL, which the program never does: `requests` is imported lazily, on first use, for that module.
 """
 
 from __future__ import annotations
 import __future__
 
+import ast
 import contextlib
 import importlib.machinery
 import importlib.util
@@ -24,7 +33,9 @@ from types import CodeType, ModuleType
 from infra.atomic import write_atomic
 
 PACKAGES = frozenset({"pulumi_aws", "pulumi_kubernetes"})
-CACHE_TAG = "pep563"
+CACHE_TAG = "pep563v2"  # a new tag when what the loader compiles changes: old caches are not read
+# SDK module → modules it imports at the top but uses only in functions it never calls in a plan.
+LAZY_IMPORTS = {"pulumi_kubernetes.yaml.yaml": ("requests",)}
 _FLAGS = __future__.annotations.compiler_flag
 
 
@@ -47,12 +58,72 @@ class PostponedAnnotationsLoader(importlib.machinery.SourceFileLoader):
             code = marshal.loads(memoryview(data)[len(header) :])
             assert isinstance(code, CodeType)
             return code
-        code = compile(self.get_data(path), path, "exec", flags=_FLAGS, dont_inherit=True)
+        tree = _fieldless_typed_dicts(ast.parse(self.get_data(path), path))
+        tree = _without_imports(tree, LAZY_IMPORTS.get(fullname, ()))
+        code = compile(tree, path, "exec", flags=_FLAGS, dont_inherit=True)
         with contextlib.suppress(
             OSError
         ):  # a read-only install: the import still works, only slower next time
             write_atomic(cache, header + marshal.dumps(code), durable=False)  # a cache: rebuilt if lost
         return code
+
+    def exec_module(self, module: ModuleType) -> None:
+        for name in LAZY_IMPORTS.get(module.__name__, ()):
+            setattr(module, name, _ImportedOnFirstUse(name))
+        super().exec_module(module)
+
+
+def _fieldless_typed_dicts(tree: ast.Module) -> ast.Module:
+    """Module-level `class X(TypedDict): field: annotation ...` → the class without its fields, then
+    `X.__annotations__ = {field: "annotation", ...}`: the TypedDict costs nothing to create."""
+    body: list[ast.stmt] = []
+    for stmt in tree.body:
+        body.append(stmt)
+        if not (
+            isinstance(stmt, ast.ClassDef)
+            and [ast.unparse(b) for b in stmt.bases] == ["TypedDict"]
+            and not stmt.decorator_list
+        ):
+            continue
+        fields: dict[str, str] = {}
+        kept: list[ast.stmt] = []
+        for i, part in enumerate(stmt.body):
+            if isinstance(part, ast.AnnAssign) and isinstance(part.target, ast.Name) and part.value is None:
+                fields[part.target.id] = ast.unparse(part.annotation)
+            elif i == 0 or not (isinstance(part, ast.Expr) and isinstance(part.value, ast.Constant)):
+                kept.append(part)  # the class docstring, anything else; a field's docstring goes
+        if any(isinstance(part, ast.AnnAssign) for part in kept):
+            continue  # not the plain shape the generator writes: leave it as it is
+        stmt.body = kept or [ast.Pass()]
+        annotations = ast.Dict(
+            keys=[ast.Constant(name) for name in fields], values=[ast.Constant(a) for a in fields.values()]
+        )
+        target = ast.Attribute(ast.Name(stmt.name, ast.Load()), "__annotations__", ast.Store())
+        body.append(ast.copy_location(ast.Assign(targets=[target], value=annotations), stmt))
+    tree.body = body
+    return ast.fix_missing_locations(tree)
+
+
+def _without_imports(tree: ast.Module, names: Sequence[str]) -> ast.Module:
+    """Drop the module-level `import NAME` statements for `names` (exec_module binds them instead)."""
+    tree.body = [
+        stmt
+        for stmt in tree.body
+        if not (
+            isinstance(stmt, ast.Import)
+            and len(stmt.names) == 1
+            and stmt.names[0].name in names
+            and stmt.names[0].asname is None
+        )
+    ]
+    return tree
+
+
+class _ImportedOnFirstUse(ModuleType):
+    """Stands, in one SDK module's namespace, for a module that is imported when first used."""
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(importlib.import_module(self.__name__), attr)
 
 
 class SdkFinder:

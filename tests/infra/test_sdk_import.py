@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import os
+import subprocess
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 import pulumi_aws.wafv2 as wafv2
 import pulumi_aws.wafv2.outputs as wafv2_outputs
@@ -52,7 +55,7 @@ def test_bytecode_is_cached_and_recompiled_when_the_source_changes(tmp_path: Pat
     namespace: dict[str, object] = {}
     exec(loader.get_code("generated"), namespace)  # an undefined name in an annotation: fine, never evaluated
     assert namespace["VALUE"] == 1
-    assert cache.name.endswith(".opt-pep563.pyc") and cache.exists()
+    assert cache.name.endswith(".opt-pep563v2.pyc") and cache.exists()
     written = cache.stat().st_mtime_ns
 
     exec(loader.get_code("generated"), namespace)  # served from the cache, not rewritten
@@ -71,3 +74,35 @@ def test_an_unwritable_cache_only_costs_a_recompile(tmp_path: Path) -> None:
     namespace: dict[str, object] = {}
     exec(sdk_import.PostponedAnnotationsLoader("generated", str(source)).get_code("generated"), namespace)
     assert namespace["VALUE"] == 3
+
+
+def test_typed_dict_twins_are_built_without_evaluating_their_fields(tmp_path: Path) -> None:
+    source = tmp_path / "generated.py"
+    source.write_text(
+        "from typing import NotRequired, TypedDict\n"
+        "class ThingArgsDict(TypedDict):\n"
+        '    """A thing."""\n'
+        "    name: Undefined[str]\n"
+        '    """Its name."""\n'
+        "    size: NotRequired[int]\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(sdk_import.PostponedAnnotationsLoader("generated", str(source)).get_code("generated"), namespace)
+    thing = namespace["ThingArgsDict"]
+    assert typing.is_typeddict(thing) and thing.__doc__ == "A thing."
+    # The field annotations are the source's text, never turned into typing.ForwardRef objects.
+    assert thing.__annotations__ == {"name": "Undefined[str]", "size": "NotRequired[int]"}
+    # In the SDKs as loaded: Pulumi only asks is_typeddict() of these.
+    assert typing.is_typeddict(wafv2.WebAclRuleStatementArgsDict)
+    assert all(isinstance(a, str) for a in wafv2.WebAclRuleStatementArgsDict.__annotations__.values())
+
+
+def test_requests_is_imported_only_when_the_kubernetes_yaml_module_uses_it() -> None:
+    probe = (
+        "import sys, infra, pulumi_kubernetes.helm.v3 as helm, pulumi_kubernetes.yaml.yaml as y; helm.Release;"
+        "before = 'requests' in sys.modules or 'urllib3' in sys.modules;"
+        "get = y.requests.get;"
+        "print(before, get is sys.modules['requests'].get)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
