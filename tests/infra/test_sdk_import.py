@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.machinery
 import importlib.util
 import os
@@ -55,7 +56,7 @@ def test_bytecode_is_cached_and_recompiled_when_the_source_changes(tmp_path: Pat
     namespace: dict[str, object] = {}
     exec(loader.get_code("generated"), namespace)  # an undefined name in an annotation: fine, never evaluated
     assert namespace["VALUE"] == 1
-    assert cache.name.endswith(".opt-pep563v2.pyc") and cache.exists()
+    assert cache.name.endswith(".opt-pep563v4.pyc") and cache.exists()
     written = cache.stat().st_mtime_ns
 
     exec(loader.get_code("generated"), namespace)  # served from the cache, not rewritten
@@ -106,3 +107,39 @@ def test_requests_is_imported_only_when_the_kubernetes_yaml_module_uses_it() -> 
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]
+
+
+def test_sdk_packages_import_their_modules_when_a_name_is_first_used() -> None:
+    probe = (
+        "import sys, types, infra, pulumi_aws, pulumi_kubernetes.core.v1 as core\n"
+        "ec2 = pulumi_aws.ec2\n"
+        "vpc = ec2.Vpc\n"
+        "print('pulumi_aws.ec2.vpc' in sys.modules, 'pulumi_aws.ec2.ami' in sys.modules)\n"
+        "print(ec2.AmiArgs.__module__, 'pulumi_aws.ec2.ami' in sys.modules)\n"
+        "print(isinstance(ec2.outputs, types.ModuleType), isinstance(ec2.get_ami, types.FunctionType))\n"
+        "print(isinstance(core.Namespace, type), isinstance(ec2.get_vpc_output, types.FunctionType))\n"
+        "from pulumi_aws.ec2 import SecurityGroup\n"
+        "print(SecurityGroup is ec2.SecurityGroup, hasattr(ec2, 'NoSuchThing'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:5] == [
+        "True False",  # Vpc's module only, not the 180 others of ec2
+        "pulumi_aws.ec2.ami True",
+        "True True",  # a submodule; a function named as its module (kept eager)
+        "True True",
+        "True False",
+    ]
+
+
+def test_a_package_init_keeps_eager_what_it_uses_or_cannot_list(tmp_path: Path) -> None:
+    (tmp_path / "alpha.py").write_text("__all__ = ['A']\nA = 1\n")
+    (tmp_path / "beta.py").write_text("B = 2\n")  # no __all__: its star import stays
+    (tmp_path / "gamma.py").write_text("__all__ = ['gamma']\ngamma = 3\n")  # its name is its module's
+    (tmp_path / "delta.py").write_text("__all__ = ['D']\nD = 4\n")
+    init = (
+        "from .alpha import *\nfrom .beta import *\nfrom .gamma import *\nfrom .delta import *\nE = D + 1\n"
+    )
+    tree = sdk_import._lazy_package(ast.parse(init), str(tmp_path))
+    kept = [ast.unparse(s) for s in tree.body if isinstance(s, ast.ImportFrom)]
+    assert kept == ["from .beta import *", "from .gamma import *", "from .delta import *"]
+    assert "lazy_attributes(__name__, {'A': 'alpha'})" in ast.unparse(tree)
