@@ -49,10 +49,12 @@ class L1Entry:
 
     def make_ready(self) -> asyncio.Future[bytes | None]:
         """The value as a finished future (made on the first hit, in the running loop), for
-        `MultiLevelCache.get` to return: awaiting a finished future reads its result, on any loop."""
+        `MultiLevelCache.get` to return: awaiting a finished future reads its result, on any loop. Kept
+        only for a value: a cached miss gets a new one each time, so that each of its hits is counted."""
         ready = asyncio.get_running_loop().create_future()
         ready.set_result(self.value)
-        self.ready = ready
+        if self.value is not None:
+            self.ready = ready
         return ready
 
 

@@ -172,9 +172,12 @@ class MultiLevelCache:
                     self._l1_touch(key)
                 except KeyError:  # evicted by another thread meanwhile; the value is still good
                     pass
-                if entry.value is None:
-                    stats.negative_hits += 1
-                return entry.ready or entry.make_ready()
+                ready = entry.ready  # only ever set for a value: a cached miss is counted below
+                if ready is None:
+                    if entry.value is None:
+                        stats.negative_hits += 1
+                    ready = entry.make_ready()
+                return ready
         return self._value_below_hot_path(key)
 
     async def _value_below_hot_path(self, key: str) -> bytes | None:

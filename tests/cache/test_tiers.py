@@ -204,3 +204,16 @@ async def test_an_l1_hit_is_a_finished_future_and_anything_else_a_coroutine(make
     assert asyncio.iscoroutine(below) and await below == b"two"  # from L2, promoted
     missing = cache.get("/vod/3/absent.ts")
     assert asyncio.iscoroutine(missing) and await missing is None
+
+
+async def test_every_l1_hit_of_a_cached_miss_is_counted(make_cache: CacheFactory) -> None:
+    cache = await make_cache(negative_ttl_seconds=30)
+
+    async def nothing() -> bytes | None:
+        return None
+
+    assert await cache.get_or_load("/vod/4/absent.ts", nothing) is None
+    before = cache.stats.negative_hits
+    for _ in range(3):
+        assert await cache.get("/vod/4/absent.ts") is None
+    assert cache.stats.negative_hits == before + 3
