@@ -60,15 +60,12 @@ def planted_hot_spot(cli_env: RunningPlatform) -> Iterator[str]:
     """2 ms of CPU per request in local-a's green gateway (the canary), through its admin API."""
     lp = cli_env
     green = lp.gateway(REGION, "green")
-    headers = {"Authorization": f"Bearer {lp.admin.token()}", "Content-Type": "application/json"}
-    status, body = request(
-        "PUT", f"{green}/v1/admin/faults", json.dumps({"cpu_seconds": 0.002}).encode(), headers
-    )
-    assert status == 200, body
+    faults = "/v1/admin/faults"
+    lp.admin.put(faults, json.dumps({"cpu_seconds": 0.002}).encode(), "application/json", base_url=green)
     try:
         yield green
     finally:
-        request("PUT", f"{green}/v1/admin/faults", json.dumps({"cpu_seconds": 0}).encode(), headers)
+        lp.admin.put(faults, json.dumps({"cpu_seconds": 0}).encode(), "application/json", base_url=green)
 
 
 def test_profile_diff_shows_a_hot_spot_planted_in_the_canary(
