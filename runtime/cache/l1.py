@@ -7,6 +7,7 @@ count stays exact when threads share the tier.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -22,10 +23,11 @@ ENTRY_OVERHEAD_BYTES = 160
 class L1Entry:
     """One L1 value. `value is None` is a cached miss. `expires_at` is L1's own (shorter) expiry;
     `fresh_until` and `delta` are the value's logical expiry and compute time, for early refresh. `hit` is
-    the lookup result, built once here so a hit allocates nothing. `confirmed`: stored while invalidation
-    was known to be live, so it is good as long as that stays so (else it carries its own short expiry)."""
+    the lookup result, built once here so a hit allocates nothing (`ready`: the value as a finished future,
+    made on the first hit). `confirmed`: stored while invalidation was known to be live, so it is good as
+    long as that stays so (else it carries its own short expiry)."""
 
-    __slots__ = ("confirmed", "delta", "expires_at", "fresh_until", "hit", "size", "value")
+    __slots__ = ("confirmed", "delta", "expires_at", "fresh_until", "hit", "ready", "size", "value")
 
     def __init__(
         self,
@@ -43,6 +45,17 @@ class L1Entry:
         self.size = size
         self.confirmed = confirmed
         self.hit = Lookup(value, Tier.L1)
+        self.ready: asyncio.Future[bytes | None] | None = None
+
+    def make_ready(self) -> asyncio.Future[bytes | None]:
+        """The value as a finished future (made on the first hit, in the running loop), for
+        `MultiLevelCache.get` to return: awaiting a finished future reads its result, on any loop. Kept
+        only for a value: a cached miss gets a new one each time, so that each of its hits is counted."""
+        ready = asyncio.get_running_loop().create_future()
+        ready.set_result(self.value)
+        if self.value is not None:
+            self.ready = ready
+        return ready
 
 
 class MemoryTier:

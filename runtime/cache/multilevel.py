@@ -108,6 +108,7 @@ class MultiLevelCache:
         self._warmer: asyncio.Task[None] | None = None
         self._l1_enabled = self.l1.enabled
         self._l1_table = self.l1.table
+        self._l1_find = self.l1.table.get  # bound once: the hit paths below save a method lookup each
         self._l1_touch = self.l1.touch
         self._sample_mask = s.stats_sample_every - 1
         self._sample_weight = float(s.stats_sample_every)
@@ -152,13 +153,16 @@ class MultiLevelCache:
 
     # -- reads ---------------------------------------------------------------------------------------------
 
-    async def get(self, key: str) -> bytes | None:
-        """The value, or None (absent or a cached miss). Never raises because Redis is down."""
+    def get(self, key: str) -> Awaitable[bytes | None]:
+        """The value, or None (absent or a cached miss), to await. Never raises because Redis is down.
+
+        Not a coroutine function: an L1 hit returns the entry's own finished future, whose await is a third
+        cheaper than a coroutine's round trip (a third of the hit). Other lookups return a coroutine."""
         stats = self.stats
         n = stats.lookups = stats.lookups + 1
         if n & self._sample_mask:
             # The hot path, inlined: one dict lookup, one clock read, one LRU move.
-            entry = self._l1_table.get(key)
+            entry = self._l1_find(key)
             if (
                 entry is not None
                 and (now := _now()) < entry.expires_at
@@ -168,10 +172,15 @@ class MultiLevelCache:
                     self._l1_touch(key)
                 except KeyError:  # evicted by another thread meanwhile; the value is still good
                     pass
-                value = entry.value
-                if value is None:
-                    stats.negative_hits += 1
-                return value
+                ready = entry.ready  # only ever set for a value: a cached miss is counted below
+                if ready is None:
+                    if entry.value is None:
+                        stats.negative_hits += 1
+                    ready = entry.make_ready()
+                return ready
+        return self._value_below_hot_path(key)
+
+    async def _value_below_hot_path(self, key: str) -> bytes | None:
         return (await self._sampled_or_slow(key)).value
 
     async def get_with_source(self, key: str) -> Lookup:
@@ -179,7 +188,7 @@ class MultiLevelCache:
         stats = self.stats
         n = stats.lookups = stats.lookups + 1
         if n & self._sample_mask:
-            entry = self._l1_table.get(key)
+            entry = self._l1_find(key)
             if (
                 entry is not None
                 and (now := _now()) < entry.expires_at
@@ -195,7 +204,7 @@ class MultiLevelCache:
     def peek(self, key: str) -> Lookup | None:
         """L1 only, synchronously: the hit, or None (then `await get_with_source`). Saves the coroutine
         round trip on the hottest path; counts only hits, so the miss is counted once by the await."""
-        entry = self._l1_table.get(key)
+        entry = self._l1_find(key)
         if (
             entry is not None
             and (now := _now()) < entry.expires_at

@@ -19,6 +19,11 @@ agent samples it at 100 Hz and pushes a profile every 10 s to a profile receiver
 in this process, keeping them in moto's S3), as on the local platform. It runs in the same rounds as
 `gateway`, so the two compare directly.
 
+Two more loads, gateway against nginx serving the same files (the bare app serves one body, so it sits
+these out): `mixed`, 64 distinct segments with half of the requests a ranged 64 KiB slice; and `clients`,
+each request from one of 4096 distinct client addresses in X-Forwarded-For (wrk on loopback is the trusted
+edge), where no local rate-limit lease can help and every request's check goes to Redis.
+
 Floors: gateway >= 70% of the bare ASGI app's requests/s, gateway p99 <= 2x the bare app's p99, and
 profiling costs <= 2% of the gateway's requests/s (gateway_profiled >= 0.98 x gateway).
 The last line printed is one JSON object with every figure.
@@ -54,6 +59,27 @@ PACKETS = 1394  # MPEG-TS packets of 188 bytes: 262,072 bytes, the 256 KiB segme
 SIZE = PACKETS * 188
 PATH = "/v1/content/bench/720p/0.ts"
 LEGACY_PATH = "/v1/content/bench/segments/0"
+SEGMENTS = 64  # the mixed load's distinct segments: PATH's siblings 0.ts .. 63.ts
+SLICE = 64 * 1024
+CLIENTS = 4096
+# wrk scripts (Lua), the same for the gateway and nginx. Each wrk thread draws its own random sequence.
+MIXED_LUA = f"""
+request = function()
+  local path = string.format("/v1/content/bench/720p/%d.ts", math.random(0, {SEGMENTS - 1}))
+  if math.random() < 0.5 then
+    local start = math.random(0, 3) * {SLICE}
+    return wrk.format("GET", path, {{["Range"] = string.format("bytes=%d-%d", start, start + {SLICE - 1})}})
+  end
+  return wrk.format("GET", path)
+end
+"""
+CLIENTS_LUA = f"""
+request = function()
+  local n = math.random(0, {CLIENTS - 1})
+  local ip = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+  return wrk.format("GET", "{PATH}", {{["X-Forwarded-For"] = ip}})
+end
+"""
 
 BARE_APP = """
 import os
@@ -138,10 +164,12 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, seconds: float, connections: int, threads: int) -> Result:
+def run_wrk(url: str, seconds: float, connections: int, threads: int, script: Path | None = None) -> Result:
     wrk = require_binary("wrk", "wrk")
     out = subprocess.run(
-        [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", url],
+        [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:.0f}s", "--latency"]
+        + (["-s", str(script)] if script else [])
+        + [url],
         capture_output=True,
         text=True,
         check=True,
@@ -158,10 +186,12 @@ def run_wrk(url: str, seconds: float, connections: int, threads: int) -> Result:
     return Result("", rps, _ms(*p50.groups()), _ms(*p99.groups()), errors, requests)
 
 
-def measure(name: str, url: str, pid: int, seconds: float, connections: int, threads: int) -> Result:
-    run_wrk(url, 1, connections, threads)  # warm-up
+def measure(
+    name: str, url: str, pid: int, seconds: float, connections: int, threads: int, script: Path | None = None
+) -> Result:
+    run_wrk(url, 1, connections, threads, script)  # warm-up
     before = _tree_cpu_seconds(pid)
-    result = run_wrk(url, seconds, connections, threads)
+    result = run_wrk(url, seconds, connections, threads, script)
     result.cpu_us_per_request = (_tree_cpu_seconds(pid) - before) / max(result.requests, 1) * 1e6
     result.name = name
     return result
@@ -175,12 +205,14 @@ def check_body(url: str, body: bytes) -> None:
 
 
 @contextlib.contextmanager
-def nginx(workdir: Path, body: bytes, workers: int) -> Iterator[tuple[str, int]]:
+def nginx(workdir: Path, files: dict[str, bytes], workers: int) -> Iterator[tuple[str, int]]:
+    """nginx serving `files` (URL path → body) from disk; yields the URL of PATH and the master's pid."""
     binary = require_binary("nginx", "nginx")
     port = free_port()
-    target = workdir / "www" / PATH.lstrip("/")
-    target.parent.mkdir(parents=True)
-    target.write_bytes(body)
+    for path, body in files.items():
+        target = workdir / "www" / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
     (workdir / "tmp").mkdir()
     conf = workdir / "nginx.conf"
     conf.write_text(NGINX_CONF.format(workers=workers, dir=workdir, port=port))
@@ -257,8 +289,8 @@ def ts_segment() -> bytes:
     return b"".join(b"\x47" + os.urandom(187) for _ in range(PACKETS))
 
 
-async def upload(base: str, env: dict[str, str], body: bytes) -> None:
-    """PUT the segment under both schemes through the gateway (admin token + TOTP step-up)."""
+async def upload(base: str, env: dict[str, str], files: dict[str, bytes]) -> None:
+    """PUT each file (URL path → body) through the gateway (admin token + TOTP step-up)."""
     import httpx
     import pyotp
 
@@ -276,7 +308,7 @@ async def upload(base: str, env: dict[str, str], body: bytes) -> None:
         )
         step_up.raise_for_status()
         admin = {"Authorization": f"Bearer {step_up.json()['token']}"}
-        for path in (PATH, LEGACY_PATH):
+        for path, body in files.items():
             response = await client.put(path, content=body, headers=admin)
             response.raise_for_status()
 
@@ -302,12 +334,14 @@ def main() -> int:
     seconds = 4 if args.quick else 6
     rounds = 2 if args.quick else 5
     body = ts_segment()
+    segments = {PATH: body} | {PATH.replace("/0.ts", f"/{i}.ts"): ts_segment() for i in range(1, SEGMENTS)}
     results: dict[str, list[Result]] = {
         "gateway": [],
         "gateway_profiled": [],
         "gateway_legacy": [],
         "bare_asgi": [],
         "nginx": [],
+        **{f"{who}_{load}": [] for load in ("mixed", "clients") for who in ("gateway", "nginx")},
     }
     with (
         tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp,
@@ -342,10 +376,18 @@ def main() -> int:
             live_gateway(env) as gw,
             live_gateway(profiled_env) as profiled,
             bare_asgi(workdir / "bare", body_file, args.workers) as (bare_url, bare_pid),
-            nginx(workdir / "nginx", body, args.workers) as (nginx_url, nginx_pid),
+            nginx(workdir / "nginx", segments, args.workers) as (nginx_url, nginx_pid),
         ):
             gateway_url = f"{gw.url}{PATH}"
-            asyncio.run(upload(gw.url, env, body))
+            asyncio.run(upload(gw.url, env, {**segments, LEGACY_PATH: body}))
+            scripts = {"mixed": workdir / "mixed.lua", "clients": workdir / "clients.lua"}
+            scripts["mixed"].write_text(MIXED_LUA)
+            scripts["clients"].write_text(CLIENTS_LUA)
+            loads = [
+                (f"{who}_{load}", url, pid, script)
+                for load, script in scripts.items()
+                for who, url, pid in (("gateway", gateway_url, gw.proc.pid), ("nginx", nginx_url, nginx_pid))
+            ]
             contenders = (
                 ("gateway", gateway_url, gw.proc.pid),
                 ("gateway_profiled", f"{profiled.url}{PATH}", profiled.proc.pid),
@@ -356,9 +398,15 @@ def main() -> int:
             for _, url, _ in contenders:
                 for _ in range(4):  # every worker gets its L1 warm (and the check proves the bytes)
                     check_body(url, body)
+            for path, segment in segments.items():  # every segment as nginx serves it, through the gateway
+                check_body(f"{gw.url}{path}", segment)
             for _ in range(rounds):
                 for name, url, pid in contenders:
                     results[name].append(measure(name, url, pid, seconds, args.connections, args.threads))
+                for name, url, pid, script in loads:
+                    results[name].append(
+                        measure(name, url, pid, seconds, args.connections, args.threads, script)
+                    )
             time.sleep(11)  # one more upload interval: the agent's pushes prove it sampled all along
         sink.shutdown()
     # Best of the rounds per figure: the highest req/s, the lowest p50/p99/CPU (each contender alike).
@@ -407,16 +455,25 @@ def main() -> int:
             round(pr.rps / gr.rps, 3)
             for pr, gr in zip(results["gateway_profiled"], results["gateway"], strict=True)
         ],
+        **{
+            f"{load}_gateway_vs_nginx_{what}": round(ratio, 3)
+            for load in ("mixed", "clients")
+            for what, ratio in (
+                ("rps_ratio", best[f"gateway_{load}"].rps / best[f"nginx_{load}"].rps),
+                ("p99_ratio", best[f"gateway_{load}"].p99_ms / best[f"nginx_{load}"].p99_ms),
+                ("p99_vs_bare_ratio", best[f"gateway_{load}"].p99_ms / b.p99_ms),
+            )
+        },
         "profiles_pushed": sink.stored,
         "load_average_1m": os.getloadavg()[0],
     }
     figures["floor_throughput_met"] = figures["gateway_vs_bare_rps_ratio"] >= 0.70
     figures["floor_p99_met"] = figures["gateway_vs_bare_p99_ratio"] <= 2.0
     figures["floor_profiling_overhead_met"] = figures["gateway_profiled_vs_gateway_rps_ratio"] >= 0.98
-    print(f"{'contender':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'server CPU us/req':>19}")
+    print(f"{'contender':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'server CPU us/req':>19}")
     for name, r in best.items():
         print(
-            f"{name:<12}{r.rps:>10.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors:>8}{r.cpu_us_per_request:>19.1f}"
+            f"{name:<16}{r.rps:>10.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors:>8}{r.cpu_us_per_request:>19.1f}"
         )
     paired = figures["gateway_vs_bare_rps_ratio_per_round"]
     print(f"gateway/bare per round: {', '.join(f'{r:.2f}' for r in paired)}")
@@ -432,6 +489,12 @@ def main() -> int:
         f"profiling on/off: req/s {figures['gateway_profiled_vs_gateway_rps_ratio']:.3f} (floor 0.98) · "
         f"CPU/request {figures['gateway_profiled_vs_gateway_cpu_ratio']:.3f} · {sink.stored} profiles pushed"
     )
+    for load in ("mixed", "clients"):
+        print(
+            f"{load}: gateway/nginx req/s {figures[f'{load}_gateway_vs_nginx_rps_ratio']:.2f} · p99 ratio "
+            f"{figures[f'{load}_gateway_vs_nginx_p99_ratio']:.2f} · CPU us/req gateway "
+            f"{best[f'gateway_{load}'].cpu_us_per_request:.0f}, nginx {best[f'nginx_{load}'].cpu_us_per_request:.0f}"
+        )
     print(json.dumps(figures))
     return 0
 

@@ -187,3 +187,33 @@ async def test_counts_survive_close(redis: RedisServer) -> None:
     await cache.close()
     assert hits() - start == 10  # folded into the totals, counters never go backwards
     await client.aclose()
+
+
+async def test_an_l1_hit_is_a_finished_future_and_anything_else_a_coroutine(make_cache: CacheFactory) -> None:
+    """`get` hands an L1 hit back as the entry's own finished future (cheaper to await than a coroutine),
+    made once per entry; a value replaced since and a lookup below L1 read correctly."""
+    cache = await make_cache()
+    await cache.set("/vod/3/seg-1.ts", b"one")
+    first, second = cache.get("/vod/3/seg-1.ts"), cache.get("/vod/3/seg-1.ts")
+    assert isinstance(first, asyncio.Future) and first.done() and first is second
+    assert await first == b"one" and await second == b"one"
+    await cache.set("/vod/3/seg-1.ts", b"two")  # a new entry: its own future
+    assert await cache.get("/vod/3/seg-1.ts") == b"two"
+    cache.l1.clear()
+    below = cache.get("/vod/3/seg-1.ts")
+    assert asyncio.iscoroutine(below) and await below == b"two"  # from L2, promoted
+    missing = cache.get("/vod/3/absent.ts")
+    assert asyncio.iscoroutine(missing) and await missing is None
+
+
+async def test_every_l1_hit_of_a_cached_miss_is_counted(make_cache: CacheFactory) -> None:
+    cache = await make_cache(negative_ttl_seconds=30)
+
+    async def nothing() -> bytes | None:
+        return None
+
+    assert await cache.get_or_load("/vod/4/absent.ts", nothing) is None
+    before = cache.stats.negative_hits
+    for _ in range(3):
+        assert await cache.get("/vod/4/absent.ts") is None
+    assert cache.stats.negative_hits == before + 3

@@ -4,7 +4,7 @@ the data-key cache and rotation by re-wrapping."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -59,6 +59,20 @@ def test_encrypt_buffer_is_the_same_envelope(envelope: Envelope) -> None:
     assert envelope.decrypt(buffer, CONTEXT) == plaintext
     assert envelope.decrypt(bytes(buffer), CONTEXT) == plaintext
     assert len(buffer) == len(envelope.encrypt(plaintext, CONTEXT))
+
+
+def test_encrypt_through_the_scratch_buffer_in_any_order_and_thread(envelope: Envelope) -> None:
+    """`encrypt` seals into a per-thread scratch buffer, reused and grown: objects of every size, in any
+    order, on several threads at once, each get their own envelope (past the scratch's cap too)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runtime.security.envelope.cipher import _SCRATCH_MAX
+
+    sizes = [1 << 20, 10, (1 << 20) + 5, 0, 3 << 20, 70_000, _SCRATCH_MAX + 1, 100]
+    plaintexts = [os.urandom(n) for n in sizes]
+    with ThreadPoolExecutor(4) as pool:
+        blobs = list(pool.map(lambda p: envelope.encrypt(p, CONTEXT), plaintexts * 2))
+    assert [envelope.decrypt(b, CONTEXT) for b in blobs] == plaintexts * 2
 
 
 def test_key_derivation_separates_objects_and_purposes() -> None:
@@ -139,6 +153,28 @@ def test_streaming_round_trip_with_any_chunking(make_envelope: Callable[..., Env
         assert envelope.decrypt(blob, CONTEXT) == plaintext
         dribble = [blob[i : i + 7] for i in range(0, len(blob), 7)]
         assert b"".join(envelope.decrypt_stream(dribble, CONTEXT)) == plaintext
+
+
+def test_streaming_never_holds_a_view_of_a_buffer_the_caller_may_reuse(
+    make_envelope: Callable[..., Envelope],
+) -> None:
+    """The tail of an immutable input is held as a view; a mutable one is copied, so a caller reading
+    into one reused buffer gets its data sealed as it was when fed."""
+    envelope = make_envelope(chunk_size_bytes=1024)
+    plaintext = os.urandom(5000)
+
+    def pieces() -> Iterator[bytes | bytearray]:
+        reused = bytearray()
+        for i, at in enumerate(range(0, len(plaintext), 700)):
+            if i % 2:
+                yield plaintext[at : at + 700]  # bytes: its tail may be held as a view
+            else:
+                reused[:] = plaintext[at : at + 700]
+                yield reused
+                reused[:] = b"\xff" * len(reused)  # the caller reuses its buffer after the writer saw it
+
+    blob = b"".join(envelope.encrypt_stream(pieces(), CONTEXT))
+    assert envelope.decrypt(blob, CONTEXT) == plaintext
 
 
 def test_reordered_duplicated_or_skipped_chunks_are_detected(make_envelope: Callable[..., Envelope]) -> None:
