@@ -292,7 +292,11 @@ class LocalPlatform:
             ]
             changes += [f"supervisord: removed {n}" for n in removed]
             self._reload_changed(set(written) - {self.paths.supervisor_conf}, set(added) | set(changed))
-        changes += self._start(p.name for p in programs if p.autostart)
+        changes += self._start(
+            p.name
+            for p in programs
+            if p.autostart or (p.kind == "postgres" and catalog.initialised(self.paths, p.region or ""))
+        )
 
         report.phase("waiting for moto (S3/KMS)")
         self._wait(report, [p for p in probes(self.layout) if p.part == "moto"], timeout, started)

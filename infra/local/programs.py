@@ -66,7 +66,7 @@ class GatewayProcess:
 
 
 def _postgres(layout: Layout, paths: Paths, region: str) -> Program:
-    """The region's catalog node; started by `up` itself until its cluster exists (initdb, basebackup)."""
+    """The region's catalog node; `up` starts it once its cluster exists (initdb, basebackup)."""
     import os
 
     from infra.catalog.postgres import SERVICE_USER
@@ -79,7 +79,8 @@ def _postgres(layout: Layout, paths: Paths, region: str) -> Program:
         paths.log(catalog.program(region)),
         (layout.region(region).postgres,),
         region=region,
-        autostart=catalog.initialised(paths, region),
+        # Started by `up` (as gateways are), so the rendered config does not change once a replica exists.
+        autostart=False,
         stopsignal="INT",  # fast shutdown: sessions end, a clean checkpoint is written
         startsecs=0,
         user=SERVICE_USER if os.geteuid() == 0 else None,

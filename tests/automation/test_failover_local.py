@@ -265,7 +265,7 @@ def test_a_prod_stack_fails_over_only_once_its_name_is_typed(
 ) -> None:
     document = yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.local.yaml").read_text())
     document["config"]["streamgate:environment"] = "prod"  # with what the model requires of prod
-    document["config"]["streamgate:autoscaling"].update(minReplicas=2, maxReplicas=4)
+    document["config"]["streamgate:autoscaling"].update(minReplicas=2, maxReplicas=3)
     document["config"]["streamgate:backup"] = {
         **document["config"].get("streamgate:backup", {}),
         "objectLock": True,

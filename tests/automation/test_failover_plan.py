@@ -80,6 +80,15 @@ def test_planned_refuses_a_lagging_replica() -> None:
     assert "990 bytes" in plan.blockers[0].detail
 
 
+def test_a_replica_with_everything_replayed_is_not_lagging_however_old_its_last_write() -> None:
+    # An idle PostgreSQL replica reports the age of the last replayed transaction as its time lag.
+    idle = NodeStatus("b", True, "replica", upstream="a", link_up=True, offset=1000, lag_seconds=300.0)
+    assert plan_failover(observe(b=idle), "b", "planned", SETTINGS).safe
+    behind = NodeStatus("b", True, "replica", upstream="a", link_up=True, offset=999, lag_seconds=300.0)
+    blocked = plan_failover(observe(b=behind), "b", "planned", SETTINGS)
+    assert [c.name for c in blocked.blockers] == ["replication-lag"] and "300s" in blocked.blockers[0].detail
+
+
 def test_unplanned_requires_accepting_data_loss_and_skips_the_fence() -> None:
     dead = NodeStatus("a", False, detail="unreachable")
     b = NodeStatus("b", True, "replica", upstream="a", link_up=False, offset=900)

@@ -17,7 +17,7 @@ def test_down_leaves_no_process_and_keeps_data(lp: RunningPlatform) -> None:
     processes = plat.supervisor.processes()
     pids = [p.pid for p in processes.values()] + [plat.supervisor.pid() or 0]
     assert "profiles" in processes  # the profile receiver too
-    assert len(pids) == len(plat.programs()) + 1 == 15 and all(pids)
+    assert len(pids) == len(plat.programs()) + 1 == 17 and all(pids)
     stopped = plat.down()
     assert set(stopped) == set(processes)
     assert not any(pid_alive(pid) for pid in pids)

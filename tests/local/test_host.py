@@ -27,6 +27,7 @@ PROGRAMS = [
     "profiles",
     *(f"redis-{r}" for r in ("local-a", "local-b")),
     *(f"redis-exporter-{r}" for r in ("local-a", "local-b")),
+    *(f"postgres-{r}" for r in ("local-a", "local-b")),  # the catalog: primary and replica
     *(f"gateway-{r}-{c}" for r in ("local-a", "local-b") for c in ("blue", "green")),
 ]
 
@@ -114,7 +115,7 @@ def test_up_again_changes_nothing(lp: RunningPlatform) -> None:
     out = CliRunner().invoke(app, ["up", "--json", "--state-dir", str(lp.platform.paths.root)])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
-    assert doc["changed"] is False and doc["changes"] == []
+    assert doc["changed"] is False and doc["changes"] == [], doc["changes"]
     assert doc["endpoints"]["edge"] == lp.edge  # the saved base port, without --base-port
 
 

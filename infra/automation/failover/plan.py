@@ -147,6 +147,10 @@ def plan_failover(
             )
         )
         lag_seconds = node.lag_seconds if node else None
+        if lag_bytes == 0:
+            # It has replayed all the primary wrote: not behind, however old its last transaction (an
+            # idle PostgreSQL replica's time lag is the age of the last write).
+            lag_seconds = 0.0 if lag_seconds is not None else None
         # Self-managed Redis reports offsets (bytes), a managed service only seconds: judge what is known,
         # and count "nothing known" as too much lag.
         lag_ok = (
