@@ -76,7 +76,7 @@ def test_help_imports_no_group_and_lists_every_group() -> None:
 COMPLETE = (
     "import atexit, sys\n"
     "atexit.register(lambda: print('HEAVY', sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "
-    "or m.startswith(('infra.config', 'infra.automation.rollout.controller', 'pulumi')))))\n"
+    "or m.startswith(('infra.config', 'infra.automation.rollout.controller', 'pulumi', 'numpy', 'asyncpg')))))\n"
     "from infra.cli import main; main()"
 )
 
@@ -105,6 +105,19 @@ def test_completion_imports_no_stack_model_nor_pydantic(line: str, expected: lis
     )
     *words, heavy = result.stdout.splitlines()
     assert words == expected, result.stderr
+    assert heavy == "HEAVY []"
+
+
+@pytest.mark.parametrize("group", sorted(cli.GROUPS))
+def test_completing_inside_every_group_imports_none_of_its_work(group: str) -> None:
+    """Every group, including ones added later: completing its commands loads the group's CLI module only."""
+    line = f"streamgate {group} "
+    env = {"_STREAMGATE_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": "2"}
+    result = subprocess.run(
+        [PY, "-c", COMPLETE], capture_output=True, text=True, cwd=PROJECT_ROOT, env={**os.environ, **env}
+    )
+    *words, heavy = result.stdout.splitlines()
+    assert words, result.stderr  # the group's commands were offered
     assert heavy == "HEAVY []"
 
 

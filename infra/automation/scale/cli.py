@@ -12,11 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from infra.automation.errors import InvalidInputError
-from infra.automation.scale.model import Action, RegionReport
-from infra.automation.scale.report import chart, document, iso
 from infra.clikit import (
     JsonOpt,
     OutputsOpt,
@@ -27,10 +24,12 @@ from infra.clikit import (
     err_console,
     reported,
 )
-from infra.config import StackConfig, load_stack
 
+# The stack model, numpy and rich's tables load when a command runs: `--help` and completion stay fast.
 if TYPE_CHECKING:
+    from infra.automation.scale.model import RegionReport
     from infra.automation.scale.runner import ScaleTarget
+    from infra.config import StackConfig
 
 app = command_group(
     "scale",
@@ -60,6 +59,8 @@ HoursOpt = Annotated[
 def _setup(
     stack: str, outputs: str | None, regions: list[str] | None, in_cluster: bool, hpa: str | None
 ) -> tuple[StackConfig, ScaleTarget, list[str]]:
+    from infra.config import load_stack
+
     cfg = load_stack(stack)
     known = [r.name for r in cfg.regions]
     unknown = [r for r in regions or [] if r not in known]
@@ -104,6 +105,10 @@ def _num(value: float | None, fmt: str = ".0f") -> str:
 
 
 def _print(reports: list[RegionReport], hours: int) -> None:
+    from rich.table import Table
+
+    from infra.automation.scale.report import iso
+
     summary = Table(title="predictive scaling (backtest: day-ahead MAPE)")
     for column in ("region", "model", "backtest", "naive", "last 24 h", "req/s now", "per pod", "floor now"):
         summary.add_column(column, overflow="fold")
@@ -157,6 +162,8 @@ def forecast(
     from it. Changes nothing.
 
     Example: streamgate scale forecast --stack prod --region us-east-1 --outputs outputs.json --png f.png"""
+    from infra.automation.scale.report import chart, document
+
     with reported():
         cfg, _, reports = _assess(stack, outputs, region, in_cluster, hpa)
     if png is not None:
@@ -188,6 +195,8 @@ def apply(
     scaling) and streamgate_scale_predictive_active reports 0.
 
     Example: streamgate scale apply --stack local --dry-run"""
+    from infra.automation.scale.model import Action
+    from infra.automation.scale.report import document
     from infra.automation.scale.runner import apply as run_apply
 
     with reported():
@@ -221,6 +230,9 @@ def replay(
     be tried end to end. Real series are left untouched.
 
     Example: streamgate scale replay --stack local --peak-in-hours 2"""
+    from infra.automation.scale.report import iso
+    from infra.config import load_stack
+
     with reported():
         cfg = load_stack(stack)
         if cfg.target != "local":
