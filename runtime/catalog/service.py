@@ -146,7 +146,9 @@ class CatalogService:
     def cached_titles(self, q: str | None, after: str | None, limit: int) -> bytes | None:
         """The page if this process has it (an L1 hit), synchronously and before any parsing: only pages
         of valid requests are ever cached. The hot path of the title list."""
-        hit = self.cache.peek(self._page_key(q, after, limit))
+        # The remembered key inline (a method call is a fifth of this path); formatted on first use.
+        key = self._page_keys.get((q, after, limit)) or self._page_key(q, after, limit)
+        hit = self.cache.peek(key)
         return hit.value if hit is not None else None
 
     def _page_key(self, q: str | None, after: str | None, limit: int) -> str:
