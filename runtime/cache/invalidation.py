@@ -35,7 +35,7 @@ from runtime.cache.keys import RedisKeys
 from runtime.cache.l2 import REDIS_FAILURES, RedisTier
 from runtime.cache.record import Record
 from runtime.cache.settings import CacheSettings
-from runtime.cache.tasks import stop
+from runtime.tasks import stop
 
 log = logging.getLogger(__name__)
 

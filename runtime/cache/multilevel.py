@@ -38,10 +38,10 @@ from runtime.cache.l3 import ObjectTier
 from runtime.cache.lookup import MISS, Lookup, Tier
 from runtime.cache.record import Record, xfetch
 from runtime.cache.settings import CacheSettings
-from runtime.cache.tasks import stop
 from runtime.cache.warming import AccessStats, Warmer
 from runtime.observability.timing import TIMING
 from runtime.storage import ObjectStore
+from runtime.tasks import stop
 
 log = logging.getLogger(__name__)
 _now = time.time

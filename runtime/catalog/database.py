@@ -30,6 +30,7 @@ from runtime.catalog import metrics
 from runtime.catalog.errors import UnavailableError
 from runtime.catalog.queries import CURRENT_LSN, REPLICA_STATE, lsn
 from runtime.catalog.settings import CatalogSettings
+from runtime.tasks import stop
 
 log = logging.getLogger(__name__)
 Target = Literal["primary", "replica"]
@@ -134,9 +135,7 @@ class Database:
 
     async def close(self) -> None:
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            await stop([self._poller])  # one cancel can be lost inside a driver's timeout
             self._poller = None
         for pool in (self.replica, self.primary):
             if pool is not None:

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from runtime.observability.probes import POINTS, Arming, ProbeError, ProbePoint, point
 from runtime.security.lua import LuaScript
+from runtime.tasks import stop
 
 log = logging.getLogger("runtime.observability")
 
@@ -141,9 +142,7 @@ class ProbeControl:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop([self._task])  # one cancel can be lost inside redis-py's timeout
             self._task = None
         for p in self.points:
             p.disarm()

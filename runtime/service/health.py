@@ -11,13 +11,14 @@ started again until it ends, so a hung backend costs one probe at a time, not on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import Gauge
+
+from runtime.tasks import stop
 
 log = logging.getLogger("runtime.service")
 
@@ -79,12 +80,8 @@ class BackendMonitor:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="backend-monitor")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._inflight.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Probes run inside Redis and database timeouts, where one cancel can be lost.
+        await stop([t for t in (self._task, *self._inflight.values()) if t is not None])
         self._task = None
         self._inflight.clear()
 

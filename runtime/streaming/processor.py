@@ -4,13 +4,13 @@ callback (closing windows, refreshing aggregates) at a fixed interval even when 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from runtime.streaming.queue import BoundedQueue
+from runtime.tasks import stop
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,9 +41,7 @@ class StreamProcessor(Generic[T]):
     async def stop(self, drain: bool = True) -> None:
         """Stop the consumer; with `drain`, fold what is still queued first."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop([self._task])
             self._task = None
         if drain:
             while items := await self.queue.take(self._chunk, wait=0):

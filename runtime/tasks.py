@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 
-async def stop(tasks: Iterable[asyncio.Task[Any]], *, retry_every: float = 0.1) -> None:
+async def stop(tasks: Iterable[asyncio.Future[Any]], *, retry_every: float = 0.1) -> None:
     tasks = list(tasks)
     pending = {t for t in tasks if not t.done()}
     while pending:
