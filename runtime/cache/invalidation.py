@@ -195,7 +195,7 @@ class InvalidationListener:
         self.subscribed = False
         self._stopping = False
 
-    async def start(self, ready_timeout: float = 1.0) -> None:
+    async def start(self, ready_timeout: float) -> None:
         """Start listening; wait briefly for the first subscription (never fails if Redis is down)."""
         if self._task is None:
             self._task = asyncio.create_task(self._listen(), name=f"cache-invalidation-{self._origin}")

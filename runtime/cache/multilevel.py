@@ -117,9 +117,10 @@ class MultiLevelCache:
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Subscribe to invalidations, warm L1 from the shared top-K, start the warmer loop."""
+        """Subscribe to invalidations (waiting up to `startup_wait_seconds` for Redis to confirm), warm L1
+        from the shared top-K, start the warmer loop."""
         if self.settings.l2_enabled:
-            await self.listener.start()
+            await self.listener.start(self.settings.startup_wait_seconds)
             with contextlib.suppress(L2UnavailableError):
                 await self.warm()
             self._warmer = asyncio.create_task(

@@ -54,6 +54,12 @@ class CacheSettings(BaseModel):
         description="P: the channel is PINGed every P and a reply missing for P means it is dead; L1 is "
         "trusted only within 2P of the last reply (staleness_bound_seconds)",
     )
+    startup_wait_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="start() waits up to this long for the first subscription (it ends as soon as Redis "
+        "confirms); past it the cache starts degraded, and the late first subscription drops L1",
+    )
     dependency_ttl_seconds: float = Field(7 * 86400.0, gt=0, description="edges not re-added expire")
 
     # access statistics and warming

@@ -50,12 +50,18 @@ async def make_cache(redis: RedisServer, clients: list[aioredis.Redis]) -> Async
         url: str | None = None,
         store: ObjectStore | None = None,
         cdn: CdnPurger | None = None,
+        live: bool = True,
         **overrides: object,
     ) -> MultiLevelCache:
         client = redis_client(url or redis.url)
         clients.append(client)
-        cache = MultiLevelCache(client, settings=fast_settings(**overrides), store=store, cdn=cdn)
+        # `live`: Redis is reachable, so wait for the channel. On a busy machine a late first subscription
+        # drops L1 (correctly), which a test that had just filled it would misread.
+        settings = fast_settings(**{"startup_wait_seconds": 10.0 if live else 0.5, **overrides})
+        cache = MultiLevelCache(client, settings=settings, store=store, cdn=cdn)
         await cache.start()
+        if live and settings.l2_enabled:
+            assert cache.listener.subscribed, "no invalidation channel within 10 s"
         caches.append(cache)
         return cache
 

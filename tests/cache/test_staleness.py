@@ -118,7 +118,7 @@ async def test_first_subscription_reconciles_what_l1_took_without_redis(
     proxy.refuse()
     # B starts while Redis is unreachable and fills L1 from L3. Long pings: the bound alone (10 s) would
     # not hide the old value in this test, only reconciling does.
-    b = await make_cache(url=proxy.url("redis", "/0"), store=store, pubsub_ping_seconds=5.0)
+    b = await make_cache(url=proxy.url("redis", "/0"), store=store, pubsub_ping_seconds=5.0, live=False)
     assert not b.listener.subscribed
     assert await b.get("k") == b"v1"
     assert (await b.get_with_source("k")).tier is Tier.L1
@@ -133,7 +133,7 @@ async def test_entries_stored_without_a_live_channel_expire_within_the_bound(
     make_cache: CacheFactory, proxy: FaultProxy, store: ObjectStore
 ) -> None:
     proxy.refuse()
-    b = await make_cache(url=proxy.url("redis", "/0"), store=store, pubsub_ping_seconds=PING)
+    b = await make_cache(url=proxy.url("redis", "/0"), store=store, pubsub_ping_seconds=PING, live=False)
     await store.put("k", b"v1")
     assert await b.get("k") == b"v1"
     stored = time.monotonic()
