@@ -504,11 +504,19 @@ class Route53RouterConfig(Model):
         return v
 
 
+# The analysis' own checks (infra/automation/rollout/analysis.py): a stack's extra checks cannot take these names.
+BUILTIN_CHECKS = frozenset({"canary-targets", "canary-requests", "success-rate", "latency-p99", "judge"})
+
+
 class RolloutConfig(Model):
     steps: list[Percent] = Field(default_factory=lambda: [5, 10, 25, 50, 100], min_length=1)
     interval_seconds: int = Field(60, ge=1)
     failure_threshold: int = Field(3, ge=1)
     min_success_rate: float = Field(0.99, gt=0, le=1)
+    # API requests the canary must have served in the window for a tick to count: a success rate over a
+    # handful of requests passes a failing canary by chance (5 requests at 20% errors: 1 in 3). Fewer is
+    # no data. 0 = no minimum.
+    min_requests: int = Field(20, ge=0)
     max_p99_latency_seconds: float = Field(0.5, gt=0)
     rollback_window_seconds: int = Field(900, ge=0)
     # PromQL range of every check; unset = max(interval, 30 s). Give it ≥ 2 scrape intervals.
@@ -539,8 +547,7 @@ class RolloutConfig(Model):
     @model_validator(mode="after")
     def _names(self) -> Self:
         names = [c.name for c in self.checks]
-        reserved = {"success-rate", "latency-p99", "judge", "canary-targets"}
-        if clash := reserved.intersection(names):
+        if clash := BUILTIN_CHECKS.intersection(names):
             raise ValueError(f"checks: {sorted(clash)} are built-in check names; pick another name")
         if len(set(names)) != len(names):
             raise ValueError(f"checks: names must be distinct, got {names}")

@@ -107,13 +107,29 @@ class Supervisor:
         with self._rpc() as rpc:
             return ProcessInfo.from_rpc(rpc.getProcessInfo(name))
 
-    def start_process(self, name: str, wait: bool = False) -> None:
+    def start_process(self, name: str, wait: bool = False, timeout: float = 60.0) -> None:
+        """Start a program; with `wait`, until it is RUNNING. supervisord's own wait reports the first quick
+        exit as final (SPAWN_ERROR), but it retries such a start (startretries): only FATAL, STOPPED or the
+        timeout mean the program will not run, and then the error carries the end of its log."""
         with self._rpc() as rpc:
             try:
-                rpc.startProcess(name, wait)
+                rpc.startProcess(name, False)
             except xmlrpc.client.Fault as exc:
-                if "ALREADY_STARTED" not in exc.faultString:
+                if "ALREADY_STARTED" not in exc.faultString and not (
+                    wait and "SPAWN_ERROR" in exc.faultString
+                ):
                     raise
+        deadline = time.monotonic() + timeout
+        while wait:
+            info = self.info(name)
+            if info.running:
+                return
+            if info.state in ("FATAL", "STOPPED") or time.monotonic() > deadline:
+                raise LocalPlatformError(
+                    f"{name} did not start ({info.state}: {info.description}); its log ends:\n"
+                    + self.tail(name, 2000)
+                )
+            time.sleep(0.1)
 
     def stop_process(self, name: str, wait: bool = True) -> None:
         with self._rpc() as rpc:

@@ -173,6 +173,7 @@ ROLLOUT_SETTINGS: dict[str, Any] = {
     "minSuccessRate": 0.95,
     "maxP99LatencySeconds": 0.25,
     "analysisWindowSeconds": 5,  # ≥ 2 scrapes
+    "minRequests": 30,  # ~80 expected per window at the tests' 80 rps and 20%
     "judge": {"minSamples": 10},
     "rollbackWindowSeconds": 3,
 }

@@ -10,6 +10,7 @@ from infra.automation.adapters.prometheus import PrometheusMetrics
 from infra.automation.errors import MetricsError
 from infra.automation.rollout.analysis import (
     LATENCY_P99,
+    TARGETS_CHECK,
     CheckSpec,
     Target,
     analyze,
@@ -21,7 +22,7 @@ from infra.automation.rollout.analysis import (
 from infra.automation.rollout.errors import TemplateError
 from infra.automation.rollout.judge import JudgeSettings
 from infra.automation.rollout.model import Outcome
-from infra.config import RolloutConfig
+from infra.config import BUILTIN_CHECKS, RolloutConfig
 from tests.automation.conftest import SyntheticPrometheus
 
 CFG = RolloutConfig(min_success_rate=0.95, max_p99_latency_seconds=0.3, analysis_window_seconds=4)
@@ -61,7 +62,27 @@ async def test_healthy_canary_passes_every_check(synthetic_prometheus: Synthetic
     assert by_name["success-rate"].value == pytest.approx(1.0)
     assert (by_name["latency-p99"].value or 1) < 0.01
     assert by_name["judge"].outcome is Outcome.PASS, by_name["judge"].detail
+    assert by_name["canary-requests"].value == pytest.approx(30 * 4, rel=0.25)  # 30 rps over the 4 s window
     assert analysis.outcome is Outcome.PASS
+
+
+async def test_too_few_canary_requests_fail_a_perfect_canary(
+    synthetic_prometheus: SyntheticPrometheus,
+) -> None:
+    """A success rate over a handful of requests passes a failing canary by chance: below minRequests the
+    tick fails however good the other checks look."""
+    metrics = PrometheusMetrics(synthetic_prometheus.url)
+    demanding = CFG.model_copy(update={"min_requests": 1000})
+    analysis = await analyze(metrics, checks_from(demanding), target("v3"), JUDGE)
+    by_name = {c.name: c for c in analysis.checks}
+    assert by_name["success-rate"].outcome is Outcome.PASS
+    volume = by_name["canary-requests"]
+    assert volume.outcome is Outcome.FAIL and volume.min == 1000 and (volume.value or 0) < 1000
+    assert analysis.outcome is Outcome.FAIL
+    # Every check the analysis runs is reserved, and only those (canary-targets runs with freshness given).
+    assert set(by_name) | {TARGETS_CHECK} == BUILTIN_CHECKS
+    unbounded = CFG.model_copy(update={"min_requests": 0})
+    assert "canary-requests" not in {c.name for c in checks_from(unbounded)}
 
 
 async def test_erroring_and_slow_canary_fails_thresholds_and_judge(

@@ -45,6 +45,7 @@ SUCCESS_RATE = (
     + ', status_class="5xx" }[{{ window }}])) or vector(0))'
     " / sum(rate(streamgate_http_requests_total{ {{ selector }}, " + API_ROUTES + " }[{{ window }}])))"
 )
+REQUESTS = "sum(increase(streamgate_http_requests_total{ {{ selector }}, " + API_ROUTES + " }[{{ window }}]))"
 LATENCY_P99 = (
     "histogram_quantile(0.99, sum by (le) (rate(streamgate_http_request_duration_seconds_bucket"
     "{ {{ selector }}, " + API_ROUTES + " }[{{ window }}])))"
@@ -58,6 +59,7 @@ _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 GATEWAY_JOB = "streamgate-gateway"
 STALE_SCRAPES = 2  # a series is fresh while its newest sample is at most this many scrape intervals old
 TARGETS_CHECK = "canary-targets"
+REQUESTS_CHECK = "canary-requests"
 
 
 @dataclass(frozen=True)
@@ -161,8 +163,10 @@ class CheckSpec:
 
 
 def checks_from(cfg: RolloutConfig) -> list[CheckSpec]:
-    """The built-in success-rate and p99 checks, then the stack's extra checks."""
+    """The built-in request volume, success-rate and p99 checks, then the stack's extra checks."""
+    volume = [CheckSpec(REQUESTS_CHECK, REQUESTS, min=cfg.min_requests)] if cfg.min_requests else []
     specs = [
+        *volume,
         CheckSpec("success-rate", SUCCESS_RATE, min=cfg.min_success_rate, max=1.0),
         CheckSpec(
             "latency-p99",
