@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +22,23 @@ os.environ.update(
 )
 for _var in ("AWS_PROFILE", "AWS_CA_BUNDLE"):
     os.environ.pop(_var, None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test on a local platform reports the end of its logs (they are purged with the platform)."""
+    report: pytest.TestReport = yield
+    if report.failed and report.when == "call":
+        from tests.local_platform import RunningPlatform, failure_logs
+
+        for value in getattr(item, "funcargs", {}).values():
+            lp = getattr(value, "lp", value)  # RolloutEnv and the like carry one as `lp`
+            if isinstance(lp, RunningPlatform):
+                report.sections += failure_logs(lp.platform)
+                break
+    return report
 
 
 @cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -125,6 +126,29 @@ def render_configs(platform: LocalPlatform) -> None:
     write_changed(rendered.managed)
     write_missing(rendered.once)
     platform.router.initialise(platform.initial_router_state())
+
+
+_UNEXPECTED_EXIT = re.compile(r"exited: (\S+) \(.*not expected\)")
+
+
+def failure_logs(platform: LocalPlatform, lines: int = 25) -> list[tuple[str, str]]:
+    """For a failed test's report (the platform's logs are purged when its session ends): the end of
+    supervisord's log, and of the log of every program that exited when it should not have."""
+
+    def read(path: Path) -> str:
+        try:
+            return path.read_text(errors="replace")
+        except OSError as exc:
+            return f"(unreadable: {exc})"
+
+    def tail(text: str) -> str:
+        return "\n".join(text.splitlines()[-lines:])
+
+    supervisord = read(platform.paths.logs / "supervisord.log")
+    crashed = sorted(set(_UNEXPECTED_EXIT.findall(supervisord)))
+    return [("local platform: supervisord.log (end)", tail(supervisord))] + [
+        (f"local platform: {name}.log (end)", tail(read(platform.paths.log(name)))) for name in crashed
+    ]
 
 
 @contextlib.contextmanager
