@@ -97,7 +97,8 @@ async def test_refills_start_early_enough_when_round_trips_are_slow(client: aior
 
     await asyncio.gather(*(client_stream() for _ in range(4)))
     late = [w for w in waits[300:] if w > 0.002]  # after the first refills measured the round trip
-    assert len(late) <= 10, f"{len(late)} of {len(waits) - 300} requests waited for a refill"
+    # Refills timed without the round trip make about 100 of these wait; a busy machine, up to ~15.
+    assert len(late) <= 25, f"{len(late)} of {len(waits) - 300} requests waited for a refill"
     await leased.aclose()
 
 
