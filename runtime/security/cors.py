@@ -19,7 +19,18 @@ ANY = "*"
 # same): Range and the conditional headers in, Content-Range, ETag and Accept-Ranges out.
 ALLOW_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
 ALLOW_HEADERS = ("Range", "If-None-Match", "If-Modified-Since", "If-Range", "Authorization", "Content-Type")
-EXPOSE_HEADERS = ("Content-Range", "ETag", "Accept-Ranges", "Content-Length", "X-StreamGate-Cache")
+# Retry-After and RateLimit-* let a browser player back off on a 429 (none is CORS-safelisted).
+EXPOSE_HEADERS = (
+    "Content-Range",
+    "ETag",
+    "Accept-Ranges",
+    "Content-Length",
+    "X-StreamGate-Cache",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+)
 _ENTRY = re.compile(
     r"^(?P<scheme>https?)://(?P<host>\[[0-9a-fA-F:.]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)"
     r"(?::(?P<port>\*|[1-9][0-9]{0,4}))?$"

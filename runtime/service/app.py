@@ -103,6 +103,7 @@ def create_app(
         tracing=gateway.tracing,
         ratelimit=RateLimitGate(gateway.leased, gateway.auth, gateway.tracing),
         faults=gateway.faults,
+        cors=cors,
         fast=content_routes.ContentServer(gateway, cors),
         debug_token=gateway.debug_token,
     )

@@ -1,7 +1,11 @@
 """The per-request pipeline in one ASGI layer (each layer and `send` wrapper costs on the hot path):
 metrics (count/latency by route template and status class, in-flight) and the server span continuing a
 W3C `traceparent` → rate limit (/v1/ only) → fault injection (drills) → a fast endpoint or the app.
-A request with a valid debug token (`X-StreamGate-Debug`) also gets `Server-Timing` per tier."""
+A request with a valid debug token (`X-StreamGate-Debug`) also gets `Server-Timing` per tier.
+
+The app's responses get CORS headers from its own layer and the fast endpoints add theirs; what this layer
+answers itself (429, injected faults, a fast endpoint's crash) gets them here: without them a browser
+player cannot read the status, and so cannot back off on a 429."""
 
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ from runtime.observability.probes import ANY_ARMED, RATELIMIT_DECISION, REQUEST
 from runtime.observability.timing import TIMING, ServerTiming
 from runtime.observability.tracing import DEBUG_HEADER, Tracing, watched
 from runtime.security.ratelimit import RateLimitDecision
+from runtime.service.cors import CorsPolicy
 from runtime.service.faults import FaultConfig
-from runtime.service.http import INTERNAL_ERROR, RawHeaders, send_json
+from runtime.service.http import INTERNAL_ERROR, RawHeaders, header, send_json
 from runtime.service.ratelimit import RateLimitGate
 
 log = logging.getLogger("runtime.service")
@@ -50,6 +55,7 @@ class EdgeMiddleware:
         tracing: Tracing,
         ratelimit: RateLimitGate,
         faults: FaultConfig,
+        cors: CorsPolicy,
         fast: FastPath | None = None,
         debug_token: Callable[[bytes], bool] = lambda token: False,
     ) -> None:
@@ -57,6 +63,7 @@ class EdgeMiddleware:
         self.tracing = tracing
         self.ratelimit = ratelimit
         self.faults = faults
+        self.cors = cors
         self.fast = fast
         self.debug_token = debug_token  # is this X-StreamGate-Debug value a valid debug token?
 
@@ -116,10 +123,10 @@ class EdgeMiddleware:
             if RATELIMIT_DECISION.armed:
                 self.ratelimit.probe(scope, decision)
             if not decision.allowed:
-                await self.ratelimit.refuse(send, decision)
+                await self.ratelimit.refuse(send, decision, self._cors(scope))
                 return 429
             if self.faults.active:
-                observed = _Observed(send, self._headers(decision))
+                observed = _Observed(send, self._headers(decision) + self._cors(scope))
                 if await self.faults.apply(scope, observed):
                     return observed.status
         fast = self.fast
@@ -137,11 +144,15 @@ class EdgeMiddleware:
         except Exception:  # what Starlette's error layer does for the app's routes
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             with contextlib.suppress(RuntimeError):  # the response had started: the server closes it
-                await send_json(send, 500, INTERNAL_ERROR, raw_headers=self._headers(decision))
+                raw_headers = self._headers(decision) + self._cors(scope)
+                await send_json(send, 500, INTERNAL_ERROR, raw_headers=raw_headers)
             return 500
 
     def _headers(self, decision: RateLimitDecision | None) -> RawHeaders:
         return self.ratelimit.raw_headers(decision) if decision is not None else []
+
+    def _cors(self, scope: Scope) -> RawHeaders:
+        return self.cors.headers(header(scope["headers"], b"origin"))
 
 
 class _Timed:

@@ -6,7 +6,7 @@ content responses that shared caches replay to other clients (see runtime.servic
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 
 from starlette.types import Scope, Send
 
@@ -104,6 +104,9 @@ class RateLimitGate:
         return raw
 
     @staticmethod
-    async def refuse(send: Send, decision: RateLimitDecision) -> None:
+    async def refuse(
+        send: Send, decision: RateLimitDecision, extra: Iterable[tuple[bytes, bytes]] = ()
+    ) -> None:
         scope = decision.scope.value if decision.scope else None
-        await send_json(send, 429, {"error": "rate limit exceeded", "scope": scope}, decision.headers())
+        body = {"error": "rate limit exceeded", "scope": scope}
+        await send_json(send, 429, body, decision.headers(), raw_headers=extra)

@@ -113,3 +113,34 @@ async def test_oversized_upload_is_refused(make_gateway: AppFactory) -> None:
     admin = await gw.step_up()
     response = await gw.client.put("/v1/content/big/segments/1", content=os.urandom(2048), headers=admin)
     assert response.status_code == 413
+
+
+PLAYER = "https://player.example.com"
+
+
+async def test_answers_of_the_edge_itself_carry_cors(make_gateway: AppFactory) -> None:
+    """A 429 or an injected fault is answered before the app's CORS layer: a browser player must still be
+    able to read it (and Retry-After, to back off)."""
+    limits = {
+        "ip": {"requests": 1, "period_seconds": 60},
+        "user": None,
+        "service": None,
+        "global_limit": None,
+    }
+    limited = await make_gateway(cors={"allow_origins": [PLAYER]}, security={"rate_limit": limits})
+    unlimited = {"rate_limit": dict.fromkeys(limits)}  # the two share Redis, so the IP's budget too
+    faulty = await make_gateway(
+        cors={"allow_origins": [PLAYER]}, faults={"error_rate": 1.0}, security=unlimited
+    )
+    first = await limited.client.get("/v1/content/x/manifest", headers={"Origin": PLAYER})
+    assert first.status_code == 404  # the one request allowed
+    answers = {
+        "rate limited": await limited.client.get("/v1/content/x/manifest", headers={"Origin": PLAYER}),
+        "injected fault": await faulty.client.get("/v1/content/x/manifest", headers={"Origin": PLAYER}),
+    }
+    assert (answers["rate limited"].status_code, answers["injected fault"].status_code) == (429, 500)
+    for what, answer in answers.items():
+        assert answer.headers.get("access-control-allow-origin") == PLAYER, what
+        assert answer.headers.get("vary") == "Origin", what
+    exposed = {h.strip() for h in answers["rate limited"].headers["access-control-expose-headers"].split(",")}
+    assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= exposed
