@@ -119,8 +119,10 @@ class Supervisor:
                     wait and "SPAWN_ERROR" in exc.faultString
                 ):
                     raise
+        if not wait:
+            return
         deadline = time.monotonic() + timeout
-        while wait:
+        while True:
             info = self.info(name)
             if info.running:
                 return
