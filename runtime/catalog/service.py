@@ -31,7 +31,7 @@ from runtime.catalog.settings import CatalogSettings
 
 log = logging.getLogger(__name__)
 COLLECTION = "catalog/titles"
-PAGE_KEYS_KEPT = 4096
+PAGE_KEYS_KEPT = 4096  # query strings remembered for the title list's fast path (they come from clients)
 # Raise the shared position only forward (two writers may finish out of order).
 _RAISE_LSN = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > v then redis.call('SET', KEYS[1], ARGV[1]) end return 1"
 
@@ -79,7 +79,7 @@ class CatalogService:
         self.region = region
         self._lsn_key = f"{cache.settings.namespace}:catalog:lsn"
         self._titles_key = f"catalog/{region}/titles?q="
-        self._page_keys: dict[tuple[str | None, str | None, int], str] = {}
+        self._page_keys: dict[bytes, str] = {}  # a valid request's raw query string -> its page's cache key
 
     # -- shared position (read-your-writes across instances) ----------------------------------------------
 
@@ -113,19 +113,20 @@ class CatalogService:
         return limit
 
     async def titles(
-        self, *, q: str | None, after: str | None, limit: int, min_lsn: int = 0
+        self, *, q: str | None, after: str | None, limit: int, min_lsn: int = 0, query: bytes | None = None
     ) -> tuple[bytes, str]:
-        """A page of titles available here, by name (`q`: every word in the name); (JSON, tier)."""
-        if not min_lsn:
-            hit = self.cached_titles(q, after, limit)
-            if hit is not None:
-                return hit, "l1"
+        """A page of titles available here, by name (`q`: every word in the name); (JSON, tier). `query`:
+        the request's raw query string, remembered once it proved valid, for `cached_titles`."""
         if q is not None:
             q = q.strip()
             if not q or len(q) > self.settings.max_query_chars:
                 raise BadRequestError(f"q must be 1 to {self.settings.max_query_chars} characters", 422)
         name, slug = cursor.decode(after, q or "", (str, str)) if after else ("", "")
-        key = self._page_key(q, after, limit)
+        key = f"{self._titles_key}{q or ''}&after={after or ''}&limit={limit}"
+        if query is not None:
+            if len(self._page_keys) >= PAGE_KEYS_KEPT:
+                self._page_keys.clear()
+            self._page_keys[query] = key
 
         async def load() -> bytes:
             if q:
@@ -143,24 +144,15 @@ class CatalogService:
 
         return await self._cached(key, load, (COLLECTION,), min_lsn)
 
-    def cached_titles(self, q: str | None, after: str | None, limit: int) -> bytes | None:
-        """The page if this process has it (an L1 hit), synchronously and before any parsing: only pages
-        of valid requests are ever cached. The hot path of the title list."""
-        # The remembered key inline (a method call is a fifth of this path); formatted on first use.
-        key = self._page_keys.get((q, after, limit)) or self._page_key(q, after, limit)
+    def cached_titles(self, query: bytes) -> bytes | None:
+        """The title list page for this raw query string if this process has it (an L1 hit): synchronously
+        and before the request's query is parsed, since only strings that `titles` found valid are
+        remembered. The hot path of the title list."""
+        key = self._page_keys.get(query)
+        if key is None:
+            return None
         hit = self.cache.peek(key)
         return hit.value if hit is not None else None
-
-    def _page_key(self, q: str | None, after: str | None, limit: int) -> str:
-        """A page's cache key, remembered (a dict hit costs half of formatting it on the hot path); bounded,
-        since cursors come from clients."""
-        key = self._page_keys.get((q, after, limit))
-        if key is None:
-            key = f"{self._titles_key}{q or ''}&after={after or ''}&limit={limit}"
-            if len(self._page_keys) >= PAGE_KEYS_KEPT:
-                self._page_keys.clear()
-            self._page_keys[(q, after, limit)] = key
-        return key
 
     async def title(self, slug: str, *, min_lsn: int = 0) -> tuple[bytes, str]:
         """A title with its renditions and regions (one query); NotFoundError unless available here."""

@@ -111,6 +111,12 @@ def _json(body: bytes, tier: str) -> Response:
 @_answers
 async def list_titles(request: Request) -> Response:
     catalog = _catalog(request)
+    min_lsn = _position(request)
+    query: bytes = request.scope["query_string"]
+    if not min_lsn:  # read-your-writes reads skip this process's copy
+        hit = catalog.cached_titles(query)
+        if hit is not None:
+            return _json(hit, "l1")
     params = request.query_params
     unknown = set(params) - {"q", "after", "limit"}
     if unknown:
@@ -119,7 +125,7 @@ async def list_titles(request: Request) -> Response:
         )
     limit = catalog.page_size(_limit(request))
     body, tier = await catalog.titles(
-        q=params.get("q"), after=params.get("after"), limit=limit, min_lsn=_position(request)
+        q=params.get("q"), after=params.get("after"), limit=limit, min_lsn=min_lsn, query=query
     )
     return _json(body, tier)
 

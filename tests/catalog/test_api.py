@@ -149,6 +149,28 @@ async def test_queries_per_request_one_then_none_from_the_cache(catalog_gw: Runn
         assert db.queries == before
 
 
+async def test_the_title_list_fast_path_serves_only_query_strings_found_valid(catalog_gw: Running) -> None:
+    # The route answers an L1 hit by the raw query string, before parsing it: two spellings of one page
+    # are each parsed once (the second from the cache), then answered unparsed, without a query.
+    client, db = catalog_gw.client, catalog_gw.gateway.catalog.db  # type: ignore[union-attr]
+    spellings = ("/v1/catalog/titles?limit=3", "/v1/catalog/titles?limit=%33")  # %33 is "3"
+    before = db.queries
+    pages = [await client.get(url) for url in spellings + spellings]
+    assert [p.status_code for p in pages] == [200] * 4
+    assert [p.headers["X-StreamGate-Cache"] for p in pages] == ["loader", "l1", "l1", "l1"]
+    assert all(p.json() == pages[0].json() for p in pages) and db.queries - before == 1
+    catalog = catalog_gw.gateway.catalog
+    assert catalog is not None and catalog.cached_titles(b"limit=%33") == pages[0].content
+    # Strings one step away from a cached one still get their own verdict.
+    for url, status in (
+        (spellings[0] + "&offset=1", 400),
+        ("/v1/catalog/titles?limit=300", 422),
+        ("/v1/catalog/titles?q=storm&limit=3&after=" + pages[0].json()["next"], 400),  # another query's
+    ):
+        assert (await client.get(url)).status_code == status, url
+        assert catalog.cached_titles(url.partition("?")[2].encode()) is None, url
+
+
 async def test_admin_writes_need_mfa_step_up(catalog_gw: Running) -> None:
     body = {"name": "Nova", "kind": "movie", "regions": ["local-a"]}
     plain = await catalog_gw.client.put("/v1/catalog/titles/nova", json=body, headers=catalog_gw.auth())
