@@ -121,8 +121,10 @@ class MultiLevelCache:
         from the shared top-K, start the warmer loop."""
         if self.settings.l2_enabled:
             await self.listener.start(self.settings.startup_wait_seconds)
-            with contextlib.suppress(L2UnavailableError):
+            try:  # an optimisation: whatever fails here must not keep the process from serving
                 await self.warm()
+            except Exception as exc:
+                self._warm_failed(exc)
             self._warmer = asyncio.create_task(
                 Warmer(
                     self.settings, flush=self.access.flush, warm=self.warm, on_error=self._warm_failed

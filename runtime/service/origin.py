@@ -17,7 +17,8 @@ from opentelemetry import trace
 from runtime.observability.probes import ORIGIN_FETCH
 from runtime.observability.timing import TIMING
 from runtime.security.envelope import Envelope
-from runtime.storage import ObjectNotFoundError, ObjectStore
+from runtime.security.errors import EnvelopeError
+from runtime.storage import ObjectNotFoundError, ObjectStore, StorageError
 
 
 def _context(tenant: str, key: str, purpose: str) -> dict[str, str]:
@@ -66,7 +67,11 @@ class ContentOrigin:
 
 
 class EncryptedObjectStore(ObjectStore):
-    """An ObjectStore whose `get`/`put` envelope-encrypt (the cache's L3 tier sees plaintext)."""
+    """An ObjectStore whose `get`/`put` envelope-encrypt (the cache's L3 tier sees plaintext).
+
+    A copy that cannot be opened or sealed (its KMS key lost or refusing, tampering, KMS down) is a storage
+    failure here, which the L3 tier counts and reads as a miss: the origin still answers, and a gateway
+    whose start warms L1 from L3 still starts."""
 
     def __init__(
         self, bucket: str, *, envelope: Envelope, tenant: str, tracer: trace.Tracer, **kwargs: Any
@@ -82,7 +87,10 @@ class EncryptedObjectStore(ObjectStore):
         with self.tracer.start_as_current_span("cache.l3.get") as span:
             span.set_attribute("streamgate.cache.key", key)
             blob = await super().get(key)
-            return await self.envelope.adecrypt(blob, _context(self.tenant, key, "cache-l3"))
+            try:
+                return await self.envelope.adecrypt(blob, _context(self.tenant, key, "cache-l3"))
+            except EnvelopeError as exc:
+                raise StorageError(f"L3 copy {key!r} cannot be opened: {exc}") from exc
 
     async def put(
         self,
@@ -93,5 +101,8 @@ class EncryptedObjectStore(ObjectStore):
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         with self.tracer.start_as_current_span("cache.l3.put"):
-            blob = await self.envelope.aencrypt(data, _context(self.tenant, key, "cache-l3"))
+            try:
+                blob = await self.envelope.aencrypt(data, _context(self.tenant, key, "cache-l3"))
+            except EnvelopeError as exc:
+                raise StorageError(f"L3 copy {key!r} cannot be sealed: {exc}") from exc
             return await super().put(key, blob, content_type="application/octet-stream", metadata=metadata)

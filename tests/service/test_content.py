@@ -6,8 +6,11 @@ import os
 
 import boto3
 import pytest
+from prometheus_client import REGISTRY
 
+from runtime.security.envelope.format import require_header
 from runtime.service.tokens import Scope
+from runtime.storage import ObjectStore
 from tests.servers import MotoServer
 from tests.service.conftest import AppFactory, Running
 
@@ -135,6 +138,38 @@ async def test_update_never_serves_old_content_from_any_tier(make_gateway: AppFa
         assert (await instance.client.get("/v1/content/live/manifest")).content == manifest_v2
         seg = await instance.client.get("/v1/content/live/segments/7")
         assert seg.content == new
+
+
+async def test_an_l3_copy_that_cannot_be_opened_is_a_miss(make_gateway: AppFactory) -> None:
+    """An L3 copy sealed under a KMS key that is gone, or altered, reads as a miss: the origin answers, and a
+    gateway whose start warms L1 from that copy still starts (it did not: the local platform once lost its
+    KMS key while gateways kept sealing L3 copies with cached data keys)."""
+    a = await make_gateway()
+    bucket = a.gateway.settings.storage.bucket
+    path, key = "/v1/content/show9/segments/1", "v1/content/show9/segments/1"
+    body = os.urandom(32 * 1024)
+    assert (await a.client.put(path, content=body, headers=await a.step_up())).status_code == 200
+    for _ in range(3):
+        assert (await a.client.get(path)).content == body
+    store = a.gateway.l3_store
+    assert store is not None and await store.exists(key)
+    a.gateway.cache.access.record(key, 1000.0)  # the hottest key: a new gateway warms it from L3 as it starts
+    await a.gateway.cache.access.flush()
+    assert key in await a.gateway.cache.access.top(1)
+    sealed = await ObjectStore.get(store, key)  # as stored, not opened
+    header, used = require_header(sealed)
+    gone = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000"
+    orphaned = header.with_key(gone, header.wrapped_key).encode() + sealed[used:]
+    altered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    for blob in (orphaned, altered):
+        await ObjectStore.put(store, key, blob)
+        await a.gateway.cache.l2.delete([key])  # only L3 holds it now
+        errors = REGISTRY.get_sample_value("streamgate_cache_l3_errors_total", {"op": "get"}) or 0
+        b = await make_gateway(storage={"bucket": bucket}, cache={"warm_top_n": 10})
+        got = await b.client.get(path)
+        assert got.status_code == 200 and got.content == body
+        assert got.headers["x-streamgate-cache"] == "origin"
+        assert REGISTRY.get_sample_value("streamgate_cache_l3_errors_total", {"op": "get"}) == errors + 2
 
 
 async def test_admin_write_requires_token_scope_and_mfa(gw: Running) -> None:
