@@ -303,6 +303,13 @@ class LocalPlatform:
         changes += self._start(p.name for p in programs if p.kind == "gateway")
         created = aws.ensure(self.resources, self.layout.moto_url)
         changes += [f"created {c} (moto keeps it in memory)" for c in created]
+        if any(c.startswith("KMS key") for c in created):
+            # moto lost its key: gateways that outlived it cache data keys wrapped under it, so whatever they
+            # sealed from now on (content, L3 copies) no other process could open. Restart them.
+            for p in programs:
+                if p.kind == "gateway" and p.name in ours:
+                    self.supervisor.restart_process(p.name)
+                    changes.append(f"restarted {p.name} (its data keys were wrapped under the lost KMS key)")
 
         # The admin's TOTP factor needs only Redis (through the endpoint) and KMS: enroll it while the
         # gateways are still starting.
