@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -56,6 +57,7 @@ from tests.tls import make_certificates
 
 REGION = "eu-west-1"
 POD_IP = "127.0.0.2"
+_ENVIRON = threading.Lock()  # held while a test thread changes os.environ
 
 
 @dataclass
@@ -192,7 +194,9 @@ def admin_round_trip(cluster: Cluster, complete: dict[str, str], base: str, labe
         finally:
             await client.aclose()
 
-    with mock.patch.dict(os.environ, {"SSL_CERT_FILE": str(cluster.ca)}):  # trust the test CA
+    # Trust the test CA. os.environ is the process's: the parallel runs of one test take turns, or one
+    # run's restore removes the variable under another's TLS handshake (it did, once in a full suite).
+    with _ENVIRON, mock.patch.dict(os.environ, {"SSL_CERT_FILE": str(cluster.ca)}):
         secret = asyncio.run(enroll())
     status, body = request(
         "POST",
