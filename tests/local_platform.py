@@ -23,7 +23,7 @@ from typing import Any
 
 from infra.config import load_stack
 from infra.local.gateway import AdminClient
-from infra.local.layout import Layout
+from infra.local.layout import Layout, tail_lines
 from infra.local.nginx import NginxRouter
 from infra.local.platform import LocalPlatform
 from infra.local.preflight import port_free
@@ -135,19 +135,17 @@ def failure_logs(platform: LocalPlatform, lines: int = 25) -> list[tuple[str, st
     """For a failed test's report (the platform's logs are purged when its session ends): the end of
     supervisord's log, and of the log of every program that exited when it should not have."""
 
-    def read(path: Path) -> str:
+    def tail(path: Path, n: int) -> list[str]:
         try:
-            return path.read_text(errors="replace")
+            return tail_lines(path, n)
         except OSError as exc:
-            return f"(unreadable: {exc})"
+            return [f"(unreadable: {exc})"]
 
-    def tail(text: str) -> str:
-        return "\n".join(text.splitlines()[-lines:])
-
-    supervisord = read(platform.paths.logs / "supervisord.log")
-    crashed = sorted(set(_UNEXPECTED_EXIT.findall(supervisord)))
-    return [("local platform: supervisord.log (end)", tail(supervisord))] + [
-        (f"local platform: {name}.log (end)", tail(read(platform.paths.log(name)))) for name in crashed
+    supervisord = tail(platform.paths.logs / "supervisord.log", 5000)
+    crashed = sorted(set(_UNEXPECTED_EXIT.findall("\n".join(supervisord))))
+    return [("local platform: supervisord.log (end)", "\n".join(supervisord[-lines:]))] + [
+        (f"local platform: {name}.log (end)", "\n".join(tail(platform.paths.log(name), lines)))
+        for name in crashed
     ]
 
 

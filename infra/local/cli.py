@@ -184,14 +184,6 @@ def status(
         raise typer.Exit(1)
 
 
-def _tail(path: Path, lines: int) -> list[str]:
-    with path.open("rb") as f:
-        f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - 256 * 1024))
-        return f.read().decode(errors="replace").splitlines()[-lines:] if lines > 0 else []
-
-
 def _follow(path: Path) -> Iterator[str]:
     with path.open("rb") as f:
         f.seek(0, 2)
@@ -220,11 +212,13 @@ def logs(
     """Print the log of one part.
 
     Example: streamgate local logs gateway-local-a-blue --follow"""
+    from infra.local.layout import tail_lines
+
     path = platform(stack, None, state_dir).log_file(part)
     if not path.exists():
         err_console.print(f"{path} does not exist yet (has `streamgate local up` run?)")
         raise typer.Exit(1)
-    for line in _tail(path, lines):
+    for line in tail_lines(path, lines):
         console.out(line, highlight=False)
     if follow:
         try:

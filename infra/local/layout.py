@@ -180,6 +180,15 @@ class Layout:
         }
 
 
+def tail_lines(path: Path, lines: int) -> list[str]:
+    """The last `lines` lines of a log file (read from its last 256 KiB)."""
+    with path.open("rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 256 * 1024))
+        return f.read().decode(errors="replace").splitlines()[-lines:] if lines > 0 else []
+
+
 def gateway_program(region: str, color: Color, process: int = 1) -> str:
     """The supervisord program of a color's gateway process (1: the one rollouts deploy and probe)."""
     return f"gateway-{region}-{color}" if process == 1 else f"gateway-{region}-{color}-{process}"
