@@ -54,6 +54,7 @@ _MAX_CACHED_SERVICES = 1024
 
 _ALLOWED = {scope: metrics.RATELIMIT_CHECKS.labels(scope.value, "allowed") for scope in Scope}
 _DENIED = {scope: metrics.RATELIMIT_CHECKS.labels(scope.value, "denied") for scope in Scope}
+_NO_CHECKS = dict.fromkeys(Scope, 0)
 _FALLBACK_OPEN = metrics.RATELIMIT_FALLBACK.labels("open")
 _FALLBACK_CLOSED = metrics.RATELIMIT_FALLBACK.labels("closed")
 
@@ -237,8 +238,8 @@ class _Tally:
     __slots__ = ("allowed", "denied")
 
     def __init__(self) -> None:
-        self.allowed = dict.fromkeys(Scope, 0)
-        self.denied = dict.fromkeys(Scope, 0)
+        self.allowed = _NO_CHECKS.copy()  # a copy: iterating the enum costs 10x, once per batch
+        self.denied = _NO_CHECKS.copy()
 
     def count(self, limits: Sequence[ScopeLimit], allowed: bool, scope: Scope | None) -> None:
         if allowed:
