@@ -49,7 +49,10 @@ def setup(moto: MotoServer, own_redis: RedisServer) -> tuple[Backups, dict[str, 
     kms = boto3.client("kms", endpoint_url=moto.url, region_name="us-east-1")
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     envelope = Envelope(
-        EncryptionSettings(kms_key_id=key_id, kms_endpoint_url=moto.url, region="us-east-1"), kms=kms
+        EncryptionSettings(
+            kms_key_id=key_id, kms_endpoint_url=moto.url, region="us-east-1", chunk_size_bytes=64 * 1024
+        ),
+        kms=kms,
     )
     target = RegionBackup(
         STACK,

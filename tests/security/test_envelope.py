@@ -61,6 +61,22 @@ def test_encrypt_buffer_is_the_same_envelope(envelope: Envelope) -> None:
     assert len(buffer) == len(envelope.encrypt(plaintext, CONTEXT))
 
 
+def test_encrypt_into_reuses_the_callers_buffer(envelope: Envelope) -> None:
+    """`out[:n]` is a whole envelope; `out` grows when too small and is reused as it is when large enough
+    (a larger object first, then a smaller one: the tail of the old envelope is not part of the new)."""
+    out = bytearray()
+    big, small = os.urandom(70_000), os.urandom(100)
+    n = envelope.encrypt_into(big, CONTEXT, out)
+    assert n == len(out) == len(envelope.encrypt(big, CONTEXT))
+    assert envelope.decrypt(memoryview(out)[:n], CONTEXT) == big
+    held = id(out), len(out)
+    n = envelope.encrypt_into(small, CONTEXT, out)
+    assert (id(out), len(out)) == held and n < len(out)
+    assert envelope.decrypt(bytes(out[:n]), CONTEXT) == small
+    with pytest.raises(TamperedError):
+        envelope.decrypt(out, CONTEXT)  # the rest of the buffer is not part of the envelope
+
+
 def test_encrypt_through_the_scratch_buffer_in_any_order_and_thread(envelope: Envelope) -> None:
     """`encrypt` seals into a per-thread scratch buffer, reused and grown: objects of every size, in any
     order, on several threads at once, each get their own envelope (past the scratch's cap too)."""

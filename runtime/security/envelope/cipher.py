@@ -9,8 +9,7 @@ import hmac
 import os
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -51,6 +50,7 @@ _KDF_PERSON = b"sg-envelope-kdf1"  # BLAKE2b personalisation (16 bytes): domain 
 _COMMIT_PERSON = b"sg-envelope-cmt1"
 _MAX_ONE_SHOT = 2**32 - 1 - TAG_BYTES
 _SCRATCH_MAX = 8 << 20  # `encrypt` seals objects up to this size through a per-thread scratch buffer
+_ONE_SHOT_NONCE = nonce(0, True)
 
 
 def kms_client(settings: EncryptionSettings) -> KMSClient:
@@ -83,8 +83,7 @@ def _commit(commit_key: bytes, prefix: bytes, context_raw: bytes) -> bytes:
     ).digest()
 
 
-@dataclass(frozen=True, slots=True)
-class _ObjectKey:
+class _ObjectKey(NamedTuple):
     gcm: AESGCM
     aad: bytes  # the fixed header
 
@@ -238,47 +237,66 @@ class Envelope:
     # --- one shot --------------------------------------------------------------------------------
 
     def encrypt(self, plaintext: bytes, context: Mapping[str, str], *, key_id: str | None = None) -> bytes:
-        if len(plaintext) > _MAX_ONE_SHOT:
-            raise EnvelopeError("object too large for one frame: use encrypt_stream")
-        header, key = self._begin(context, key_id, chunk_size=len(plaintext))
-        size = len(plaintext) + TAG_BYTES
-        if size > _SCRATCH_MAX:
-            sealed = key.gcm.encrypt(nonce(0, True), plaintext, key.aad)
-            blob = b"".join((header, FRAME.pack(0, 1, size), sealed))
-        else:
-            # Sealed into this thread's scratch buffer, then copied once into the envelope: one fresh large
-            # allocation per call, as the bare AESGCM call makes. Two (the ciphertext, then the joined
-            # envelope) free 2 MiB at once for a 1 MiB object, past glibc's trim threshold, so every call
-            # would hand the pages back to the kernel and fault them in again: 10x the cost of the cipher.
-            with memoryview(self._scratch(size))[:size] as sealed_view:
-                key.gcm.encrypt_into(nonce(0, True), plaintext, key.aad, sealed_view)
-                blob = b"".join((header, FRAME.pack(0, 1, size), sealed_view))
-        self._count("encrypt", len(plaintext))
-        return blob
+        if len(plaintext) + TAG_BYTES > _SCRATCH_MAX:
+            header, key = self._begin_one_shot(plaintext, context, key_id)
+            sealed = key.gcm.encrypt(_ONE_SHOT_NONCE, plaintext, key.aad)
+            self._count("encrypt", len(plaintext))
+            return b"".join((header, FRAME.pack(0, 1, len(sealed)), sealed))
+        # Sealed into this thread's scratch buffer, then copied once into `bytes`: one fresh large allocation
+        # per call, as the bare AESGCM call makes. Two (the ciphertext, then the joined envelope) free 2 MiB
+        # at once for a 1 MiB object, past glibc's trim threshold, so every call would hand the pages back
+        # to the kernel and fault them in again: 10x the cost of the cipher.
+        scratch = self._scratch()
+        size = self.encrypt_into(plaintext, context, scratch, key_id=key_id)
+        with memoryview(scratch) as view:
+            return bytes(view[:size])
 
-    def _scratch(self, size: int) -> bytearray:
-        """This thread's scratch buffer, of at least `size` bytes (grown by doubling, up to _SCRATCH_MAX)."""
+    def _scratch(self) -> bytearray:
         buf: bytearray | None = getattr(self._scratch_local, "buf", None)
-        if buf is None or len(buf) < size:
-            buf = self._scratch_local.buf = bytearray(min(_SCRATCH_MAX, max(size, 2 * len(buf or b""))))
+        if buf is None:
+            buf = self._scratch_local.buf = bytearray()
         return buf
+
+    def encrypt_into(
+        self, plaintext: bytes, context: Mapping[str, str], out: bytearray, *, key_id: str | None = None
+    ) -> int:
+        """Seal into `out`, a buffer the caller reuses, and return the envelope's length: `out[:n]` is the
+        envelope `encrypt` returns. `out` grows when it is too small (so no view of it may be held across
+        calls); once it fits, a call allocates nothing for the content, as `AESGCM.encrypt_into`."""
+        header, key = self._begin_one_shot(plaintext, context, key_id)
+        end = len(header) + FRAME.size + len(plaintext) + TAG_BYTES
+        if len(out) < end:
+            out += bytes(end - len(out))
+        self._seal_one_shot(header, key, plaintext, out)
+        return end
 
     def encrypt_buffer(
         self, plaintext: bytes, context: Mapping[str, str], *, key_id: str | None = None
     ) -> bytearray:
-        """`encrypt` without its one extra copy: AES-GCM writes straight into the envelope. For large
+        """`encrypt` without its one extra copy: AES-GCM writes straight into a new envelope. For large
         objects on a hot path (immutable `bytes` would cost a full copy, ~15% of the time at 1 MiB)."""
+        header, key = self._begin_one_shot(plaintext, context, key_id)
+        out = bytearray(len(header) + FRAME.size + len(plaintext) + TAG_BYTES)
+        self._seal_one_shot(header, key, plaintext, out)
+        return out
+
+    def _begin_one_shot(
+        self, plaintext: bytes, context: Mapping[str, str], key_id: str | None
+    ) -> tuple[bytes, _ObjectKey]:
         if len(plaintext) > _MAX_ONE_SHOT:
             raise EnvelopeError("object too large for one frame: use encrypt_stream")
-        header, key = self._begin(context, key_id, chunk_size=len(plaintext))
-        body = len(header) + FRAME.size
-        out = bytearray(body + len(plaintext) + TAG_BYTES)
-        out[: len(header)] = header
-        FRAME.pack_into(out, len(header), 0, 1, len(plaintext) + TAG_BYTES)
+        return self._begin(context, key_id, chunk_size=len(plaintext))
+
+    def _seal_one_shot(self, header: bytes, key: _ObjectKey, plaintext: bytes, out: bytearray) -> None:
+        """Header, frame header and the one final frame, written into the start of `out`."""
+        at = len(header)
+        out[:at] = header
+        sealed = len(plaintext) + TAG_BYTES
+        FRAME.pack_into(out, at, 0, 1, sealed)
+        at += FRAME.size
         with memoryview(out) as view:
-            key.gcm.encrypt_into(nonce(0, True), plaintext, key.aad, view[body:])
+            key.gcm.encrypt_into(_ONE_SHOT_NONCE, plaintext, key.aad, view[at : at + sealed])
         self._count("encrypt", len(plaintext))
-        return out
 
     def decrypt(self, blob: bytes | bytearray | memoryview, context: Mapping[str, str]) -> bytes:
         try:
@@ -427,7 +445,7 @@ class Envelope:
         return fixed + data_key.header_tail, _ObjectKey(AESGCM(aes_key), fixed)
 
     def _data_key(self, key_id: str, context: Mapping[str, str]) -> DataKey:
-        kms_items = tuple((k, context[k]) for k in self._kms_context_keys)
+        kms_items = tuple([(k, context[k]) for k in self._kms_context_keys])
         cache_key = (key_id, kms_items)
         cached = self._encrypt_keys.take(cache_key)
         if cached is not None:
