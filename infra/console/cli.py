@@ -39,14 +39,13 @@ def console(
     Example: streamgate console --stack prod --outputs outputs.json --port 8710"""
     import uvicorn
 
-    from infra.automation.targets import for_stack
-    from infra.config import load_stack
+    from infra.automation.targets import stack_target
     from infra.console.actions import Actions
     from infra.console.app import create_app
     from infra.console.snapshot import Snapshotter
 
     with reported():
-        target = for_stack(load_stack(stack), outputs)
+        target = stack_target(stack, outputs)
         actions = Actions(target, target.step_up()) if allow_actions else None
         web = create_app(Snapshotter(target), actions=actions, refresh=refresh)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -34,12 +34,11 @@ def history(
 
     Example: streamgate history --stack prod --command rollout --limit 10"""
     from infra.automation.audit.journal import Journal
-    from infra.automation.targets import for_stack
+    from infra.automation.targets import stack_target
     from infra.clikit import console
-    from infra.config import load_stack
 
     with reported():
-        entries = Journal(for_stack(load_stack(stack), outputs).state_store()).entries(limit, command)
+        entries = Journal(stack_target(stack, outputs).state_store()).entries(limit, command)
     if as_json:
         emit_json([e.to_dict() for e in entries])
         return

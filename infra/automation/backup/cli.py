@@ -50,10 +50,9 @@ def _targets(
     stack: str, outputs: str | None, regions: list[str] | None, redis: bool = True
 ) -> tuple[Target, list[RegionBackup]]:
     from infra.automation.backup import wiring as backup_wiring
-    from infra.automation.targets import for_stack
-    from infra.config import load_stack
+    from infra.automation.targets import stack_target
 
-    target = for_stack(load_stack(stack), outputs)
+    target = stack_target(stack, outputs)
     return target, backup_wiring.targets(target, regions, redis=redis)
 
 

@@ -45,13 +45,6 @@ app = command_group(
 ToOpt = Annotated[str, typer.Option("--to", help="The region to fail over to.")]
 
 
-def _target(stack: str, outputs: str | None) -> Target:
-    from infra.automation.targets import for_stack
-    from infra.config import load_stack
-
-    return for_stack(load_stack(stack), outputs)
-
-
 def _runner(target: Target, progress: Progress | None = None) -> FailoverRunner:
     from infra.automation.failover import wiring as failover_wiring
 
@@ -121,9 +114,11 @@ def plan(
     Example: streamgate failover plan --stack prod --to eu-west-1"""
     import asyncio
 
+    from infra.automation.targets import stack_target
+
     with reported():
         result = asyncio.run(
-            _runner(_target(stack, outputs)).plan(
+            _runner(stack_target(stack, outputs)).plan(
                 to, "unplanned" if unplanned else "planned", allow_data_loss=allow_data_loss
             )
         )
@@ -168,6 +163,7 @@ def run(
     from infra.automation.errors import InvalidInputError
     from infra.automation.failover.runner import Fanout
     from infra.automation.notify import wiring as notify_wiring
+    from infra.automation.targets import stack_target
     from infra.config import Environment
 
     with reported():
@@ -175,7 +171,7 @@ def run(
             raise InvalidInputError(
                 "--allow-data-loss only applies with --unplanned (a planned switchover loses nothing)"
             )
-        target = _target(stack, outputs)
+        target = stack_target(stack, outputs)
         prod = target.cfg.environment is Environment.PROD
 
         def confirm(p: FailoverPlan) -> bool:
@@ -304,9 +300,10 @@ def status(
 
     Example: streamgate failover status --stack prod --watch"""
     from infra.automation.failover.runner import state_key
+    from infra.automation.targets import stack_target
 
     with reported():
-        store = _target(stack, outputs).state_store()
+        store = stack_target(stack, outputs).state_store()
 
         def read() -> dict[str, Any] | None:
             return store.load(state_key(stack))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from infra.automation.targets.kinds import AWS, KINDS, LOCAL, TargetKind, kind_of
-from infra.config import StackConfig
+from infra.config import StackConfig, load_stack
 
 if TYPE_CHECKING:
     from infra.automation.adapters import Deployer, MetricsProvider, Router
@@ -107,4 +107,19 @@ def for_stack(cfg: StackConfig, outputs: Outputs = None) -> Target:
     return BUILDERS[cfg.target](cfg, outputs)
 
 
-__all__ = ["KINDS", "Outputs", "Target", "TargetKind", "for_stack", "kind_of", "register", "unregister"]
+def stack_target(stack: str, outputs: Outputs = None) -> Target:
+    """The target of the stack named on a command line (its file in stacks/, checked as it loads)."""
+    return for_stack(load_stack(stack), outputs)
+
+
+__all__ = [
+    "KINDS",
+    "Outputs",
+    "Target",
+    "TargetKind",
+    "for_stack",
+    "kind_of",
+    "register",
+    "stack_target",
+    "unregister",
+]
