@@ -401,6 +401,9 @@ class AlertsConfig(Model):
     rate_limit_rejection_ratio: float = Field(0.1, gt=0, lt=1)
     # Failed Redis operations per second (per region and version) above which L2 is considered unhealthy.
     l2_errors_per_second: float = Field(1.0, gt=0)
+    # Failed envelope operations per minute (per region, version, operation and error) that open a ticket:
+    # normally none fail, so a few a minute already name a cause (KMS refusing, objects altered).
+    envelope_errors_per_minute: float = Field(3.0, gt=0)
     # Age of the oldest unprocessed playback event, and the share of events shed (queue full), that alert.
     event_lag_seconds: float = Field(30.0, gt=0)
     events_shed_ratio: float = Field(0.01, gt=0, lt=1)

@@ -1,5 +1,5 @@
-"""Platform alerts: the gateway per region, its cache, rate limiter and event pipeline, Redis replication,
-backups, autoscaling and canary analysis. Thresholds come from the stack (`alerts`, `backup`, `rollout`)."""
+"""Platform alerts: the gateway per region, its cache, envelope encryption, rate limiter and event
+pipeline, Redis replication, backups, autoscaling and canary analysis. Thresholds come from the stack (`alerts`, `backup`, `rollout`)."""
 
 from __future__ import annotations
 
@@ -104,6 +104,30 @@ def cache_group(scope: Scope) -> RuleGroup:
         for_seconds=300,
     )
     return RuleGroup("streamgate-cache", (lookups, ratio, collapse, errors))
+
+
+def envelope_group(scope: Scope) -> RuleGroup:
+    threshold = number(scope.cfg.alerts.envelope_errors_per_minute)
+    failed = scope.labelled("streamgate_crypto_operations_total", 'result!="ok"')
+    failures = AlertRule(
+        name="StreamgateEnvelopeFailures",
+        expr=(
+            f"sum {by('region', 'version', 'operation', 'result')} (rate({failed}[5m])) * 60 > {threshold}"
+        ),
+        severity=Severity.TICKET,
+        impact=Impact.SERVICE,
+        summary="Envelope {operation} fails with {result} in gateway {version} in {region}",
+        description=(
+            "Gateway {version} in {region} has failed {value} envelope {operation} operations a minute "
+            f"with {{result}} for 5m (threshold {threshold}). KeyManagementError: KMS refuses or cannot "
+            "be reached (a disabled or deleted key, a missing grant, throttling), so content needing a new "
+            "data key can be neither sealed nor opened. TamperedError or ContextMismatchError: stored "
+            "objects do not authenticate (altered, or read under another context)."
+        ),
+        output_labels=("region", "version", "operation", "result"),
+        for_seconds=300,
+    )
+    return RuleGroup("streamgate-envelope", (failures,))
 
 
 def ratelimit_group(scope: Scope) -> RuleGroup:
@@ -340,6 +364,7 @@ def platform_groups(scope: Scope) -> list[RuleGroup]:
     groups = [
         gateway_group(scope),
         cache_group(scope),
+        envelope_group(scope),
         ratelimit_group(scope),
         events_group(scope),
         redis_group(scope),

@@ -531,6 +531,48 @@ def cache_cases(world: World) -> list[Case]:
 
 
 # --- rate limiting ---------------------------------------------------------------------------------------
+def envelope_cases(world: World) -> list[Case]:
+    failures = world.alert("StreamgateEnvelopeFailures")
+    threshold = world.cfg.alerts.envelope_errors_per_minute
+    rate_high = nice(threshold * 4)
+
+    def crypto(result: str, per_minute: float, operation: str = "decrypt") -> Series:
+        labels = {"version": VERSION, "operation": operation, "result": result}
+        return Series("streamgate_crypto_operations_total", world.region, labels, _steps(per_minute))
+
+    labels = {"region": world.region, "version": VERSION, "operation": "decrypt"}
+    return [
+        Case(
+            f"EnvelopeFailures: KMS refuses {rate_high}/min for 9m",
+            failures,
+            True,
+            10 * MINUTE,
+            (crypto("KeyManagementError", rate_high), crypto("ok", 30_000), *world.build_info()),
+            (Firing(failures, {**labels, "result": "KeyManagementError"}, humanize(rate_high)),),
+        ),
+        Case(
+            "EnvelopeFailures: each error under the threshold (they are told apart, not summed)",
+            failures,
+            False,
+            10 * MINUTE,
+            (
+                crypto("KeyManagementError", threshold * 0.9),
+                crypto("TamperedError", threshold * 0.9),
+                *world.build_info(),
+            ),
+            (),
+        ),
+        Case(
+            "EnvelopeFailures: many operations, all ok",
+            failures,
+            False,
+            10 * MINUTE,
+            (crypto("ok", 30_000), crypto("ok", 30_000, "encrypt"), *world.build_info()),
+            (),
+        ),
+    ]
+
+
 def ratelimit_cases(world: World) -> list[Case]:
     spike = world.alert("StreamgateRateLimitRejectionSpike")
     ratio = world.cfg.alerts.rate_limit_rejection_ratio
@@ -948,6 +990,7 @@ BUILDERS: tuple[Callable[[World], list[Case]], ...] = (
     slo_cases,
     gateway_cases,
     cache_cases,
+    envelope_cases,
     ratelimit_cases,
     events_cases,
     redis_cases,

@@ -117,7 +117,7 @@ def test_every_alert_carries_severity_team_and_annotations(stack: str) -> None:
 
 def test_alert_names_and_runbooks_match_one_to_one() -> None:
     names = {a.name for cfg in stacks().values() for g in definitions(cfg) for a in g.alerts}
-    assert len(names) == 17
+    assert len(names) == 18
     assert {p.stem for p in RUNBOOKS.glob("*.md")} == names
 
 

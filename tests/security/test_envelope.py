@@ -326,6 +326,36 @@ def test_kms_unreachable_raises_key_management_error(kms_key: str) -> None:
         envelope.encrypt(b"x", CONTEXT)
 
 
+def test_failures_are_counted_by_operation_and_error(envelope: Envelope, kms_key: str) -> None:
+    """What StreamgateEnvelopeFailures reads: every failed encrypt or decrypt, labelled with its error."""
+    from prometheus_client import REGISTRY
+
+    def failed(operation: str, result: str) -> float:
+        labels = {"operation": operation, "result": result}
+        return REGISTRY.get_sample_value("streamgate_crypto_operations_total", labels) or 0.0
+
+    blob = envelope.encrypt(b"content", CONTEXT)
+    before = failed("decrypt", "TamperedError"), failed("encrypt", "KeyManagementError")
+    with pytest.raises(TamperedError):
+        envelope.decrypt(flip(blob, len(blob) - 1), CONTEXT)
+    # KMS out of reach (moto does not refuse a disabled key's GenerateDataKey): a new data key fails
+    unreachable = Envelope(
+        EncryptionSettings(
+            kms_key_id=kms_key,
+            kms_endpoint_url=f"http://127.0.0.1:{free_port()}",
+            region="us-east-1",
+            kms_connect_timeout_seconds=0.5,
+            kms_max_attempts=1,
+        )
+    )
+    with pytest.raises(KeyManagementError):
+        unreachable.encrypt(b"content", CONTEXT)
+    assert (failed("decrypt", "TamperedError"), failed("encrypt", "KeyManagementError")) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
+
+
 def test_errors_share_one_hierarchy() -> None:
     for error in (ChunkOrderError, ContextMismatchError, TamperedError, TruncatedError, KeyManagementError):
         assert issubclass(error, EnvelopeError)

@@ -284,7 +284,9 @@ class Envelope:
         self, plaintext: bytes, context: Mapping[str, str], key_id: str | None
     ) -> tuple[bytes, _ObjectKey]:
         if len(plaintext) > _MAX_ONE_SHOT:
-            raise EnvelopeError("object too large for one frame: use encrypt_stream")
+            exc = EnvelopeError("object too large for one frame: use encrypt_stream")
+            self._failed("encrypt", exc)
+            raise exc
         return self._begin(context, key_id, chunk_size=len(plaintext))
 
     def _seal_one_shot(self, header: bytes, key: _ObjectKey, plaintext: bytes, out: bytearray) -> None:
@@ -436,8 +438,13 @@ class Envelope:
     def _begin(
         self, context: Mapping[str, str], key_id: str | None, chunk_size: int
     ) -> tuple[bytes, _ObjectKey]:
-        context_raw = canonical_context(context, self.settings.required_context_keys)
-        data_key = self._data_key(key_id or self.settings.kms_key_id, context)
+        """Every encryption starts here: a failure (bad context, KMS refusing) is counted as the encrypt's."""
+        try:
+            context_raw = canonical_context(context, self.settings.required_context_keys)
+            data_key = self._data_key(key_id or self.settings.kms_key_id, context)
+        except EnvelopeError as exc:
+            self._failed("encrypt", exc)
+            raise
         salt = os.urandom(SALT_BYTES)
         aes_key, commit_key = _derive(data_key.plaintext, salt)
         prefix = PREFIX.pack(MAGIC, VERSION, 0, salt, chunk_size)
