@@ -248,6 +248,10 @@ def bench_encryption(moto_url: str, quick: bool) -> dict[str, Any]:
     return results
 
 
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n >> 10} KiB"
+
+
 def table(rl: dict[str, Any], enc: dict[str, Any]) -> str:
     lines = [
         f"Rate limit, 4 scopes per check (global, service, user, IP); concurrent = {rl['concurrency']} workers",
@@ -275,9 +279,9 @@ def table(rl: dict[str, Any], enc: dict[str, Any]) -> str:
         f"({enc['encrypt_buffer_ratio']:.0%} of raw; floor 80%: {'met' if enc['floor_80pct_raw_met'] else 'NOT met'})",
         f"  envelope encrypt (bytes)      {enc['envelope_encrypt_mb_s']:>9,.0f}  ({enc['encrypt_ratio']:.0%} of raw:"
         " + one 1 MiB copy into immutable bytes)",
-        f"  {'envelope stream, ' + str(enc['stream_frame_bytes'] >> 10) + ' KiB frames':<30}"
+        f"  {'envelope stream ' + _size(enc['stream_frame_bytes']) + ' frames':<30}"
         f"{enc['envelope_stream_encrypt_mb_s']:>9,.0f}  ({enc['stream_encrypt_ratio']:.0%}; the default frame)",
-        f"  envelope stream, 64 KiB frames{enc['envelope_stream_encrypt_64k_frames_mb_s']:>9,.0f}"
+        f"  {'envelope stream 64 KiB frames':<30}{enc['envelope_stream_encrypt_64k_frames_mb_s']:>9,.0f}"
         f"  ({enc['stream_encrypt_64k_frames_ratio']:.0%})",
         f"  raw AESGCM encrypt_into       {enc['raw_encrypt_into_mb_s']:>9,.0f}  (a reused buffer)",
         f"  envelope encrypt_into         {enc['envelope_encrypt_into_mb_s']:>9,.0f}  ({enc['encrypt_into_ratio']:.0%}"
