@@ -252,6 +252,8 @@ class Envelope:
             return bytes(view[:size])
 
     def _scratch(self) -> bytearray:
+        """This thread's scratch buffer: `encrypt_into` grows it to the largest object sealed through it
+        (at most _SCRATCH_MAX: larger objects bypass it)."""
         buf: bytearray | None = getattr(self._scratch_local, "buf", None)
         if buf is None:
             buf = self._scratch_local.buf = bytearray()
