@@ -205,6 +205,7 @@ def traffic_row(scope: Scope) -> tuple[str, list[Panel]]:
 
 
 def cache_rows() -> list[tuple[str, list[Panel]]]:
+    failed = 'result!="ok"'
     return [
         (
             "Cache tiers",
@@ -235,6 +236,19 @@ def cache_rows() -> list[tuple[str, list[Panel]]]:
                     "short",
                     Query(f"sum ({_rate('streamgate_cache_l2_errors_total')}) or vector(0)", "errors/s"),
                     Query(f"max (streamgate_cache_l2_breaker_open{{{REGION}}})", "breaker open"),
+                ),
+                series(  # what StreamgateEnvelopeFailures reads, and the L3 tier they turn into misses
+                    "Envelope failures and L3 errors",
+                    "short",
+                    Query(
+                        f"sum by (operation, result) ({_rate('streamgate_crypto_operations_total', failed)})"
+                        " * 60",
+                        "{{operation}} {{result}}/min",
+                    ),
+                    Query(
+                        f"sum ({_rate('streamgate_cache_l3_errors_total')}) * 60 or vector(0)",
+                        "L3 errors/min",
+                    ),
                 ),
             ],
         )
