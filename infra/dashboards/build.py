@@ -242,7 +242,7 @@ def cache_rows() -> list[tuple[str, list[Panel]]]:
                     "short",
                     Query(
                         f"sum by (operation, result) ({_rate('streamgate_crypto_operations_total', failed)})"
-                        " * 60",
+                        " * 60 or vector(0)",
                         "{{operation}} {{result}}/min",
                     ),
                     Query(
