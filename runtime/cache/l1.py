@@ -1,8 +1,13 @@
-"""L1: an in-process LRU bounded by entries and by bytes, with per-entry TTL (jittered).
+"""L1: an in-process cache bounded by entries and by bytes, with per-entry TTL (jittered).
 
-Reads take no lock: `dict.get` and `OrderedDict.move_to_end` are each atomic under the GIL, and a key
-evicted by another thread between the two is simply a miss. Writes and evictions hold a lock so the byte
-count stays exact when threads share the tier.
+Eviction is CLOCK (second chance), the usual approximation of LRU: a hit only sets its entry's `referenced`
+bit, one attribute store where moving the key to the end of an OrderedDict cost a third of an L1 hit. The
+oldest entry goes first unless it was referenced since it last came round; then it is moved to the back
+with its bit cleared.
+
+Reads take no lock: `dict.get` is atomic under the GIL, and setting the bit on an entry another thread just
+evicted changes nothing. Writes and evictions hold a lock so the byte count stays exact when threads share
+the tier.
 """
 
 from __future__ import annotations
@@ -27,7 +32,17 @@ class L1Entry:
     made on the first hit). `confirmed`: stored while invalidation was known to be live, so it is good as
     long as that stays so (else it carries its own short expiry)."""
 
-    __slots__ = ("confirmed", "delta", "expires_at", "fresh_until", "hit", "ready", "size", "value")
+    __slots__ = (
+        "confirmed",
+        "delta",
+        "expires_at",
+        "fresh_until",
+        "hit",
+        "ready",
+        "referenced",
+        "size",
+        "value",
+    )
 
     def __init__(
         self,
@@ -46,6 +61,7 @@ class L1Entry:
         self.confirmed = confirmed
         self.hit = Lookup(value, Tier.L1)
         self.ready: asyncio.Future[bytes | None] | None = None
+        self.referenced = False  # hit since eviction last came round (module doc)
 
     def make_ready(self) -> asyncio.Future[bytes | None]:
         """The value as a finished future (made on the first hit, in the running loop), for
@@ -73,11 +89,10 @@ class MemoryTier:
         self.max_item_bytes = max_item_bytes
         self.ttl = ttl
         self.jitter = jitter
-        # Read-only outside this class: MultiLevelCache inlines the hit path (`table.get` + `touch`) because
-        # one Python call more is a third of an L1 hit's cost.
+        # Read-only outside this class: MultiLevelCache inlines the hit path (`table.get`, then the entry's
+        # `referenced` bit) because one Python call more is a third of an L1 hit's cost.
         self._data: OrderedDict[str, L1Entry] = OrderedDict()
         self.table = self._data
-        self.touch = self._data.move_to_end
         self._lock = threading.Lock()
         self._bytes = 0
         self.evicted_size = 0
@@ -99,17 +114,14 @@ class MemoryTier:
         return self.get(key) is not None
 
     def get(self, key: str) -> L1Entry | None:
-        """The live entry for `key` (marked most recently used), or None."""
+        """The live entry for `key` (marked referenced), or None."""
         entry = self._data.get(key)
         if entry is None:
             return None
         if entry.expires_at <= time.time():
             self._remove(key, entry, expired=True)
             return None
-        try:
-            self._data.move_to_end(key)
-        except KeyError:  # removed by another thread meanwhile
-            return None
+        entry.referenced = True
         return entry
 
     def expiry(self, now: float, fresh_until: float, ttl: float | None = None) -> float:
@@ -151,12 +163,17 @@ class MemoryTier:
             old = self._data.pop(key, None)
             if old is not None:
                 self._bytes -= old.size
-            self._data[key] = entry
-            self._bytes += size
-            while self._bytes > self.max_bytes or len(self._data) > self.max_entries:
-                _, victim = self._data.popitem(last=False)
+            # Room is made before the new entry goes in, so it is never its own victim.
+            while self._data and (self._bytes + size > self.max_bytes or len(self._data) >= self.max_entries):
+                victim_key, victim = self._data.popitem(last=False)
+                if victim.referenced:  # a second chance; each entry's bit clears once, so this ends
+                    victim.referenced = False
+                    self._data[victim_key] = victim
+                    continue
                 self._bytes -= victim.size
                 self.evicted_size += 1
+            self._data[key] = entry
+            self._bytes += size
         return True
 
     def _remove(self, key: str, entry: L1Entry, *, expired: bool) -> None:
@@ -193,6 +210,6 @@ class MemoryTier:
         return count
 
     def keys(self) -> list[str]:
-        """A snapshot of the keys, least recently used first."""
+        """A snapshot of the keys, in eviction order (oldest first; a referenced one gets a second round)."""
         with self._lock:
             return list(self._data)

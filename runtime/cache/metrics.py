@@ -185,7 +185,7 @@ class _CacheCollector(Collector):
         yield miss_family
         evict_family = CounterMetricFamily(
             "streamgate_cache_evictions",
-            "Entries removed from L1 by the LRU bound or expiry",
+            "Entries removed from L1 by its size bounds or expiry",
             labels=["reason"],
         )
         for reason, count in evictions.items():

@@ -10,7 +10,7 @@ class CacheSettings(BaseModel):
 
     namespace: str = Field("sg", description="prefix of every Redis key and channel this cache uses")
 
-    # L1: in-process LRU
+    # L1: in-process, CLOCK eviction (an LRU approximation)
     l1_max_entries: int = Field(10_000, ge=0, description="0 disables L1")
     l1_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
     l1_max_item_bytes: int = Field(1024 * 1024, ge=0, description="larger values skip L1")

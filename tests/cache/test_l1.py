@@ -1,4 +1,4 @@
-"""L1 (bounded LRU with TTL), the L2 record format, XFetch and the circuit breaker."""
+"""L1 (bounded, CLOCK eviction, TTL), the L2 record format, XFetch and the circuit breaker."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from runtime.cache.breaker import BreakerState, CircuitBreaker
 from runtime.cache.l1 import ENTRY_OVERHEAD_BYTES, MemoryTier
 from runtime.cache.record import HEADER_SIZE, Record, decode, xfetch
+from tests.cache.conftest import CacheFactory
 
 
 def tier(**kw: float) -> MemoryTier:
@@ -33,12 +34,49 @@ def test_lru_eviction_by_bytes_keeps_recently_used() -> None:
     t = tier(max_bytes=3 * entry)
     for key in ("k1", "k2", "k3"):
         assert put(t, key, b"x" * 1000)
-    assert t.get("k1") is not None  # k1 becomes most recently used; k2 is now the LRU
+    assert t.get("k1") is not None  # k1 is referenced: it gets a second chance, so k2 goes
     assert put(t, "k4", b"x" * 1000)
     assert t.get("k2") is None
     assert {k for k in ("k1", "k3", "k4") if t.get(k)} == {"k1", "k3", "k4"}
     assert t.bytes_used == 3 * entry
     assert t.evicted_size == 1
+
+
+def test_a_hit_buys_one_second_chance_not_more() -> None:
+    """CLOCK: a referenced entry is passed over once (its bit cleared), then goes like any other."""
+    t = tier(max_entries=3)
+    for key in ("a", "b", "c"):
+        put(t, key, b"v")
+    assert t.get("a") is not None
+    put(t, "d", b"v")  # a is referenced: b goes
+    assert t.keys() == ["c", "a", "d"]
+    put(t, "e", b"v")  # c
+    put(t, "f", b"v")  # a, not hit since its second chance
+    assert t.keys() == ["d", "e", "f"]
+    assert t.evicted_size == 3
+
+
+def test_a_new_entry_is_never_its_own_victim() -> None:
+    """Every entry referenced: each gets its second chance, one of them goes, and the new one stays."""
+    entry = 1000 + 2 + ENTRY_OVERHEAD_BYTES
+    t = tier(max_entries=3, max_bytes=3 * entry)
+    for key in ("k1", "k2", "k3"):
+        put(t, key, b"x" * 1000)
+        assert t.get(key) is not None
+    assert put(t, "k4", b"x" * 1000)
+    assert t.get("k4") is not None
+    assert t.keys() == ["k2", "k3", "k4"] and t.bytes_used == 3 * entry
+
+
+async def test_the_inlined_hit_path_marks_the_entry(make_cache: CacheFactory) -> None:
+    """`MultiLevelCache.get` serves an L1 hit without calling the tier: it must still set the entry's bit,
+    or a hot key would be evicted as if never read."""
+    cache = await make_cache(l1_max_entries=2, stats_sample_every=1024)
+    await cache.set("hot", b"1")
+    await cache.set("cold", b"2")
+    assert await cache.get("hot") == b"1"
+    await cache.set("new", b"3")
+    assert cache.l1.keys() == ["hot", "new"]
 
 
 def test_one_big_value_evicts_several_small_ones() -> None:
