@@ -1,5 +1,6 @@
 """Platform alerts: the gateway per region, its cache, envelope encryption, rate limiter and event
-pipeline, Redis replication, backups, autoscaling and canary analysis. Thresholds come from the stack (`alerts`, `backup`, `rollout`)."""
+pipeline, Redis replication, backups, autoscaling and canary analysis. Thresholds come from the stack
+(`alerts`, `backup`, `rollout`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ MIN_RATELIMIT_CHECKS_PER_SECOND = 1
 
 CACHE_LOOKUPS = "streamgate:cache_lookups:rate5m"
 CACHE_HIT_RATIO = "streamgate:cache_hit_ratio:ratio_rate5m"
+# Envelope operations that failed (the alert and the dashboard panel read the same series).
+CRYPTO_OPERATIONS = "streamgate_crypto_operations_total"
+CRYPTO_FAILED = 'result!="ok"'
 
 
 def gateway_group(scope: Scope) -> RuleGroup:
@@ -108,7 +112,7 @@ def cache_group(scope: Scope) -> RuleGroup:
 
 def envelope_group(scope: Scope) -> RuleGroup:
     threshold = number(scope.cfg.alerts.envelope_errors_per_minute)
-    failed = scope.labelled("streamgate_crypto_operations_total", 'result!="ok"')
+    failed = scope.labelled(CRYPTO_OPERATIONS, CRYPTO_FAILED)
     failures = AlertRule(
         name="StreamgateEnvelopeFailures",
         expr=(

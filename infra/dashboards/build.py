@@ -22,6 +22,8 @@ from grafana_foundation_sdk.models.dashboard import DashboardLinkType, DataSourc
 from infra.alerts.platform_alerts import (
     CACHE_HIT_RATIO,
     CACHE_LOOKUPS,
+    CRYPTO_FAILED,
+    CRYPTO_OPERATIONS,
     GATEWAY_HPAS,
     GATEWAY_JOB,
     GATEWAY_NAMESPACE,
@@ -205,7 +207,6 @@ def traffic_row(scope: Scope) -> tuple[str, list[Panel]]:
 
 
 def cache_rows() -> list[tuple[str, list[Panel]]]:
-    failed = 'result!="ok"'
     return [
         (
             "Cache tiers",
@@ -241,7 +242,7 @@ def cache_rows() -> list[tuple[str, list[Panel]]]:
                     "Envelope failures and L3 errors",
                     "short",
                     Query(
-                        f"sum by (operation, result) ({_rate('streamgate_crypto_operations_total', failed)})"
+                        f"sum by (operation, result) ({_rate(CRYPTO_OPERATIONS, CRYPTO_FAILED)})"
                         " * 60 or vector(0)",
                         "{{operation}} {{result}}/min",
                     ),
