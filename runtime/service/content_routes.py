@@ -26,6 +26,7 @@ from runtime.service.errors import ContentError
 from runtime.service.http import RawHeaders, parse_count
 from runtime.service.ranges import Unsatisfiable, if_range_allows, none_match, parse_range
 from runtime.service.uploads import MissingReferenceError
+from runtime.service.zerocopy import FILE_KEY
 from runtime.storage import StorageError
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ async def respond(
     ]
     status = 200
     body = obj.body
+    offset = 0
     if_none_match = wanted.get(b"if-none-match")
     range_header = wanted.get(b"range")
     if if_none_match is not None and none_match(if_none_match, etag):
@@ -157,14 +159,18 @@ async def respond(
         else:
             if byte_range is not None:
                 status = 206
-                body = body[byte_range.first : byte_range.last + 1]
+                offset = byte_range.first
+                body = body[offset : byte_range.last + 1]
                 headers.append((b"content-range", byte_range.content_range(obj.size).encode("latin-1")))
     if status != 304:
         headers.append((b"content-length", b"%d" % len(body)))
         if status != 416:
             headers.append((b"content-type", obj.raw_type))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    if obj.file is not None and body:
+        await send({"type": "http.response.body", "body": body, FILE_KEY: (obj.file, offset)})
+    else:
+        await send({"type": "http.response.body", "body": body})
     return status
 
 

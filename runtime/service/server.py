@@ -14,6 +14,10 @@ headers, or trickle a byte a second forever.
   is closed and the app sees the client gone (a 499: app.py). A pause the app causes (it reads slowly,
   so reading is paused) does not count.
 
+- Zero-copy: a body message carrying `zerocopy.FILE_KEY` is sent with sendfile(2) from its sealed file
+  when the connection is plain TCP and nothing is waiting in the transport's buffer (so bytes stay in
+  order); what the socket does not take at once goes through the transport from `body` as usual.
+
 uvicorn builds one protocol per connection from the class (`uvicorn.run(http=...)`), also in worker
 processes, so the limits are read from the gateway's settings once per process.
 """
@@ -24,13 +28,23 @@ import asyncio
 import functools
 import http
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGISendEvent
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from runtime.observability.metrics import int_counters
+from runtime.service import zerocopy
 from runtime.service.settings import GatewaySettings, ServerSettings
 
 log = logging.getLogger("runtime.service")
+
+ZERO_COPY_BYTES = int_counters(
+    "streamgate_http_zero_copy_bytes_total",
+    "Response body bytes sent with sendfile from a sealed file (never copied out of the process)",
+)
+_ZERO_COPIED = ZERO_COPY_BYTES.labels()
 
 
 @functools.cache
@@ -51,11 +65,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._last_read = 0.0  # loop time of the last bytes of a body
         # One timer per connection, re-armed from its own callback: a request costs no timer of its own.
         self._head_timer: asyncio.TimerHandle | None = None
+        self._socket_fd = -1  # the connection's socket, for sendfile (-1: not plain TCP, never)
 
     # -- connection ---------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if zerocopy.AVAILABLE and sock is not None and transport.get_extra_info("sslcontext") is None:
+            self._socket_fd = sock.fileno()
         self._head_started = self.loop.time()  # a connection must send a complete head in time, or go
         self._head_timer = self.loop.call_later(self._head_timeout, self._check_head)
 
@@ -99,6 +117,40 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             timer.cancel()
             self._head_timer = self.loop.call_later(self._body_timeout, self._check_head)
         super().on_headers_complete()
+        if self._socket_fd >= 0:
+            # The app's task is created but not yet run: it will call this instead of the cycle's send.
+            self.cycle.send = self._zero_copy(self.cycle)  # type: ignore[method-assign,assignment]
+
+    def _zero_copy(self, cycle: RequestResponseCycle) -> Callable[[ASGISendEvent], Coroutine[Any, Any, None]]:
+        send = cycle.send
+
+        async def zero_copy_send(message: ASGISendEvent) -> None:
+            if zerocopy.FILE_KEY in message:
+                message = self._send_file(cycle, message)  # type: ignore[arg-type]
+            await send(message)
+
+        return zero_copy_send
+
+    def _send_file(self, cycle: RequestResponseCycle, message: dict[str, Any]) -> ASGISendEvent:
+        """Sends what the socket takes now of the message's body from its file; returns the message for
+        the rest (the cycle's own checks and completion then run as for any body)."""
+        body = message["body"]
+        if (
+            cycle.response_started
+            and not cycle.response_complete
+            and not cycle.disconnected
+            and cycle.chunked_encoding is False
+            and cycle.scope["method"] != "HEAD"
+            and len(body) <= cycle.expected_content_length
+            and self.transport.get_write_buffer_size() == 0
+        ):
+            file, offset = message[zerocopy.FILE_KEY]
+            sent = zerocopy.send(self._socket_fd, file, offset, len(body))
+            if sent:
+                _ZERO_COPIED.value += sent
+                cycle.expected_content_length -= sent
+                body = body[sent:]
+        return {"type": "http.response.body", "body": body, "more_body": message.get("more_body", False)}
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -6,8 +6,9 @@ checked like any other); `gateway_legacy` is the same gateway on the first schem
 
 All three run on loopback with the same worker count; wrk (same machine) drives each in turn. The gateway
 runs as in production: rate limiting ON (micro-batched Redis checks, with local leases for hot keys),
-metrics, tracing (exporter none), the cache serving from L1; its limits are set high enough that wrk's
-single client IP is never refused. The segment is uploaded through the gateway's admin PUT (token + TOTP).
+metrics, tracing (exporter none), the cache serving from L1 (the body through sendfile from its sealed
+file, runtime/service/zerocopy.py); its limits are set high enough that wrk's single client IP is never
+refused. The segment is uploaded through the gateway's admin PUT (token + TOTP).
 
 Besides requests/s and latency, each contender's server CPU per request (user+system of its process tree,
 from /proc) is reported: on a machine shared with other work that figure is far steadier than req/s.
