@@ -10,9 +10,9 @@ gives a large body served more than once a sealed file the server can send witho
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from runtime.service import zerocopy
 from runtime.service.errors import ContentError
@@ -22,7 +22,7 @@ _DIGEST = 16
 _HEAD = len(MAGIC) + _DIGEST + 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ContentObject:
     etag: str  # strong, quoted
     content_type: str
@@ -84,13 +84,13 @@ class DecodedFrames:
         return obj
 
     def _seal(self, key: str, frame: bytes, obj: ContentObject) -> ContentObject:
-        if len(frame) + 2 * obj.size > self.max_bytes:
+        if len(frame) + 2 * obj.size > self.max_bytes:  # its `_cost` once sealed would not fit
             return obj
         file = zerocopy.seal(obj.body)
         if file is None:
             self.max_files = self._files  # out of descriptors (or no memfd): seal no more
             return obj
-        sealed = ContentObject(obj.etag, obj.content_type, obj.body, obj.raw_etag, obj.raw_type, file)
+        sealed = dataclasses.replace(obj, file=file)
         self._drop(key)
         self._keep(key, frame, sealed)
         return sealed
