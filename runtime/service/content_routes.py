@@ -166,10 +166,12 @@ async def respond(
         headers.append((b"content-length", b"%d" % len(body)))
         if status != 416:
             headers.append((b"content-type", obj.raw_type))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
     if obj.file is not None and body:
-        await send({"type": "http.response.body", "body": body, FILE_KEY: (obj.file, offset)})
+        source = (obj.file, offset)
+        await send({"type": "http.response.start", "status": status, "headers": headers, FILE_KEY: source})
+        await send({"type": "http.response.body", "body": body, FILE_KEY: source})
     else:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
     return status
 

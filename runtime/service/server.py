@@ -16,7 +16,10 @@ headers, or trickle a byte a second forever.
 
 - Zero-copy: a body message carrying `zerocopy.FILE_KEY` is sent with sendfile(2) from its sealed file
   when the connection is plain TCP and nothing is waiting in the transport's buffer (so bytes stay in
-  order); what the socket does not take at once goes through the transport from `body` as usual.
+  order); what the socket does not take at once goes through the transport from `body` as usual. When
+  the start message carries the key too, its head is held back and given to the socket with `MSG_MORE`
+  just before the sendfile, so the two leave together; whenever the body cannot follow that way, the
+  head goes through the transport first.
 
 uvicorn builds one protocol per connection from the class (`uvicorn.run(http=...)`), also in worker
 processes, so the limits are read from the gateway's settings once per process.
@@ -28,6 +31,8 @@ import asyncio
 import functools
 import http
 import logging
+import os
+import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -45,6 +50,7 @@ ZERO_COPY_BYTES = int_counters(
     "Response body bytes sent with sendfile from a sealed file (never copied out of the process)",
 )
 _ZERO_COPIED = ZERO_COPY_BYTES.labels()
+_MSG_MORE = getattr(socket, "MSG_MORE", 0)
 
 
 @functools.cache
@@ -66,6 +72,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # One timer per connection, re-armed from its own callback: a request costs no timer of its own.
         self._head_timer: asyncio.TimerHandle | None = None
         self._socket_fd = -1  # the connection's socket, for sendfile (-1: not plain TCP, never)
+        self._socket: socket.socket | None = None  # a duplicate of it for send(MSG_MORE), made on first use
 
     # -- connection ---------------------------------------------------------------------------------------
 
@@ -81,6 +88,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        if self._socket is not None:
+            self._socket.close()  # the duplicate only: the transport closes its own
+            self._socket = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -123,17 +133,30 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _zero_copy(self, cycle: RequestResponseCycle) -> Callable[[ASGISendEvent], Coroutine[Any, Any, None]]:
         send = cycle.send
+        held: list[bytes] = []  # this response's head, while it waits for its body
 
         async def zero_copy_send(message: ASGISendEvent) -> None:
             if zerocopy.FILE_KEY in message:
-                message = self._send_file(cycle, message)  # type: ignore[arg-type]
+                if message["type"] == "http.response.start":
+                    # uvicorn's own send builds and checks the head; it writes it here instead.
+                    transport, cycle.transport = cycle.transport, _HeldHead(held)  # type: ignore[assignment]
+                    try:
+                        await send(message)
+                    finally:
+                        cycle.transport = transport
+                    return
+                message = self._send_file(cycle, message, b"".join(held))  # type: ignore[arg-type]
+                held.clear()
+            elif held:
+                self._write_head(cycle, b"".join(held))
+                held.clear()
             await send(message)
 
         return zero_copy_send
 
-    def _send_file(self, cycle: RequestResponseCycle, message: dict[str, Any]) -> ASGISendEvent:
-        """Sends what the socket takes now of the message's body from its file; returns the message for
-        the rest (the cycle's own checks and completion then run as for any body)."""
+    def _send_file(self, cycle: RequestResponseCycle, message: dict[str, Any], head: bytes) -> ASGISendEvent:
+        """Sends `head` (if any) and what the socket takes now of the message's body from its file; returns
+        the message for the rest (the cycle's own checks and completion then run as for any body)."""
         body = message["body"]
         if (
             cycle.response_started
@@ -144,13 +167,37 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             and len(body) <= cycle.expected_content_length
             and self.transport.get_write_buffer_size() == 0
         ):
-            file, offset = message[zerocopy.FILE_KEY]
-            sent = zerocopy.send(self._socket_fd, file, offset, len(body))
-            if sent:
-                _ZERO_COPIED.value += sent
-                cycle.expected_content_length -= sent
-                body = body[sent:]
+            if self._send_more(head):  # else what the socket did not take of it waits in the transport
+                file, offset = message[zerocopy.FILE_KEY]
+                sent = zerocopy.send(self._socket_fd, file, offset, len(body))
+                if sent:
+                    _ZERO_COPIED.value += sent
+                    cycle.expected_content_length -= sent
+                    body = body[sent:]
+        else:
+            self._write_head(cycle, head)
         return {"type": "http.response.body", "body": body, "more_body": message.get("more_body", False)}
+
+    def _send_more(self, head: bytes) -> bool:
+        """Gives the socket `head` with MSG_MORE (the kernel holds it for what follows): True if it took all
+        of it; otherwise what it did not take goes through the transport, and so must the body."""
+        if not head:
+            return True
+        try:
+            if self._socket is None:
+                self._socket = socket.socket(fileno=os.dup(self._socket_fd))
+                self._socket.setblocking(False)  # as the transport's: never wait inside the event loop
+            taken = self._socket.send(head, _MSG_MORE)
+        except OSError:  # full, broken or out of descriptors: the transport sends it, or reports the error
+            taken = 0
+        if taken == len(head):
+            return True
+        self.transport.write(head[taken:])
+        return False
+
+    def _write_head(self, cycle: RequestResponseCycle, head: bytes) -> None:
+        if head and not cycle.disconnected:
+            self.transport.write(head)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -204,3 +251,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+
+
+class _HeldHead:
+    """Stands in for the transport while uvicorn writes a response's head that waits for its body."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)

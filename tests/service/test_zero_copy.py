@@ -10,7 +10,7 @@ import fcntl
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import uvicorn
@@ -182,3 +182,44 @@ async def test_pipelined_responses_to_a_trickling_reader_arrive_whole_and_in_ord
     small = _get("range: bytes=5-1004\r\n")
     replies = await asyncio.to_thread(_exchange, served, (_get() + small) * 4, 8, 0.0, 0.0005)
     assert replies == [(b"HTTP/1.1 200 OK", BODY), (b"HTTP/1.1 206 Partial Content", BODY[5:1005])] * 4
+
+
+async def test_a_held_head_is_sent_whatever_body_follows() -> None:
+    """A start message that announces a file holds its head back for the body; when the body comes
+    without the file (or cannot be sent from it), the head still goes first, through the transport."""
+    sealed = zerocopy.seal(BODY)
+    assert sealed is not None
+
+    async def app(
+        scope: dict[str, object], receive: object, send: Callable[[dict[str, object]], Awaitable[None]]
+    ) -> None:
+        headers = [(b"content-length", b"%d" % len(BODY))]
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": headers, zerocopy.FILE_KEY: (sealed, 0)}
+        )
+        body: dict[str, object] = {"type": "http.response.body", "body": BODY}
+        if scope["path"] == "/file":
+            body[zerocopy.FILE_KEY] = (sealed, 0)
+        await send(body)
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host=LOOPBACK, port=port, http=GuardedHttpToolsProtocol, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await asyncio.to_thread(wait_until, lambda: port_open(port), 10, "uvicorn")
+    try:
+        for path in ("/bytes", "/file"):
+            before = SENT.value
+            request = f"GET {path} HTTP/1.1\r\nhost: t\r\n\r\n".encode() * 2
+            replies = await asyncio.to_thread(_exchange, port, request, 2)
+            assert replies == [(b"HTTP/1.1 200 OK", BODY)] * 2, path
+            assert (SENT.value > before) == (path == "/file")
+        [(status, empty)] = await asyncio.to_thread(
+            _exchange, port, b"HEAD /file HTTP/1.1\r\nhost: t\r\n\r\n", 1
+        )
+        assert status == b"HTTP/1.1 200 OK" and empty == b""
+    finally:
+        server.should_exit = True
+        await task
