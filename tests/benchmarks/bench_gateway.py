@@ -4,7 +4,7 @@ The gateway serves the HLS scheme's path (`/v1/content/bench/720p/0.ts`, an MPEG
 checked like any other); `gateway_legacy` is the same gateway on the first scheme's path
 (`/v1/content/bench/segments/0`), measured in the same rounds, so the two schemes compare directly.
 
-All three run on loopback with the same worker count; wrk (same machine) drives each in turn. The gateway
+All run on loopback with the same worker count; wrk (same machine) drives each in turn. The gateway
 runs as in production: rate limiting ON (micro-batched Redis checks, with local leases for hot keys),
 metrics, tracing (exporter none), the cache serving from L1 (the body through sendfile from its sealed
 file, runtime/service/zerocopy.py); its limits are set high enough that wrk's single client IP is never
@@ -24,6 +24,12 @@ Two more loads, gateway against nginx serving the same files (the bare app serve
 these out): `mixed`, 64 distinct segments with half of the requests a ranged 64 KiB slice; and `clients`,
 each request from one of 4096 distinct client addresses in X-Forwarded-For (wrk on loopback is the trusted
 edge), where no local rate-limit lease can help and every request's check goes to Redis.
+
+`ceiling` is what any app on this server can reach: uvicorn with the gateway's own protocol and
+zero-copy (head with MSG_MORE, body by sendfile from sealed files), serving the same segments (whole and
+ranged) and doing nothing else. It runs the single and the mixed load; gateway/ceiling says how much the
+gateway's own work (rate limit, cache, metrics, tracing, edge checks) costs, ceiling/nginx how much the
+server costs.
 
 Floors: gateway >= 70% of the bare ASGI app's requests/s, gateway p99 <= 2x the bare app's p99, and
 profiling costs <= 2% of the gateway's throughput: the agent's own CPU (its threads' CPU beyond the same
@@ -100,6 +106,32 @@ async def app(scope, receive, send):
                 return
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})
+"""
+
+CEILING_APP = """
+import os
+from runtime.service.zerocopy import FILE_KEY, seal
+
+ROOT = os.environ["BENCH_WWW"]
+FILES = {}
+for folder, _, names in os.walk(ROOT):
+    for name in names:
+        with open(os.path.join(folder, name), "rb") as f:
+            body = f.read()
+        FILES["/" + os.path.relpath(os.path.join(folder, name), ROOT)] = (body, seal(body))
+
+
+async def app(scope, receive, send):
+    body, file = FILES[scope["path"]]
+    status, offset = 200, 0
+    for name, value in scope["headers"]:
+        if name == b"range":
+            first, last = value[6:].split(b"-")
+            status, offset = 206, int(first)
+            body = body[offset : int(last) + 1]
+    headers = [(b"content-type", b"video/mp2t"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers, FILE_KEY: (file, offset)})
+    await send({"type": "http.response.body", "body": body, FILE_KEY: (file, offset)})
 """
 
 NGINX_CONF = """
@@ -229,8 +261,9 @@ def agent_cost(profiled: list[Result], plain: list[Result]) -> dict[str, float]:
     }
 
 
-def check_body(url: str, body: bytes) -> None:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def check_body(url: str, body: bytes, byte_range: str | None = None) -> None:
+    request = urllib.request.Request(url, headers={"Range": byte_range} if byte_range else {})
+    with urllib.request.urlopen(request, timeout=5) as response:
         got = response.read()
     if got != body:
         raise RuntimeError(f"{url} returned {len(got)} bytes, not the expected body")
@@ -267,10 +300,13 @@ def _port_open(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def bare_asgi(workdir: Path, body_file: Path, workers: int) -> Iterator[tuple[str, int]]:
-    (workdir / "bare_app.py").write_text(BARE_APP)
+def bare_asgi(
+    workdir: Path, env: dict[str, str], workers: int, source: str = BARE_APP, http: str = "httptools"
+) -> Iterator[tuple[str, int]]:
+    """`source` (an ASGI app) under uvicorn with `http` as its protocol; yields PATH's URL and the pid."""
+    (workdir / "bare_app.py").write_text(source)
     port = free_port()
-    env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -288,7 +324,7 @@ def bare_asgi(workdir: Path, body_file: Path, workers: int) -> Iterator[tuple[st
             "--loop",
             "uvloop",
             "--http",
-            "httptools",
+            http,
             "--no-access-log",
             "--log-level",
             "warning",
@@ -372,8 +408,10 @@ def main() -> int:
         "gateway_profiled": [],
         "gateway_legacy": [],
         "bare_asgi": [],
+        "ceiling": [],
         "nginx": [],
         **{f"{who}_{load}": [] for load in ("mixed", "clients") for who in ("gateway", "nginx")},
+        "ceiling_mixed": [],
     }
     with (
         tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp,
@@ -398,6 +436,7 @@ def main() -> int:
             },
         )
         (workdir / "bare").mkdir()
+        (workdir / "ceiling").mkdir()
         sink = profile_sink(moto.url)
         profiled_env = {
             **env,
@@ -407,8 +446,18 @@ def main() -> int:
         with (
             live_gateway(env) as gw,
             live_gateway(profiled_env) as profiled,
-            bare_asgi(workdir / "bare", body_file, args.workers) as (bare_url, bare_pid),
+            bare_asgi(workdir / "bare", {"BENCH_BODY_FILE": str(body_file)}, args.workers) as (
+                bare_url,
+                bare_pid,
+            ),
             nginx(workdir / "nginx", segments, args.workers) as (nginx_url, nginx_pid),
+            bare_asgi(
+                workdir / "ceiling",
+                {"BENCH_WWW": str(workdir / "nginx" / "www")},
+                args.workers,
+                CEILING_APP,
+                "runtime.service.server:GuardedHttpToolsProtocol",
+            ) as (ceiling_url, ceiling_pid),
         ):
             gateway_url = f"{gw.url}{PATH}"
             asyncio.run(upload(gw.url, env, {**segments, LEGACY_PATH: body}))
@@ -420,18 +469,22 @@ def main() -> int:
                 for load, script in scripts.items()
                 for who, url, pid in (("gateway", gateway_url, gw.proc.pid), ("nginx", nginx_url, nginx_pid))
             ]
+            loads.append(("ceiling_mixed", ceiling_url, ceiling_pid, scripts["mixed"]))
             contenders = (
                 ("gateway", gateway_url, gw.proc.pid),
                 ("gateway_profiled", f"{profiled.url}{PATH}", profiled.proc.pid),
                 ("gateway_legacy", f"{gw.url}{LEGACY_PATH}", gw.proc.pid),
                 ("bare_asgi", bare_url, bare_pid),
                 ("nginx", nginx_url, nginx_pid),
+                ("ceiling", ceiling_url, ceiling_pid),
             )
             for _, url, _ in contenders:
                 for _ in range(4):  # every worker gets its L1 warm (and the check proves the bytes)
                     check_body(url, body)
-            for path, segment in segments.items():  # every segment as nginx serves it, through the gateway
-                check_body(f"{gw.url}{path}", segment)
+            for path, segment in segments.items():  # every segment as nginx serves it, whole and ranged
+                for base in (gw.url, ceiling_url.removesuffix(PATH)):
+                    check_body(f"{base}{path}", segment)
+                    check_body(f"{base}{path}", segment[SLICE : 2 * SLICE], f"bytes={SLICE}-{2 * SLICE - 1}")
             for _ in range(rounds):
                 for name, url, pid in contenders:
                     results[name].append(measure(name, url, pid, seconds, args.connections, args.threads))
@@ -455,6 +508,7 @@ def main() -> int:
         for name, rs in results.items()
     }
     g, b, n, old = best["gateway"], best["bare_asgi"], best["nginx"], best["gateway_legacy"]
+    top, top_mixed = best["ceiling"], best["ceiling_mixed"]
     prof = best["gateway_profiled"]
     agent = agent_cost(results["gateway_profiled"], results["gateway"])
     figures = {
@@ -498,6 +552,10 @@ def main() -> int:
                 ("p99_vs_bare_ratio", best[f"gateway_{load}"].p99_ms / b.p99_ms),
             )
         },
+        "ceiling_vs_nginx_rps_ratio": round(top.rps / n.rps, 3),
+        "gateway_vs_ceiling_rps_ratio": round(g.rps / top.rps, 3),
+        "mixed_ceiling_vs_nginx_rps_ratio": round(top_mixed.rps / best["nginx_mixed"].rps, 3),
+        "mixed_gateway_vs_ceiling_rps_ratio": round(best["gateway_mixed"].rps / top_mixed.rps, 3),
         "profiles_pushed": sink.stored,
         "load_average_1m": os.getloadavg()[0],
     }
@@ -531,6 +589,11 @@ def main() -> int:
             f"{figures[f'{load}_gateway_vs_nginx_p99_ratio']:.2f} · CPU us/req gateway "
             f"{best[f'gateway_{load}'].cpu_us_per_request:.0f}, nginx {best[f'nginx_{load}'].cpu_us_per_request:.0f}"
         )
+    print(
+        f"ceiling (the server alone, zero-copy): /nginx single {figures['ceiling_vs_nginx_rps_ratio']:.2f}, "
+        f"mixed {figures['mixed_ceiling_vs_nginx_rps_ratio']:.2f} · gateway/ceiling single "
+        f"{figures['gateway_vs_ceiling_rps_ratio']:.2f}, mixed {figures['mixed_gateway_vs_ceiling_rps_ratio']:.2f}"
+    )
     print(json.dumps(figures))
     return 0
 
