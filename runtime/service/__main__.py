@@ -20,9 +20,10 @@ def serve(settings: GatewaySettings) -> None:
     import uvicorn
 
     from runtime.service.logs import log_config
-    from runtime.service.server import GuardedHttpToolsProtocol
+    from runtime.service.server import GuardedHttpToolsProtocol, raise_open_files_limit
 
     s = settings.server
+    raise_open_files_limit()  # before the workers start: they inherit it
     uvicorn.run(
         "runtime.service.asgi:app",
         factory=False,

@@ -63,14 +63,21 @@ def _ready(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def live_gateway(env: Mapping[str, str], port: int | None = None) -> Iterator[LiveGateway]:
+def live_gateway(
+    env: Mapping[str, str], port: int | None = None, *, open_files: int | None = None
+) -> Iterator[LiveGateway]:
+    """`python -m runtime.service` with `env`, ready to serve; `open_files`: start it with that soft limit
+    on open descriptors (the hard limit unchanged)."""
     port = port or int(env["STREAMGATE_SERVER__PORT"])
     full = {
         **{k: v for k, v in os.environ.items() if not k.startswith("STREAMGATE_")},
         **env,
         "PYTHONPATH": str(ROOT),
     }
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.service"], env=full, cwd=ROOT)
+    command = [sys.executable, "-m", "runtime.service"]
+    if open_files is not None:  # prlimit (util-linux) execs the command: the pid stays the gateway's
+        command = ["prlimit", f"--nofile={open_files}:", *command]
+    proc = subprocess.Popen(command, env=full, cwd=ROOT)
     try:
         deadline = time.monotonic() + 30
         while not _ready(port):

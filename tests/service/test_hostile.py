@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import socket
 import time
 import urllib.parse
@@ -215,6 +216,7 @@ async def test_hostile_bodies(
 # --- a real gateway process ----------------------------------------------------------------------------
 
 HEAD_TIMEOUT = 1.5
+OPEN_FILES = 256  # the soft limit the gateway is started with: it must lift it to the hard one
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +229,7 @@ def live(redis_session: RedisServer, moto: MotoServer) -> Iterator[LiveGateway]:
         STREAMGATE_SERVER__HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT),
         STREAMGATE_SERVER__BODY_IDLE_TIMEOUT_SECONDS=str(HEAD_TIMEOUT),
     )
-    with live_gateway(env) as gw:
+    with live_gateway(env, open_files=OPEN_FILES) as gw:
         yield gw
 
 
@@ -390,6 +392,16 @@ def test_raw_hostile_bytes_never_get_a_5xx(
         reply = _reply(sock)
     status = _status(reply)
     assert status < 500, (request[:300], reply[:300])
+
+
+def test_the_open_files_limit_is_lifted_to_the_hard_one(live: LiveGateway) -> None:
+    """Each connection sending hot bodies holds two descriptors: a low soft limit would refuse clients."""
+    limits = Path(f"/proc/{live.proc.pid}/limits").read_text()
+    [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
+    soft, hard = line.split()[3:5]
+    hard_now = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert hard == str(hard_now) if hard_now != resource.RLIM_INFINITY else hard == "unlimited"
+    assert soft == hard or int(soft) >= 1 << 20, line
 
 
 def test_the_process_stays_small_after_all_that(live: LiveGateway) -> None:
