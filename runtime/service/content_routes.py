@@ -166,13 +166,9 @@ async def respond(
         headers.append((b"content-length", b"%d" % len(body)))
         if status != 416:
             headers.append((b"content-type", obj.raw_type))
-    if obj.file is not None and body:
-        source = (obj.file, offset)
-        await send({"type": "http.response.start", "status": status, "headers": headers, FILE_KEY: source})
-        await send({"type": "http.response.body", "body": body, FILE_KEY: source})
-    else:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    source = {FILE_KEY: (obj.file, offset)} if obj.file is not None and body else {}  # zerocopy.py
+    await send({"type": "http.response.start", "status": status, "headers": headers, **source})
+    await send({"type": "http.response.body", "body": body, **source})
     return status
 
 

@@ -28,6 +28,7 @@ processes, so the limits are read from the gateway's settings once per process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import http
 import logging
@@ -54,21 +55,17 @@ _ZERO_COPIED = ZERO_COPY_BYTES.labels()
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)
 
 
-def raise_open_files_limit() -> int:
+def raise_open_files_limit() -> None:
     """Lift this process's soft limit on open descriptors to its hard limit, as nginx's
-    `worker_rlimit_nofile` does, and return the limit in force. A connection that sends hot bodies holds
-    two descriptors (its socket, and the duplicate for `MSG_MORE`), and each sealed body one more; a
-    soft limit of 1,024, still the default in some container runtimes, would refuse connections long
-    before the process runs out of anything else."""
+    `worker_rlimit_nofile` does. A connection that sends hot bodies holds two descriptors (its socket,
+    and the duplicate for `MSG_MORE`), and each sealed body one more; a soft limit of 1,024, still the
+    default in some container runtimes, would refuse connections long before the process runs out of
+    anything else."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)  # Linux's default nr_open
-    if soft == resource.RLIM_INFINITY or soft >= target:
-        return soft
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ValueError, OSError):  # a cap the kernel enforces (nr_open): keep what there is
-        return soft
-    return target
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20  # Linux's default nr_open
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):  # a cap the kernel enforces: keep what there is
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 @functools.cache
