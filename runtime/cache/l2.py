@@ -50,6 +50,7 @@ class RedisTier:
             self._mget,
             max_items=settings.l2_batch_max_items,
             max_delay=settings.l2_batch_max_delay_seconds,
+            eager=True,  # a lone lookup must not wait a loop hop for company (a third of the overhead)
         )
         self._release = client.register_script(_RELEASE_LEASE)
         self._value_prefix = self.keys.value_prefix

@@ -106,6 +106,7 @@ class _L1View(Protocol):
 
     evicted_size: int
     evicted_expired: int
+    refused: int
 
 
 @dataclass(slots=True)
@@ -139,6 +140,7 @@ class _CacheCollector(Collector):
         self._retired_hits = dict.fromkeys(TIERS, 0)
         self._retired_misses = dict.fromkeys(TIERS, 0)
         self._retired_evictions = {"size": 0, "expired": 0}
+        self._retired_refused = 0
 
     def register(self, stats: CacheStats, l1: _L1View) -> None:
         with self._lock:
@@ -155,12 +157,14 @@ class _CacheCollector(Collector):
                 self._retired_misses[tier] += stats.misses(tier)
             self._retired_evictions["size"] += pair[1].evicted_size
             self._retired_evictions["expired"] += pair[1].evicted_expired
+            self._retired_refused += pair[1].refused
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         with self._lock:
             live = list(self._live.values())
             hits, misses = dict(self._retired_hits), dict(self._retired_misses)
             evictions = dict(self._retired_evictions)
+            refused = self._retired_refused
         held = entries = negative = 0
         for stats, l1 in live:
             for tier in TIERS:
@@ -168,6 +172,7 @@ class _CacheCollector(Collector):
                 misses[tier] += stats.misses(tier)
             evictions["size"] += l1.evicted_size
             evictions["expired"] += l1.evicted_expired
+            refused += l1.refused
             held += l1.bytes_used
             entries += l1.entries
             negative += stats.negative_hits
@@ -191,6 +196,11 @@ class _CacheCollector(Collector):
         for reason, count in evictions.items():
             evict_family.add_metric([reason], count)
         yield evict_family
+        yield CounterMetricFamily(
+            "streamgate_cache_l1_refused",
+            "Values read from L2 or L3 that a full L1 did not take (their key's first miss lately)",
+            value=refused,
+        )
         yield CounterMetricFamily(
             "streamgate_cache_negative_hits", "Cached misses served (negative caching)", value=negative
         )

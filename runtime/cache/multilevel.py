@@ -383,7 +383,7 @@ class MultiLevelCache:
         prefixes = self.settings.l3_key_prefixes
         return self.l3 is not None and (not prefixes or key.startswith(prefixes))
 
-    async def _from_l3(self, key: str, gen: int) -> Lookup:
+    async def _from_l3(self, key: str, gen: int, *, hot: bool = False) -> Lookup:
         assert self.l3 is not None
         timing = TIMING.get()
         started = time.perf_counter() if timing is not None else 0.0
@@ -399,13 +399,17 @@ class MultiLevelCache:
         if self._fits_l2(value):
             with contextlib.suppress(L2UnavailableError):
                 await self.l2.set(key, record)
-        self._promote(key, record, gen, now)
+        self._promote(key, record, gen, now, hot=hot)
         return Lookup(value, Tier.L3)
 
-    def _promote(self, key: str, record: Record, gen: int, now: float) -> None:
-        if self._l1_enabled and self._changes.allows(
-            key, gen, record.expires_at
-        ):  # no change raced with this lookup
+    def _promote(self, key: str, record: Record, gen: int, now: float, *, hot: bool = False) -> None:
+        """Copy a record read from below into L1. `hot`: known to be read often (the warmer's top keys),
+        so it skips the admission that keeps one-off reads from evicting hot keys (l1.py)."""
+        if (
+            self._l1_enabled
+            and self._changes.allows(key, gen, record.expires_at)  # no change raced with this lookup
+            and (hot or self.l1.admit(key, record.value))
+        ):
             live = self._l1_live(now)
             self.l1.set(
                 key,
@@ -655,7 +659,7 @@ class MultiLevelCache:
         missing = []
         for key, record in zip(keys, records, strict=True):
             if record is not None and record.value is not None and record.fresh(now):
-                self._promote(key, record, gen, now)
+                self._promote(key, record, gen, now, hot=True)
                 warmed += 1
             elif self._uses_l3(key):
                 missing.append(key)
@@ -664,7 +668,7 @@ class MultiLevelCache:
 
             async def one(key: str) -> bool:
                 async with limit:
-                    return (await self._from_l3(key, gen)).tier is not None
+                    return (await self._from_l3(key, gen, hot=True)).tier is not None
 
             warmed += sum(await asyncio.gather(*(one(key) for key in missing)))
         metrics.WARMED_KEYS.inc(warmed)

@@ -10,7 +10,8 @@ class CacheSettings(BaseModel):
 
     namespace: str = Field("sg", description="prefix of every Redis key and channel this cache uses")
 
-    # L1: in-process, CLOCK eviction (an LRU approximation)
+    # L1: in-process, CLOCK eviction (an LRU approximation); when full, a value read from below goes in on
+    # its second miss (l1.py)
     l1_max_entries: int = Field(10_000, ge=0, description="0 disables L1")
     l1_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
     l1_max_item_bytes: int = Field(1024 * 1024, ge=0, description="larger values skip L1")
@@ -23,7 +24,12 @@ class CacheSettings(BaseModel):
     l2_stale_seconds: float = Field(60.0, ge=0, description="how long past expiry L2 keeps a stale copy")
     l2_max_item_bytes: int = Field(1024 * 1024, ge=0, description="larger values skip L2")
     l2_batch_max_items: int = Field(256, ge=1)
-    l2_batch_max_delay_seconds: float = Field(0.0, ge=0, description="0: flush on the next loop iteration")
+    l2_batch_max_delay_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="how long lookups made while another is in flight wait for company (a lookup made with"
+        " none in flight goes at once); 0: until the next loop iteration",
+    )
 
     # L3: object store (used only when an ObjectStore is given)
     l3_write_through: bool = True

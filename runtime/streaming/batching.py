@@ -9,6 +9,10 @@ The first caller of a batch leads it: it yields to the loop once (so callers of 
 closes the batch and, if it is alone, runs the batch function itself, so a lone call costs one bare loop
 hop and no task. With company, the flush runs in a task, so one caller's cancellation cannot fail the
 others.
+
+With `eager`, a caller that finds nothing in flight flushes at once, without the hop: sequential callers
+(one request at a time) pay nothing for batching, and callers that arrive while a flush is in flight still
+gather into the next batch. Under a burst in one tick the first caller goes alone and the rest together.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ class MicroBatcher(Generic[K, V]):
     the exception. A caller cancelled while waiting does not affect the others.
     """
 
-    def __init__(self, flush: BatchFn[K, V], *, max_items: int = 256, max_delay: float = 0.0) -> None:
+    def __init__(
+        self, flush: BatchFn[K, V], *, max_items: int = 256, max_delay: float = 0.0, eager: bool = False
+    ) -> None:
         if max_items < 1:
             raise ValueError("max_items must be >= 1")
         if max_delay < 0:
@@ -52,16 +58,19 @@ class MicroBatcher(Generic[K, V]):
         self._flush = flush
         self._max_items = max_items
         self._max_delay = max_delay
+        self._eager = eager
         self._open: _Batch[K, V] | None = None
+        self._in_flight = 0  # flushes running now
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0  # flush calls so far (for tests and metrics)
         self.items = 0  # items flushed so far
 
     async def submit(self, item: K) -> V:
         """Queue `item` for the current batch and wait for its result."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[V] = loop.create_future()
         batch = self._open
+        if batch is None and self._eager and not self._in_flight:
+            return (await self._call([item]))[0]  # alone and idle: no batch, no future, no hop
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         if batch is not None:  # join the batch of this tick
             batch.items.append(item)
             batch.futures.append(future)
@@ -108,15 +117,22 @@ class MicroBatcher(Generic[K, V]):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, batch: _Batch[K, V]) -> None:
+    async def _call(self, items: list[K]) -> Sequence[V]:
+        """One flush, counted, with its contract checked."""
         self.batches += 1
-        self.items += len(batch.items)
+        self.items += len(items)
+        self._in_flight += 1
         try:
-            results = await self._flush(batch.items)
-            if len(results) != len(batch.items):
-                raise BatchError(
-                    f"batch function returned {len(results)} results for {len(batch.items)} items"
-                )
+            results = await self._flush(items)
+        finally:
+            self._in_flight -= 1
+        if len(results) != len(items):
+            raise BatchError(f"batch function returned {len(results)} results for {len(items)} items")
+        return results
+
+    async def _run(self, batch: _Batch[K, V]) -> None:
+        try:
+            results = await self._call(batch.items)
         except asyncio.CancelledError:
             for future in batch.futures:
                 future.cancel()

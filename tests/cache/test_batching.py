@@ -42,6 +42,24 @@ async def test_lone_submit_is_not_delayed() -> None:
     assert per_call < 0.002  # one loop hop, not a timer
 
 
+async def test_an_eager_lone_caller_flushes_in_its_first_step() -> None:
+    for eager, calls_after_one_step in ((True, [[7]]), (False, [])):
+        flush = Recorder()
+        task = asyncio.ensure_future(MicroBatcher(flush, eager=eager).submit(7))
+        await asyncio.sleep(0)  # the task runs one step
+        assert flush.calls == calls_after_one_step, eager
+        assert await task == 70
+
+
+async def test_eager_callers_gather_while_a_flush_is_in_flight() -> None:
+    flush = Recorder(delay=0.01)
+    batcher = MicroBatcher(flush, eager=True)
+    assert await asyncio.gather(*(batcher.submit(i) for i in range(5))) == [0, 10, 20, 30, 40]
+    assert flush.calls == [[0], [1, 2, 3, 4]]  # the first went at once, the rest waited together
+    assert await batcher.submit(5) == 50  # idle again: alone at once
+    assert flush.calls[-1] == [5]
+
+
 async def test_max_items_splits_batches() -> None:
     flush = Recorder()
     batcher = MicroBatcher(flush, max_items=8)
@@ -81,13 +99,15 @@ async def test_error_reaches_every_caller_of_the_batch() -> None:
     assert all(isinstance(r, ConnectionError) for r in results)
 
 
-async def test_wrong_result_count_is_an_error() -> None:
-    async def short(items: Sequence[int]) -> list[int]:
-        return [1]
+@pytest.mark.parametrize("eager", [False, True])
+async def test_wrong_result_count_is_an_error(eager: bool) -> None:
+    async def wrong(items: Sequence[int]) -> list[int]:
+        return [1] * (len(items) + 1)
 
-    batcher = MicroBatcher(short)
+    batcher = MicroBatcher(wrong, eager=eager)
     results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
     assert all(isinstance(r, BatchError) for r in results)
+    assert batcher._in_flight == 0  # a failed flush is no longer in flight: the next caller goes at once
 
 
 async def test_cancelled_caller_does_not_break_the_batch() -> None:

@@ -79,6 +79,24 @@ async def test_the_inlined_hit_path_marks_the_entry(make_cache: CacheFactory) ->
     assert cache.l1.keys() == ["hot", "new"]
 
 
+def test_a_full_tier_admits_a_value_from_below_on_its_second_miss() -> None:
+    t = tier(max_entries=20)
+    assert t.admit("k0", b"v")  # room: no one would be evicted
+    for i in range(20):
+        put(t, f"k{i}", b"v")
+    assert t.admit("k3", b"v")  # already here: a refresh evicts no one
+    assert not t.admit("new", b"v") and t.refused == 1  # full: the first miss is only remembered
+    assert t.admit("new", b"v")  # the second is taken
+    assert not t.admit("new", b"v")  # and forgotten once taken: a first miss again
+    for i in range(10):  # the memory is bounded (10 keys for a tier of 20): the oldest is forgotten
+        assert not t.admit(f"other{i}", b"v")
+    assert not t.admit("new", b"v")
+    assert t.refused == 13
+    small = tier(max_entries=100, max_bytes=2_000)
+    put(small, "big", b"x" * 1_500)
+    assert not small.admit("another", b"x" * 400)  # full by bytes though not by count
+
+
 def test_one_big_value_evicts_several_small_ones() -> None:
     t = tier(max_bytes=2_000)
     for i in range(5):

@@ -124,6 +124,8 @@ async def test_get_many_is_one_round_trip(make_cache: CacheFactory) -> None:
 
 
 async def test_concurrent_gets_share_one_mget(make_cache: CacheFactory) -> None:
+    """The first get finds nothing in flight and goes at once, alone (a GET); the 49 that arrive while it is
+    in flight share one MGET."""
     cache = await make_cache(l1_max_entries=0)  # L1 off: every get goes to Redis
     for i in range(50):
         await cache.set(f"k{i}", f"v{i}".encode())
@@ -132,7 +134,31 @@ async def test_concurrent_gets_share_one_mget(make_cache: CacheFactory) -> None:
     values = await asyncio.gather(*(cache.get(f"k{i}") for i in range(50)))
     assert values == [f"v{i}".encode() for i in range(50)]
     assert await mget_calls(cache.l2.client) - before == 1
-    assert cache.l2.batcher.batches - batches_before == 1
+    assert cache.l2.batcher.batches - batches_before == 2
+
+
+async def test_a_scan_of_cold_keys_does_not_evict_the_hot_ones(make_cache: CacheFactory) -> None:
+    """Values read once from L2 do not take a full L1's places: the hot keys stay, and a cold key read
+    twice in a row gets in on its second read."""
+    cache = await make_cache(l1_max_entries=20)
+    refused = REGISTRY.get_sample_value("streamgate_cache_l1_refused_total") or 0.0
+    hot = [f"hot{i}" for i in range(20)]
+    for key in hot:
+        await cache.set(key, b"h")
+        assert await cache.get(key) == b"h"
+    writer = await make_cache(l1_max_entries=0)
+    for i in range(100):
+        await writer.set(f"cold{i}", b"c")
+    for i in range(100):
+        assert await cache.get(f"cold{i}") == b"c"  # served from L2
+    assert sorted(cache.l1.keys()) == sorted(hot)
+    assert REGISTRY.get_sample_value("streamgate_cache_l1_refused_total") == refused + 100
+    assert await cache.get("cold99") == b"c"  # refused lately: its second miss is taken
+    assert "cold99" in cache.l1
+    assert await cache.get("cold7") == b"c"  # refused too long ago: a first miss again
+    assert "cold7" not in cache.l1
+    assert await cache.get("cold7") == b"c"
+    assert "cold7" in cache.l1 and len(cache.l1.keys()) == 20
 
 
 async def test_peek_is_l1_only(make_cache: CacheFactory) -> None:
