@@ -75,6 +75,7 @@ async def test_new_instance_warms_hot_keys_into_l1(make_cache: CacheFactory, sto
     full = await make_cache(store=store, l1_max_entries=6)
     for i in range(6):
         await full.set(f"filler{i}", b"f")
+        assert await full.get(f"filler{i}") == b"f"  # read: a miss from below would not evict it
     assert await full.warm(6) == 6  # known hot: they skip the admission that refuses one-off reads
     assert sorted(full.l1.keys()) == sorted([*(f"hot{i}" for i in range(5)), "hot-l3-only"])
 
