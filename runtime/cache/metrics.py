@@ -198,7 +198,8 @@ class _CacheCollector(Collector):
         yield evict_family
         yield CounterMetricFamily(
             "streamgate_cache_l1_refused",
-            "Values read from L2 or L3 that a full L1 did not take (their key's first miss lately)",
+            "Values read from L2 or L3 that a full L1 did not take: each would have evicted an entry"
+            " that is read, on its key's first miss lately",
             value=refused,
         )
         yield CounterMetricFamily(

@@ -10,8 +10,8 @@ class CacheSettings(BaseModel):
 
     namespace: str = Field("sg", description="prefix of every Redis key and channel this cache uses")
 
-    # L1: in-process, CLOCK eviction (an LRU approximation); when full, a value read from below goes in on
-    # its second miss (l1.py)
+    # L1: in-process, CLOCK eviction (an LRU approximation); when full, a value read from below evicts an
+    # entry that is read only on its key's second miss (l1.py)
     l1_max_entries: int = Field(10_000, ge=0, description="0 disables L1")
     l1_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
     l1_max_item_bytes: int = Field(1024 * 1024, ge=0, description="larger values skip L1")
