@@ -232,6 +232,15 @@ def cache_rows() -> list[tuple[str, list[Panel]]]:
                     "bytes",
                     Query(f"sum by (tier) (streamgate_cache_bytes{{{REGION}}})", "{{tier}}"),
                 ),
+                series(  # L1's admission (runtime/cache/l1.py): refusals are one-off reads kept from evicting
+                    "L1 evictions and refusals",
+                    "ops",
+                    Query(
+                        f"sum by (reason) ({_rate('streamgate_cache_evictions_total')})",
+                        "evicted: {{reason}}",
+                    ),
+                    Query(f"sum ({_rate('streamgate_cache_l1_refused_total')}) or vector(0)", "refused"),
+                ),
                 series(
                     "Redis (L2) errors and breaker",
                     "short",
