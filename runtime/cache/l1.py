@@ -34,6 +34,11 @@ from runtime.cache.lookup import Lookup, Tier
 ENTRY_OVERHEAD_BYTES = 160
 
 
+def _entry_size(key: str, value: bytes | None) -> int:
+    """What an entry counts against the tier's byte budget."""
+    return (0 if value is None else len(value)) + len(key) + ENTRY_OVERHEAD_BYTES
+
+
 class L1Entry:
     """One L1 value. `value is None` is a cached miss. `expires_at` is L1's own (shorter) expiry;
     `fresh_until` and `delta` are the value's logical expiry and compute time, for early refresh. `hit` is
@@ -142,7 +147,7 @@ class MemoryTier:
         """May a value read from below be stored? Yes if the key is here, if it fits without evicting, if
         the next victim was never read, or on the key's second miss lately (module doc); else the key is
         remembered and False returned."""
-        size = (0 if value is None else len(value)) + len(key) + ENTRY_OVERHEAD_BYTES
+        size = _entry_size(key, value)
         with self._lock:
             if key in self._data or (
                 len(self._data) < self.max_entries and self._bytes + size <= self.max_bytes
@@ -194,7 +199,7 @@ class MemoryTier:
     ) -> bool:
         """Store `value` (None = cached miss) until min(L1 TTL, `ttl`, `fresh_until`). False if it does not
         fit. `confirmed`: see L1Entry."""
-        size = (0 if value is None else len(value)) + len(key) + ENTRY_OVERHEAD_BYTES
+        size = _entry_size(key, value)
         if (
             not self.enabled
             or (value is not None and len(value) > self.max_item_bytes)

@@ -60,15 +60,15 @@ class MicroBatcher(Generic[K, V]):
         self._max_delay = max_delay
         self._eager = eager
         self._open: _Batch[K, V] | None = None
-        self._in_flight = 0  # flushes running now
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0  # flush calls so far (for tests and metrics)
         self.items = 0  # items flushed so far
+        self.in_flight = 0  # flushes running now
 
     async def submit(self, item: K) -> V:
         """Queue `item` for the current batch and wait for its result."""
         batch = self._open
-        if batch is None and self._eager and not self._in_flight:
+        if batch is None and self._eager and not self.in_flight:
             return (await self._call([item]))[0]  # alone and idle: no batch, no future, no hop
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         if batch is not None:  # join the batch of this tick
@@ -121,11 +121,11 @@ class MicroBatcher(Generic[K, V]):
         """One flush, counted, with its contract checked."""
         self.batches += 1
         self.items += len(items)
-        self._in_flight += 1
+        self.in_flight += 1
         try:
             results = await self._flush(items)
         finally:
-            self._in_flight -= 1
+            self.in_flight -= 1
         if len(results) != len(items):
             raise BatchError(f"batch function returned {len(results)} results for {len(items)} items")
         return results

@@ -107,7 +107,7 @@ async def test_wrong_result_count_is_an_error(eager: bool) -> None:
     batcher = MicroBatcher(wrong, eager=eager)
     results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
     assert all(isinstance(r, BatchError) for r in results)
-    assert batcher._in_flight == 0  # a failed flush is no longer in flight: the next caller goes at once
+    assert batcher.in_flight == 0  # a failed flush is no longer in flight: the next caller goes at once
 
 
 async def test_cancelled_caller_does_not_break_the_batch() -> None:
